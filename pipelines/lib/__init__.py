@@ -1,0 +1,1 @@
+"""Library code: parsers, mappings, settings. No Dagster definitions live here."""

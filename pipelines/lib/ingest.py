@@ -1,0 +1,820 @@
+"""Ingestion: landed export files -> append-only Parquet raw layer + quarantine + manifest.
+
+One machinery for every format: a *reader* turns a file into delimited UTF-8 (or Latin-1)
+text that DuckDB's CSV reader can scan (CSV files are read in place when DuckDB can read
+their encoding; cp1251 is transcoded in a streaming pass; XLSX and 1CClientBankExchange are
+converted by Python because DuckDB cannot read them), then DuckDB parses, types and splits
+the rows: good rows go to `data/raw/<system>/<entity>/<sha>.parquet`, bad ones to
+`data/quarantine/...` with file, line and reason. A manifest entry per file and entity is
+written last, keyed by content checksum, so a file (even renamed) is never loaded twice and
+a crash half-way leaves nothing that a rerun would duplicate.
+
+Line numbers are record numbers as DuckDB counts them: the header is line 1 and a quoted
+value spanning several physical lines counts once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import codecs
+import csv
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from pipelines.lib.mappings import Column, Entity, load_entities
+from pipelines.lib.warehouse import (
+    create_raw_views,
+    deliveries_dir,
+    manifest_dir,
+    quarantine_dir,
+    raw_dir,
+)
+
+CHUNK = 1 << 20
+NBSP = "\u00a0"
+NNBSP = "\u202f"
+
+
+class IngestError(RuntimeError):
+    """A file cannot be read at all; the message names the file and the reason."""
+
+
+@dataclass
+class FileResult:
+    """What happened to one file for one entity; also the manifest entry."""
+
+    load_id: str
+    loaded_at: str
+    source_system: str
+    entity: str
+    table_name: str
+    source_file: str
+    file_name: str
+    file_sha256: str
+    file_bytes: int
+    encoding: str | None
+    status: str  # loaded | partial | rejected | duplicate
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    freshness_at: str | None = None
+    duplicate_of: str | None = None
+    reasons: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def manifest_record(self) -> dict[str, object]:
+        keep = {
+            "load_id", "loaded_at", "source_system", "entity", "table_name", "source_file",
+            "file_name", "file_sha256", "file_bytes", "encoding", "status", "rows_read",
+            "rows_loaded", "rows_quarantined", "freshness_at",
+        }  # fmt: skip
+        return {k: v for k, v in asdict(self).items() if k in keep}
+
+
+def new_load_id() -> str:
+    """A sortable, unique id for one ingestion run."""
+    now = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    return f"{now}-{uuid.uuid4().hex[:6]}"
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(CHUNK), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _sql_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _norm_header(name: str) -> str:
+    return re.sub(r"\s+", " ", name.replace("\ufeff", "").replace(NBSP, " ")).strip().casefold()
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------------- readers
+
+
+@dataclass
+class Prepared:
+    """A file ready for DuckDB's CSV reader."""
+
+    path: Path
+    encoding: str  # what DuckDB reads it as: utf-8 or latin-1
+    source_encoding: str  # what the export was written in
+    delimiter: str
+    header: bool
+    line_column: bool = False  # the converter wrote the original line number as `_line`
+    preset_quarantine: list[tuple[int, str, str]] = field(default_factory=list)
+    invalid_bytes: bool = False
+
+
+def _decodes(path: Path, encoding: str) -> bool:
+    dec = codecs.getincrementaldecoder(encoding)(errors="strict")
+    try:
+        with path.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(CHUNK), b""):
+                dec.decode(chunk)
+            dec.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _transcode(src: Path, encoding: str, dst: Path, errors: str = "strict") -> None:
+    dec = codecs.getincrementaldecoder(encoding)(errors=errors)
+    with src.open("rb") as fin, dst.open("w", encoding="utf-8", newline="") as fout:
+        for chunk in iter(lambda: fin.read(CHUNK), b""):
+            fout.write(dec.decode(chunk))
+        fout.write(dec.decode(b"", final=True))
+
+
+def _choose_encoding(path: Path, candidates: list[str]) -> tuple[str, bool]:
+    """First candidate that decodes the whole file strictly; else the first, with errors."""
+    with path.open("rb") as fh:
+        if fh.read(3) == codecs.BOM_UTF8:
+            return "utf-8", not _decodes(path, "utf-8-sig")
+    for enc in candidates:
+        if _decodes(path, enc):
+            return enc, False
+    return candidates[0], True
+
+
+def _prepare_delimited(path: Path, entity: Entity, workdir: Path) -> Prepared:
+    opts = entity.options
+    candidates = [str(e).lower() for e in opts.get("encoding", ["utf-8"])]
+    enc, invalid = _choose_encoding(path, candidates)
+    norm = codecs.lookup(enc).name  # 'utf-8', 'iso8859-1', 'cp1251'
+    if norm in {"utf-8", "iso8859-1"} and not invalid:
+        duck_enc = "utf-8" if norm == "utf-8" else "latin-1"
+        return Prepared(path, duck_enc, enc, opts.get("delimiter", ","), opts.get("header", True))
+    out = workdir / (path.name + ".utf8.csv")
+    _transcode(path, enc, out, errors="replace" if invalid else "strict")
+    return Prepared(
+        out, "utf-8", enc, opts.get("delimiter", ","), opts.get("header", True),
+        invalid_bytes=invalid,
+    )  # fmt: skip
+
+
+def _xlsx_cell(value: object, entity: Entity) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        if value.time() == dt.time(0):
+            return value.strftime(_formats(entity, "date")[0])
+        return value.strftime(_formats(entity, "timestamp")[0])
+    if isinstance(value, dt.date):
+        return value.strftime(_formats(entity, "date")[0])
+    if isinstance(value, float):
+        text = repr(value) if not value.is_integer() else str(int(value))
+        return text.replace(".", entity.options.get("decimal_separator", "."))
+    return str(value)
+
+
+def _prepare_xlsx(path: Path, entity: Entity, workdir: Path) -> Prepared:
+    import openpyxl  # imported lazily: only XLSX exports need it
+
+    try:
+        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many types for a damaged file
+        raise IngestError(f"{path}: cannot open as XLSX: {exc}") from exc
+    out = workdir / (path.name + ".csv")
+    with out.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh, delimiter=";", quoting=csv.QUOTE_ALL, lineterminator="\n")
+        for row in wb.worksheets[0].iter_rows(values_only=True):
+            if row is None or all(v is None for v in row):
+                continue
+            writer.writerow([_xlsx_cell(v, entity) for v in row])
+    wb.close()
+    return Prepared(out, "utf-8", "xlsx", ";", True)
+
+
+# 1CClientBankExchange keys -> canonical fields of the two entities it feeds.
+_1C_DOC_KEYS = {
+    "Номер": "doc_number",
+    "Дата": "doc_date",
+    "Сумма": "amount",
+    "ПлательщикСчет": "payer_account",
+    "ПлательщикИНН": "payer_inn",
+    "ПлательщикКПП": "payer_kpp",
+    "ПолучательСчет": "recipient_account",
+    "ПолучательИНН": "recipient_inn",
+    "ДатаПоступило": "received_on",
+    "ДатаСписано": "debited_on",
+}
+_1C_ACC_KEYS = {
+    "РасчСчет": "account",
+    "ДатаНачала": "period_start",
+    "ДатаКонца": "period_end",
+    "НачальныйОстаток": "opening_balance",
+    "ВсегоПоступило": "total_received",
+    "ВсегоСписано": "total_debited",
+    "КонечныйОстаток": "closing_balance",
+}
+
+
+def _join_parts(values: dict[str, str], base: str) -> str:
+    """`Плательщик` + `Плательщик1..4` (and `НазначениеПлатежа1..3`) into one value."""
+    parts = [values.get(base, "")]
+    parts += [values.get(f"{base}{i}", "") for i in range(1, 6)]
+    seen: list[str] = []
+    for part in parts:
+        part = part.strip()
+        if part and part not in seen:
+            seen.append(part)
+    return " ".join(seen)
+
+
+def parse_1c_bank_exchange(lines: Iterator[str]) -> Iterator[tuple[str, int, dict[str, str] | str]]:
+    """Yield ('document'|'account', start line, fields) or ('error', line, reason).
+
+    Sections are `СекцияДокумент=…`/`КонецДокумента` and `СекцияРасчСчет`/`КонецРасчСчет`;
+    a section that is not closed before the file ends (a cut-off file) is an error.
+    """
+    header_account = ""
+    current: dict[str, str] | None = None
+    kind = ""
+    start = 0
+    saw_end = False
+    lineno = 0
+    for lineno, raw in enumerate(lines, start=1):
+        line = raw.rstrip("\r\n").lstrip("\ufeff")
+        if lineno == 1:
+            if line.strip() != "1CClientBankExchange":
+                yield ("error", 1, "first line is not 1CClientBankExchange")
+                return
+            continue
+        if not line.strip():
+            continue
+        key, sep, value = line.partition("=")
+        key = key.strip()
+        if key == "КонецФайла":
+            saw_end = True
+            break
+        if key == "СекцияДокумент":
+            if current is not None:
+                yield ("error", start, f"section opened at line {start} is not closed")
+            current, kind, start = {"section_type": value.strip()}, "document", lineno
+            continue
+        if key == "СекцияРасчСчет":
+            if current is not None:
+                yield ("error", start, f"section opened at line {start} is not closed")
+            current, kind, start = {}, "account", lineno
+            continue
+        if key in {"КонецДокумента", "КонецРасчСчет"}:
+            if current is None:
+                yield ("error", lineno, f"{key} without an open section")
+                continue
+            yield (kind, start, current)
+            current = None
+            continue
+        if not sep:
+            yield ("error", lineno, f"line is not key=value: {line[:80]!r}")
+            continue
+        if current is None:
+            if key == "РасчСчет":
+                header_account = value.strip()
+            continue
+        current[key] = value
+        if kind == "document":
+            current.setdefault("statement_account", header_account)
+    if current is not None:
+        yield ("error", start, f"file ends inside the section opened at line {start} (cut off?)")
+    elif not saw_end and lineno > 1:
+        yield ("error", lineno, "file has no КонецФайла line (cut off?)")
+
+
+def _1c_fields(kind: str, values: dict[str, str]) -> dict[str, str]:
+    if kind == "account":
+        return {canon: values.get(key, "") for key, canon in _1C_ACC_KEYS.items()}
+    out = {canon: values.get(key, "") for key, canon in _1C_DOC_KEYS.items()}
+    out["section_type"] = values.get("section_type", "")
+    out["payer_name"] = _join_parts(values, "Плательщик")
+    out["recipient_name"] = _join_parts(values, "Получатель")
+    out["purpose"] = _join_parts(values, "НазначениеПлатежа")
+    out["statement_account"] = values.get("statement_account", "")
+    return out
+
+
+def _prepare_1c(path: Path, entity: Entity, workdir: Path) -> Prepared:
+    candidates = [str(e).lower() for e in entity.options.get("encoding", ["cp1251"])]
+    enc, invalid = _choose_encoding(path, candidates)
+    want = "account" if entity.name == "bank_account_section" else "document"
+    cols = [c.name for c in entity.columns]
+    out = workdir / (path.name + f".{want}.csv")
+    quarantine: list[tuple[int, str, str]] = []
+    with (
+        path.open("r", encoding=enc, errors="replace" if invalid else "strict", newline="") as fin,
+        out.open("w", encoding="utf-8", newline="") as fout,
+    ):
+        writer = csv.writer(fout, delimiter=",", quoting=csv.QUOTE_ALL, lineterminator="\n")
+        writer.writerow([*cols, "_line"])
+        for kind, line, payload in parse_1c_bank_exchange(iter(fin)):
+            if kind == "error":
+                # Section errors belong to documents; file-level errors to both entities.
+                if want == "document" or "first line" in str(payload):
+                    quarantine.append((line, "", str(payload)))
+                continue
+            if kind != want:
+                continue
+            assert isinstance(payload, dict)
+            fields = _1c_fields(kind, payload)
+            writer.writerow([fields.get(c, "") for c in cols] + [line])
+    return Prepared(out, "utf-8", enc, ",", True, line_column=True,
+                    preset_quarantine=quarantine, invalid_bytes=invalid)  # fmt: skip
+
+
+def prepare(path: Path, entity: Entity, workdir: Path) -> Prepared:
+    if entity.format == "1c_bank_exchange":
+        return _prepare_1c(path, entity, workdir)
+    if path.suffix.lower() == ".xlsx":
+        return _prepare_xlsx(path, entity, workdir)
+    if entity.format == "csv":
+        return _prepare_delimited(path, entity, workdir)
+    raise IngestError(f"{entity.definition_file}: unknown format {entity.format!r}")
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def _formats(entity: Entity, kind: str) -> list[str]:
+    value = entity.options.get(f"{kind}_format")
+    defaults = {"date": ["%Y-%m-%d"], "timestamp": ["%Y-%m-%d %H:%M:%S"]}
+    if value is None:
+        return defaults[kind]
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _read_header(prep: Prepared) -> list[str]:
+    enc = "utf-8-sig" if prep.encoding == "utf-8" else "latin-1"
+    with prep.path.open("r", encoding=enc, errors="replace", newline="") as fh:
+        reader = csv.reader(fh, delimiter=prep.delimiter, quotechar='"')
+        return next(reader, [])
+
+
+def _typed_expr(col: Column, src: str, entity: Entity) -> tuple[str, str]:
+    """SQL for (typed value, error message or NULL) of one canonical column."""
+    v = f"nullif(trim({src}), '')"
+    label = col.source or col.name
+    shown = f"'{label.replace(chr(39), chr(39) * 2)}: '"
+    bad = f"{shown} || '''' || {v} || ''''"
+    dsep = entity.options.get("decimal_separator", ".")
+    if col.type == "string":
+        if col.values:
+            cases = " ".join(
+                f"when {_sql_str(str(k).lower())} then {_sql_str(str(t))}"
+                for k, t in col.values.items()
+            )
+            val = f"case lower({v}) {cases} end"
+            allowed = ", ".join(str(k) for k in col.values)
+            err = f"case when {v} is not null and {val} is null then {bad} || ' is not one of: {allowed}' end"
+            return val, err
+        return v, "null"
+    if col.type in {"int", "number", "decimal"}:
+        num = f"replace(replace(replace(replace({v}, ' ', ''), '{NBSP}', ''), '{NNBSP}', ''), '''', '')"
+        if dsep == ",":
+            num = f"replace(replace({num}, '.', ''), ',', '.')"
+        val = f"try_cast({num} as {col.duckdb_type})"
+        what = "an integer" if col.type == "int" else "a number"
+        err = f"case when {v} is not null and {val} is null then {bad} || ' is not {what}' end"
+    elif col.type in {"date", "timestamp"}:
+        fmts = _formats(entity, col.type)
+        if col.type == "date":
+            fmts = fmts + [f for f in _formats(entity, "timestamp") if f not in fmts]
+        lst = "[" + ", ".join(_sql_str(f) for f in fmts) + "]"
+        val = f"try_strptime({v}, {lst})"
+        if col.type == "date":
+            val = f"cast({val} as date)"
+        shown_fmt = " or ".join(fmts).replace("'", "''")
+        err = f"case when {v} is not null and {val} is null then {bad} || ' does not match {shown_fmt}' end"
+        lo, hi = "1990-01-01", "2100-01-01"
+        err = (
+            f"coalesce({err}, case when {val} < date '{lo}' or {val} >= date '{hi}' "
+            f"then {bad} || ' is outside {lo}..{hi}' end)"
+        )
+    elif col.type == "bool":
+        t = ", ".join(_sql_str(x) for x in entity.options.get("true_values", ["true", "1", "yes"]))
+        f = ", ".join(_sql_str(x) for x in entity.options.get("false_values", ["false", "0", "no"]))
+        val = f"case when lower({v}) in ({t}) then true when lower({v}) in ({f}) then false end"
+        err = f"case when {v} is not null and {val} is null then {bad} || ' is not a boolean' end"
+    else:  # pragma: no cover - mappings.py validates types
+        raise IngestError(f"unknown type {col.type}")
+    if col.min is not None:
+        err = (
+            f"coalesce({err}, case when {val} < {col.min} then {bad} || ' is below {col.min}' end)"
+        )
+    return val, err
+
+
+def _load_into_duckdb(
+    con: duckdb.DuckDBPyConnection, prep: Prepared, entity: Entity, path: Path
+) -> tuple[list[str], str | None]:
+    """Scan the prepared file into temp table `src` (c0..cN VARCHAR) and `rej` (rejects).
+
+    Returns the source column names in file order and a file-level reason when the file's
+    columns do not fit the mapping at all.
+    """
+    if prep.header:
+        header = _read_header(prep)
+        names = [h.replace("\ufeff", "") for h in header]
+    else:
+        first = _read_first_record(prep)
+        layouts = [list(lay) for lay in entity.layouts] or [[c.name for c in entity.columns]]
+        fitting = [lay for lay in layouts if len(lay) == len(first)]
+        names = fitting[0] if fitting else max(layouts, key=len)
+    ncols = max(len(names), 1)
+    cols = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(ncols)) + "}"
+    con.execute(
+        f"""
+        create or replace temp table src as
+        select * from read_csv({_sql_str(str(prep.path))},
+            columns = {cols}, header = {str(prep.header).lower()},
+            delim = {_sql_str(prep.delimiter)}, quote = '"', escape = '"',
+            encoding = {_sql_str(prep.encoding)}, auto_detect = false,
+            store_rejects = true, rejects_table = 'rej_t', rejects_scan = 'rej_s',
+            max_line_size = 33554432)
+        """
+    )
+    con.execute(
+        "create or replace temp table rej as "
+        "select line, min(error_type) as error_type, any_value(csv_line) as csv_line, "
+        "string_agg(distinct error_message, '; ') as error_message from rej_t group by line"
+    )
+    con.execute("drop table if exists rej_t; drop table if exists rej_s")
+    reason = None
+    if not prep.header and not any(len(lay) == len(names) for lay in entity.layouts or ()):
+        if entity.layouts:
+            reason = f"{len(_read_first_record(prep))} fields per row fit no declared layout"
+    return names, reason
+
+
+def _read_first_record(prep: Prepared) -> list[str]:
+    with prep.path.open("r", encoding=prep.encoding, errors="replace", newline="") as fh:
+        return next(csv.reader(fh, delimiter=prep.delimiter, quotechar='"'), [])
+
+
+def ingest_file(
+    path: Path,
+    entity: Entity,
+    data_dir: Path,
+    load_id: str,
+    sha: str | None = None,
+    display_path: str | None = None,
+) -> FileResult:
+    """Ingest one landed file for one entity. Idempotent by content checksum."""
+    sha = sha or file_sha256(path)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    shown = display_path or str(path)
+    result = FileResult(
+        load_id=load_id,
+        loaded_at=now.isoformat(sep=" "),
+        source_system=entity.system,
+        entity=entity.name,
+        table_name=entity.table,
+        source_file=shown,
+        file_name=path.name,
+        file_sha256=sha,
+        file_bytes=path.stat().st_size,
+        encoding=None,
+        status="loaded",
+    )
+    mpath = manifest_dir(data_dir) / f"{entity.table}__{sha}.json"
+    if mpath.exists():
+        previous = json.loads(mpath.read_text(encoding="utf-8"))
+        result.status = "duplicate"
+        result.duplicate_of = previous.get("source_file")
+        if previous.get("source_file") != shown:
+            key = hashlib.sha1(shown.encode()).hexdigest()[:12]
+            _atomic_write_text(
+                deliveries_dir(data_dir) / f"{entity.table}__{sha[:16]}__{key}.json",
+                json.dumps({
+                    "load_id": load_id, "seen_at": result.loaded_at,
+                    "source_system": entity.system, "source_file": shown,
+                    "file_sha256": sha, "duplicate_of": previous.get("source_file"),
+                }, ensure_ascii=False),
+            )  # fmt: skip
+        return result
+
+    tmp_root = data_dir / "tmp"
+    tmp_root.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix="ingest-", dir=tmp_root))
+    con = duckdb.connect()
+    try:
+        con.execute("set preserve_insertion_order = true; set threads = 2")
+        prep = prepare(path, entity, workdir)
+        result.encoding = prep.source_encoding
+        names, file_reason = _load_into_duckdb(con, prep, entity, path)
+        _split_and_write(con, prep, entity, names, file_reason, result, data_dir, now)
+    except duckdb.Error as exc:
+        raise IngestError(f"{shown}: cannot be read as {entity.format}: {exc}") from exc
+    finally:
+        con.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+    if result.rows_read != result.rows_loaded + result.rows_quarantined:
+        raise IngestError(
+            f"{shown}: row accounting broken: read {result.rows_read} != loaded "
+            f"{result.rows_loaded} + quarantined {result.rows_quarantined}"
+        )
+    _atomic_write_text(mpath, json.dumps(result.manifest_record(), ensure_ascii=False))
+    return result
+
+
+def _split_and_write(
+    con: duckdb.DuckDBPyConnection,
+    prep: Prepared,
+    entity: Entity,
+    names: list[str],
+    file_reason: str | None,
+    result: FileResult,
+    data_dir: Path,
+    now: dt.datetime,
+) -> None:
+    by_norm: dict[str, int] = {}
+    for i, name in enumerate(names):
+        by_norm.setdefault(_norm_header(name), i)
+    line_idx = by_norm.get("_line") if prep.line_column else None
+
+    selects: list[str] = []
+    errors: list[str] = []
+    missing_required: list[str] = []
+    for col in entity.columns:
+        src_name = col.source or col.name
+        idx = by_norm.get(_norm_header(src_name))
+        if idx is None:
+            if col.required:
+                missing_required.append(src_name)
+            else:
+                result.warnings.append(f"column {src_name!r} is missing; loaded as empty")
+            selects.append(f"cast(null as {col.duckdb_type}) as {_ident(col.name)}")
+            continue
+        val, err = _typed_expr(col, f"c{idx}", entity)
+        selects.append(f"{val} as {_ident(col.name)}")
+        if err != "null":
+            errors.append(err)
+        if col.required:
+            errors.append(
+                f"case when nullif(trim(c{idx}), '') is null then "
+                f"{_sql_str(src_name + ': required value is empty')} end"
+            )
+    for fname, spec in entity.filename_fields.items():
+        m = re.search(spec["pattern"], Path(result.file_name).name)
+        value = m.group(1) if m else None
+        if value is None:
+            file_reason = file_reason or f"file name does not match {spec['pattern']!r}"
+        ftype = {"date": "DATE", "timestamp": "TIMESTAMP"}.get(spec.get("type", ""), "VARCHAR")
+        literal = "null" if value is None else _sql_str(value)
+        selects.append(f"try_cast({literal} as {ftype}) as {_ident(fname)}")
+    if missing_required:
+        listed = ", ".join(repr(m) for m in missing_required)
+        file_reason = f"missing required column(s) {listed}"
+    if prep.invalid_bytes:
+        errors.append(
+            "case when contains(raw_text, '\ufffd') then "
+            f"{_sql_str('invalid byte sequence for encoding ' + prep.source_encoding)} end"
+        )
+    if file_reason:
+        errors = [_sql_str(file_reason)]
+
+    ncols = int(con.execute("select count(*) from (describe src)").fetchone()[0])
+    raw_text = (
+        " || ".join([f"coalesce(c{i}, '')" for i in range(ncols) if i != line_idx]).replace(
+            " || ", f" || {_sql_str(prep.delimiter)} || "
+        )
+        if ncols
+        else "''"
+    )
+    first_data_line = 2 if prep.header else 1
+    if line_idx is not None:
+        line_expr = f"cast(c{line_idx} as bigint)"
+        numbered = "select *, rowid as _ord from src"
+    else:
+        line_expr = "_line"
+        numbered = f"""
+            with ordered as (select *, rowid as _ord from src),
+            total as (
+                select cast((select count(*) from src) + (select count(*) from rej) as bigint) as n
+            ),
+            free_lines as (
+                select l, row_number() over (order by l) - 1 as k
+                from range(
+                    {first_data_line},
+                    {first_data_line} + (select n from total)
+                        + cast((select coalesce(max(line), 0) from rej) as bigint)
+                ) t(l)
+                where l not in (select line from rej)
+            )
+            select ordered.*, free_lines.l as _line
+            from ordered join free_lines on free_lines.k = ordered._ord
+        """
+    err_expr = "concat_ws('; ', " + ", ".join(errors) + ")" if errors else "''"
+    con.execute(
+        f"""
+        create or replace temp table typed as
+        with numbered as ({numbered}),
+        with_raw as (select *, {raw_text} as raw_text from numbered)
+        select
+            {", ".join(selects)},
+            {line_expr} as _line,
+            raw_text as _raw_text,
+            coalesce({err_expr}, '')
+                as _error
+        from with_raw
+        """
+    )
+    lineage = (
+        f"{_sql_str(result.source_file)} as _source_file, _line, "
+        f"{_sql_str(result.file_sha256)} as _file_sha256, {_sql_str(result.load_id)} as _load_id, "
+        f"timestamp {_sql_str(now.isoformat(sep=' '))} as _loaded_at"
+    )
+    out_cols = [c.name for c in entity.columns] + list(entity.filename_fields)
+    good = (
+        f"select {', '.join(_ident(c) for c in out_cols)}, {lineage} from typed where _error = ''"
+    )
+    rdir = raw_dir(data_dir, entity)
+    rdir.mkdir(parents=True, exist_ok=True)
+    target = rdir / f"{result.file_sha256[:16]}.parquet"
+    tmp = target.with_name(target.name + ".tmp")
+    con.execute(
+        f"copy ({good} order by _line) to {_sql_str(str(tmp))} "
+        "(format parquet, compression zstd, row_group_size 122880)"
+    )
+    os.replace(tmp, target)
+
+    q_rows = """
+        select _line as line, _raw_text as raw_text, _error as reason from typed where _error <> ''
+        union all
+        select line, csv_line, error_type || ': ' || error_message from rej
+    """
+    con.execute(f"create or replace temp table q as {q_rows}")
+    for line, raw, reason in prep.preset_quarantine:
+        con.execute("insert into q values (?, ?, ?)", [line, raw, reason])
+    meta = (
+        f"{_sql_str(result.load_id)} as load_id, {_sql_str(entity.system)} as source_system, "
+        f"{_sql_str(entity.name)} as entity, {_sql_str(result.source_file)} as source_file, "
+        f"{_sql_str(result.file_sha256)} as file_sha256"
+    )
+    n_q = int(con.execute("select count(*) from q").fetchone()[0])
+    qdir = quarantine_dir(data_dir) / entity.system / entity.name
+    qfile = qdir / f"{result.file_sha256[:16]}.parquet"
+    if n_q:
+        qdir.mkdir(parents=True, exist_ok=True)
+        qtmp = qfile.with_name(qfile.name + ".tmp")
+        con.execute(
+            f"copy (select {meta}, line, raw_text, reason, "
+            f"timestamp {_sql_str(now.isoformat(sep=' '))} as quarantined_at from q order by line) "
+            f"to {_sql_str(str(qtmp))} (format parquet, compression zstd)"
+        )
+        os.replace(qtmp, qfile)
+        for reason, n in con.execute(
+            "select regexp_replace(reason, '''[^'']*''', '''…''', 'g') as r, count(*) "
+            "from q group by r order by 2 desc"
+        ).fetchall():
+            result.reasons[reason] = int(n)
+    elif qfile.exists():
+        qfile.unlink()
+    # Accounting: records the CSV reader scanned (parsed + rejected + converter errors)
+    # against rows read back from the files just written.
+    result.rows_read = (
+        int(con.execute("select count(*) from src").fetchone()[0])
+        + int(con.execute("select count(*) from rej").fetchone()[0])
+        + len(prep.preset_quarantine)
+    )
+    result.rows_loaded = int(
+        con.execute(f"select count(*) from read_parquet({_sql_str(str(target))})").fetchone()[0]
+    )
+    result.rows_quarantined = (
+        int(con.execute(f"select count(*) from read_parquet({_sql_str(str(qfile))})").fetchone()[0])
+        if n_q
+        else 0
+    )
+    if entity.freshness_field:
+        fresh = con.execute(
+            f"select max({_ident(entity.freshness_field)}) from typed where _error = ''"
+        ).fetchone()[0]
+        result.freshness_at = str(fresh) if fresh is not None else None
+    if result.rows_loaded == 0 and result.rows_quarantined:
+        result.status = "rejected"
+    elif result.rows_quarantined:
+        result.status = "partial"
+
+
+# --------------------------------------------------------------------------- discovery
+
+
+def landed_files(landing_dir: Path, entity: Entity) -> list[Path]:
+    folder = landing_dir / entity.folder
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_file() and entity.matches(p))
+
+
+def unrecognised_files(landing_dir: Path, entities: list[Entity]) -> list[Path]:
+    """Files in the landing folder that no source definition claims."""
+    out = []
+    for p in sorted(landing_dir.rglob("*")):
+        if not p.is_file() or p.name.startswith("."):
+            continue
+        if not any(p.parent == landing_dir / e.folder and e.matches(p) for e in entities):
+            out.append(p)
+    return out
+
+
+def ingest_entity(
+    entity: Entity, landing_dir: Path, data_dir: Path, load_id: str
+) -> list[FileResult]:
+    """Ingest every landed file of one entity that the manifest has not seen."""
+    return [
+        ingest_file(p, entity, data_dir, load_id, display_path=_display(p, landing_dir))
+        for p in landed_files(landing_dir, entity)
+    ]
+
+
+def _display(path: Path, landing_dir: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(landing_dir.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def quarantine_unrecognised(
+    landing_dir: Path, data_dir: Path, entities: list[Entity], load_id: str
+) -> list[str]:
+    """Record each unclaimed file in the quarantine (line 0) so that nothing is silently ignored."""
+    found = unrecognised_files(landing_dir, entities)
+    if not found:
+        return []
+    con = duckdb.connect()
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(sep=" ")
+    shown = []
+    for p in found:
+        sha = file_sha256(p)
+        target = quarantine_dir(data_dir) / "_unrecognised" / "_file" / f"{sha[:16]}.parquet"
+        display = _display(p, landing_dir)
+        shown.append(display)
+        if target.exists():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        con.execute(
+            f"copy (select ? as load_id, '_unrecognised' as source_system, '_file' as entity, "
+            f"? as source_file, ? as file_sha256, 0::bigint as line, '' as raw_text, "
+            f"? as reason, timestamp '{now}' as quarantined_at) to {_sql_str(str(target))} "
+            "(format parquet)",
+            [load_id, display, sha, "no source definition in sources/ matches this file"],
+        )
+    con.close()
+    return shown
+
+
+def main() -> None:
+    """`python -m pipelines.lib.ingest`: ingest a landing folder without Dagster (debugging)."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--landing", type=Path, required=True)
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument(
+        "--sources", type=Path, default=Path(__file__).resolve().parents[2] / "sources"
+    )
+    parser.add_argument("--warehouse", type=Path)
+    args = parser.parse_args()
+    entities = load_entities(args.sources)
+    load_id = new_load_id()
+    for ent in entities:
+        for r in ingest_entity(ent, args.landing.resolve(), args.data.resolve(), load_id):
+            print(
+                f"{r.table_name:38s} {r.file_name:32s} {r.status:9s} read={r.rows_read} "
+                f"loaded={r.rows_loaded} quarantined={r.rows_quarantined} {r.reasons or ''}"
+            )
+    for p in quarantine_unrecognised(
+        args.landing.resolve(), args.data.resolve(), entities, load_id
+    ):
+        print(f"unrecognised file: {p}")
+    if args.warehouse:
+        con = duckdb.connect(str(args.warehouse))
+        create_raw_views(con, args.data.resolve(), entities)
+        con.close()
+
+
+if __name__ == "__main__":
+    main()
