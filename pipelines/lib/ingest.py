@@ -160,7 +160,18 @@ def _choose_encoding(path: Path, candidates: list[str]) -> tuple[str, bool]:
     for enc in candidates:
         if _decodes(path, enc):
             return enc, False
-    return candidates[0], True
+    # None fits the whole file: take the one that fits most of it; the lines with
+    # undecodable bytes are quarantined by the caller.
+    return min(candidates, key=lambda enc: _count_undecodable(path, enc)), True
+
+
+def _count_undecodable(path: Path, encoding: str) -> int:
+    dec = codecs.getincrementaldecoder(encoding)(errors="replace")
+    bad = 0
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(CHUNK), b""):
+            bad += dec.decode(chunk).count("\ufffd")
+    return bad
 
 
 def _prepare_delimited(path: Path, entity: Entity, workdir: Path) -> Prepared:
@@ -403,7 +414,8 @@ def _typed_expr(col: Column, src: str, entity: Entity) -> tuple[str, str]:
     elif col.type in {"date", "timestamp"}:
         fmts = _formats(entity, col.type)
         if col.type == "date":
-            fmts = fmts + [f for f in _formats(entity, "timestamp") if f not in fmts]
+            if entity.options.get("timestamp_format"):
+                fmts = fmts + [f for f in _formats(entity, "timestamp") if f not in fmts]
         lst = "[" + ", ".join(_sql_str(f) for f in fmts) + "]"
         val = f"try_strptime({v}, {lst})"
         if col.type == "date":
@@ -818,3 +830,26 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def record_unreadable(
+    path: Path, shown: str, entity: Entity, data_dir: Path, load_id: str, reason: str
+) -> None:
+    """Quarantine a file that cannot be read at all (line 0), so it is listed, not lost.
+
+    No manifest entry is written: the next run tries the file again.
+    """
+    sha = file_sha256(path)
+    target = quarantine_dir(data_dir) / entity.system / entity.name / f"{sha[:16]}.parquet"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(sep=" ")
+    con = duckdb.connect()
+    try:
+        con.execute(
+            f"copy (select ? as load_id, ? as source_system, ? as entity, ? as source_file, "
+            f"? as file_sha256, 0::bigint as line, '' as raw_text, ? as reason, "
+            f"timestamp '{now}' as quarantined_at) to {_sql_str(str(target))} (format parquet)",
+            [load_id, entity.system, entity.name, shown, sha, f"unreadable file: {reason}"],
+        )
+    finally:
+        con.close()

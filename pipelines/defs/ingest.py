@@ -1,0 +1,163 @@
+"""Ingestion assets: one per source entity declared under `sources/`, plus landing inventory.
+
+Each asset reads the landed files of its entity that the manifest has not seen, writes
+Parquet raw files and quarantine rows, and carries a blocking check that re-counts the
+raw layer: for every file, rows in Parquet + rows in quarantine = rows the file held.
+"""
+
+from __future__ import annotations
+
+import duckdb
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    MaterializeResult,
+    asset,
+)
+
+from pipelines.lib.ingest import (
+    FileResult,
+    IngestError,
+    ingest_file,
+    landed_files,
+    quarantine_unrecognised,
+    record_unreadable,
+)
+from pipelines.lib.mappings import Entity, load_entities
+from pipelines.lib.settings import get_settings
+from pipelines.lib.warehouse import manifest_dir, quarantine_dir, raw_dir
+
+ROW_ACCOUNTING = "row_accounting"
+
+
+def raw_asset_key(entity: Entity) -> AssetKey:
+    return AssetKey(["raw", entity.table])
+
+
+def row_accounting_mismatches(entity: Entity) -> list[str]:
+    """Files whose manifest count differs from rows found in Parquet + quarantine."""
+    data = get_settings().data_dir
+    mfiles = manifest_dir(data) / f"{entity.table}__*.json"
+    if not any(manifest_dir(data).glob(f"{entity.table}__*.json")):
+        return []
+    rdir, qdir = raw_dir(data, entity), quarantine_dir(data) / entity.system / entity.name
+    raw_src = (
+        f"(select _file_sha256 as sha from read_parquet('{rdir}/*.parquet'))"
+        if any(rdir.glob("*.parquet"))
+        else "(select null::varchar as sha where false)"
+    )
+    q_src = (
+        f"(select file_sha256 as sha from read_parquet('{qdir}/*.parquet'))"
+        if qdir.is_dir() and any(qdir.glob("*.parquet"))
+        else "(select null::varchar as sha where false)"
+    )
+    con = duckdb.connect()
+    try:
+        rows = con.execute(
+            f"""
+            with m as (select file_sha256 as sha, source_file, rows_read
+                       from read_json('{mfiles}', format = 'newline_delimited')),
+                 r as (select sha, count(*) as n from {raw_src} group by sha),
+                 q as (select sha, count(*) as n from {q_src} group by sha)
+            select m.source_file, m.rows_read, coalesce(r.n, 0), coalesce(q.n, 0)
+            from m left join r using (sha) left join q using (sha)
+            where m.rows_read <> coalesce(r.n, 0) + coalesce(q.n, 0)
+            """
+        ).fetchall()
+    finally:
+        con.close()
+    return [f"{f}: read {n} != loaded {lo} + quarantined {qu}" for f, n, lo, qu in rows]
+
+
+def build_ingest_asset(entity: Entity) -> AssetsDefinition:
+    key = raw_asset_key(entity)
+
+    @asset(
+        key=key,
+        group_name=f"ingest_{entity.system}",
+        description=(
+            f"Raw `{entity.table}` from `{entity.folder}/` files {', '.join(entity.files)} "
+            f"(layout: {entity.definition_file.name if entity.definition_file else '?'})."
+        ),
+        kinds={"parquet", "python"},
+        check_specs=[
+            AssetCheckSpec(
+                ROW_ACCOUNTING,
+                asset=key,
+                blocking=True,
+                description="Every input row is in the raw layer or in quarantine.",
+            )
+        ],
+    )
+    def _ingest(context: AssetExecutionContext) -> object:
+        settings = get_settings()
+        results: list[FileResult] = []
+        unreadable: list[str] = []
+        for path in landed_files(settings.landing_dir, entity):
+            shown = str(path.relative_to(settings.landing_dir))
+            try:
+                res = ingest_file(
+                    path, entity, settings.data_dir, context.run_id, display_path=shown
+                )
+            except IngestError as exc:
+                context.log.error(str(exc))
+                record_unreadable(path, shown, entity, settings.data_dir, context.run_id, str(exc))
+                unreadable.append(str(exc))
+                continue
+            results.append(res)
+            if res.status != "duplicate":
+                context.log.info(
+                    f"{shown}: read {res.rows_read}, loaded {res.rows_loaded}, "
+                    f"quarantined {res.rows_quarantined}"
+                    + (
+                        f" ({'; '.join(f'{k}: {v}' for k, v in res.reasons.items())})"
+                        if res.reasons
+                        else ""
+                    )
+                )
+        new = [r for r in results if r.status != "duplicate"]
+        yield MaterializeResult(
+            metadata={
+                "files_new": len(new),
+                "files_already_loaded": len(results) - len(new),
+                "files_unreadable": len(unreadable),
+                "rows_read": sum(r.rows_read for r in new),
+                "rows_loaded": sum(r.rows_loaded for r in new),
+                "rows_quarantined": sum(r.rows_quarantined for r in new),
+                "unreadable": "\n".join(unreadable) or "none",
+            }
+        )
+        problems = row_accounting_mismatches(entity)
+        yield AssetCheckResult(
+            check_name=ROW_ACCOUNTING,
+            passed=not problems,
+            severity=AssetCheckSeverity.ERROR,
+            metadata={"mismatches": "\n".join(problems) or "none"},
+        )
+
+    return _ingest
+
+
+@asset(
+    key=AssetKey(["raw", "landing_inventory"]),
+    group_name="ingest",
+    description="Files in the landing folder that no source definition claims (quarantined).",
+    kinds={"python"},
+)
+def landing_inventory(context: AssetExecutionContext) -> MaterializeResult:
+    settings = get_settings()
+    found = quarantine_unrecognised(
+        settings.landing_dir, settings.data_dir, load_entities(settings.sources_dir), context.run_id
+    )
+    for f in found:
+        context.log.warning(f"unrecognised file (quarantined): {f}")
+    return MaterializeResult(metadata={"unrecognised_files": len(found)})
+
+
+def ingest_assets() -> list[AssetsDefinition]:
+    entities = load_entities(get_settings().sources_dir)
+    return [build_ingest_asset(e) for e in entities] + [landing_inventory]

@@ -1,0 +1,73 @@
+"""Where the dbt project is and how it is invoked; shared by Dagster and the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from pipelines.lib.settings import Settings
+
+
+def dbt_executable() -> str:
+    """The `dbt` of this interpreter's environment (not whatever is first on PATH)."""
+    candidate = Path(sys.executable).with_name("dbt")
+    return str(candidate) if candidate.exists() else "dbt"
+
+
+def build_path(settings: Settings) -> Path:
+    """The file a run builds into; next to the served one so the swap is an atomic rename."""
+    served = settings.warehouse_path
+    return served.with_name(served.name + ".build")
+
+
+def dbt_env(settings: Settings, warehouse: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["CRMWH_DBT_WAREHOUSE"] = str(warehouse)
+    env["CRMWH_DBT_THREADS"] = str(settings.section("dbt").get("threads", 2))
+    env["CRMWH_DUCKDB_MEMORY_LIMIT"] = str(settings.section("duckdb").get("memory_limit", "4GB"))
+    env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    return env
+
+
+def dbt_vars_arg(settings: Settings) -> str:
+    return json.dumps(settings.dbt_vars(), ensure_ascii=False)
+
+
+def manifest_path(settings: Settings) -> Path:
+    return settings.dbt_project_dir / "target" / "manifest.json"
+
+
+def _newest_source_mtime(project_dir: Path) -> float:
+    newest = 0.0
+    for sub in ("models", "seeds", "macros", "snapshots", "tests"):
+        for p in (project_dir / sub).rglob("*"):
+            if p.is_file():
+                newest = max(newest, p.stat().st_mtime)
+    for name in ("dbt_project.yml", "profiles.yml"):
+        p = project_dir / name
+        if p.exists():
+            newest = max(newest, p.stat().st_mtime)
+    return newest
+
+
+def ensure_manifest(settings: Settings) -> Path:
+    """Run `dbt parse` when the manifest is missing or older than the project's files.
+
+    Dagster loads dbt assets from the manifest; parsing once here keeps definitions
+    loading fast and never parses dbt at import time.
+    """
+    target = manifest_path(settings)
+    project = settings.dbt_project_dir
+    if target.exists() and target.stat().st_mtime >= _newest_source_mtime(project):
+        return target
+    cmd = [dbt_executable(), "parse", "--project-dir", str(project), "--profiles-dir", str(project),
+           "--vars", dbt_vars_arg(settings), "--quiet"]  # fmt: skip
+    done = subprocess.run(
+        cmd, env=dbt_env(settings, build_path(settings)), capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"dbt parse failed:\n{done.stdout}\n{done.stderr}")
+    return target

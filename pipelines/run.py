@@ -1,0 +1,113 @@
+"""`crmwh run`: the full refresh job executed in this process, then a summary.
+
+Exit codes: 0 published; 1 the run failed (a blocking check, a dbt error) and the served
+warehouse was left as it was; 2 published, but some landed file could not be read at all.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import duckdb
+
+from pipelines.lib.settings import get_settings
+
+
+def dagster_home() -> str:
+    """Point Dagster at the persistent instance under the state folder (runs show in the UI)."""
+    home = get_settings().state_dir / "dagster"
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ["DAGSTER_HOME"] = str(home)
+    return str(home)
+
+
+def _summary(run_id: str, seconds: float, success: bool, failures: list[str]) -> int:
+    s = get_settings()
+    con = duckdb.connect()
+    from pipelines.lib.mappings import load_entities
+    from pipelines.lib.warehouse import create_raw_views
+
+    create_raw_views(con, s.data_dir, load_entities(s.sources_dir))
+    print("\n== ingested in this run (files new to the manifest) ==")
+    rows = con.execute(
+        "select table_name, count(*), sum(rows_read), sum(rows_loaded), sum(rows_quarantined) "
+        "from raw.load_manifest where load_id = ? group by 1 order by 1",
+        [run_id],
+    ).fetchall()
+    if not rows:
+        print("  no new files (everything landed was already loaded)")
+    for t, files, read, loaded, quarantined in rows:
+        print(f"  {t:38s} files {files:>4}  read {read:>10,}  loaded {loaded:>10,}  "
+              f"quarantined {quarantined:>8,}")  # fmt: skip
+    dups = con.execute(
+        "select count(*) from raw.file_delivery where load_id = ?", [run_id]
+    ).fetchone()[0]
+    if dups:
+        print(f"  {dups} file(s) skipped: same content as a file already loaded")
+    reasons = con.execute(
+        "select entity, regexp_replace(reason, '''[^'']*''', '''…''', 'g') as r, count(*) "
+        "from raw.quarantine where load_id = ? group by all order by 3 desc limit 15",
+        [run_id],
+    ).fetchall()
+    if reasons:
+        print("\n== quarantined, by reason ==")
+        for ent, reason, n in reasons:
+            print(f"  {n:>8,}  {ent}: {reason[:110]}")
+    unreadable = con.execute(
+        "select count(*) from raw.quarantine where load_id = ? and reason like 'unreadable file:%'",
+        [run_id],
+    ).fetchone()[0]
+    con.close()
+    if failures:
+        print("\n== failed ==")
+        for f in failures:
+            print(f"  {f}")
+    if success and s.warehouse_path.exists():
+        con = duckdb.connect(str(s.warehouse_path), read_only=True)
+        marts = con.execute(
+            "select table_name, estimated_size from duckdb_tables() where schema_name = 'marts' "
+            "order by 1"
+        ).fetchall()
+        con.close()
+        print(f"\n== published {s.warehouse_path} ==")
+        for name, n in marts:
+            print(f"  marts.{name:36s} {n:>12,} rows")
+    status = "published" if success else "FAILED, served warehouse left unchanged"
+    print(f"\n{status} in {seconds:.1f}s (run {run_id})")
+    if not success:
+        return 1
+    return 2 if unreadable else 0
+
+
+def run_pipeline(verbose: bool = False) -> int:
+    """Materialize every asset (ingest -> checks -> dbt build -> publish) in-process."""
+    dagster_home()
+    from dagster import DagsterInstance
+
+    from pipelines.definitions import defs
+
+    t0 = time.perf_counter()
+    job = defs.resolve_job_def("full_refresh")
+    with DagsterInstance.get() as instance:
+        result = job.execute_in_process(
+            instance=instance,
+            raise_on_error=False,
+            run_config={
+                "loggers": {"console": {"config": {"log_level": "DEBUG" if verbose else "INFO"}}}
+            },
+        )
+        failures = []
+        for ev in result.all_events:
+            if ev.is_step_failure:
+                err = ev.step_failure_data.error
+                failures.append(
+                    f"{ev.step_key}: {err.message.strip().splitlines()[0] if err else ''}"
+                )
+            if ev.event_type_value == "ASSET_CHECK_EVALUATION":
+                data = ev.event_specific_data
+                if not data.passed:
+                    failures.append(
+                        f"check {data.asset_key.to_user_string()}:{data.check_name} failed"
+                    )
+        return _summary(result.run_id, time.perf_counter() - t0, result.success, failures)
