@@ -1,0 +1,42 @@
+# The two commands of the README:  `make demo`  and  `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+UV_VERSION := 0.13.8
+UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+VENV := .venv
+CRMWH := $(VENV)/bin/crmwh
+LANDING ?= sources/landing
+SCALE ?= small
+
+.PHONY: setup setup-superset demo-data run serve demo test lint clean
+
+## setup: install the pipeline (uv, from uv.lock) and Superset (its own venv, pinned)
+setup: $(VENV)/.synced setup-superset
+
+$(UV):
+	$(PYTHON) -m pip install --quiet --user "uv==$(UV_VERSION)" || $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)"
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	touch $@
+
+setup-superset:
+	bash scripts/setup_superset.sh
+
+## demo: set everything up, generate sample exports, run the pipeline, serve dashboards
+demo: setup
+	$(CRMWH) demo-data --out $(LANDING) --scale $(SCALE)
+	$(CRMWH) run --landing $(LANDING)
+	$(CRMWH) serve
+
+## test: the whole suite (real DuckDB, real Dagster runs, real Superset server)
+test: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest -q
+
+lint: $(VENV)/.synced
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+clean:
+	rm -rf data warehouse.duckdb warehouse.duckdb.* dbt_project/target dbt_project/logs
