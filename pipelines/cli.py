@@ -40,7 +40,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     _apply_path_flags(args)
     from pipelines.run import run_pipeline
 
-    return run_pipeline(verbose=args.verbose)
+    return run_pipeline(verbose=args.verbose, wait=args.wait)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -96,6 +96,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rollback(args: argparse.Namespace) -> int:
+    _apply_path_flags(args)
+    from pipelines.lib.publish import rollback
+    from pipelines.run import RunLockedError, run_lock
+
+    served = get_settings().warehouse_path
+    try:
+        with run_lock(served):
+            target = rollback(served)
+    except (RunLockedError, RuntimeError) as exc:
+        print(f"crmwh rollback: {exc}", file=sys.stderr)
+        return 1
+    print(f"{served} now serves the version published as {target.name}")
+    return 0
+
+
 def _stop_group(proc: subprocess.Popen) -> None:
     if proc.poll() is not None:
         return
@@ -127,7 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warehouse", help="published warehouse file (default: warehouse.duckdb)")
     p.add_argument("--data", help="raw/quarantine/manifest folder (default: data/)")
     p.add_argument("-v", "--verbose", action="store_true", help="show Dagster's debug events")
+    p.add_argument("--wait", action="store_true", help="wait for a running run instead of refusing")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("rollback", help="serve the previously published warehouse again")
+    p.add_argument("--warehouse", help="published warehouse file (default: warehouse.duckdb)")
+    p.set_defaults(func=cmd_rollback)
 
     p = sub.add_parser("serve", help="start Superset (and the Dagster UI) on 127.0.0.1")
     p.add_argument("--warehouse", help="published warehouse file to serve")

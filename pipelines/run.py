@@ -1,13 +1,18 @@
 """`crmwh run`: the full refresh job executed in this process, then a summary.
 
 Exit codes: 0 published; 1 the run failed (a blocking check, a dbt error) and the served
-warehouse was left as it was; 2 published, but some landed file could not be read at all.
+warehouse was left as it was; 2 published, but some landed file could not be read at all;
+3 another run holds the lock on this warehouse.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import duckdb
 
@@ -80,8 +85,49 @@ def _summary(run_id: str, seconds: float, success: bool, failures: list[str]) ->
     return 2 if unreadable else 0
 
 
-def run_pipeline(verbose: bool = False) -> int:
+class RunLockedError(RuntimeError):
+    """Another run holds the lock on this warehouse."""
+
+
+@contextmanager
+def run_lock(warehouse: Path, wait: bool = False) -> Iterator[None]:
+    """One run at a time per warehouse: a second one refuses (or waits) instead of racing.
+
+    An OS file lock, so it is released when the holder dies, even by kill -9.
+    """
+    lock_path = warehouse.with_name(warehouse.name + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError as exc:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            raise RunLockedError(
+                f"another run is building {warehouse} ({holder}); "
+                "wait for it to finish or use --wait"
+            ) from exc
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S')}")
+        fh.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def run_pipeline(verbose: bool = False, wait: bool = False) -> int:
     """Materialize every asset (ingest -> checks -> dbt build -> publish) in-process."""
+    try:
+        with run_lock(get_settings().warehouse_path, wait=wait):
+            return _run(verbose)
+    except RunLockedError as exc:
+        print(f"crmwh run: {exc}")
+        return 3
+
+
+def _run(verbose: bool) -> int:
     dagster_home()
     from dagster import DagsterInstance
 

@@ -1,0 +1,66 @@
+"""Build-and-swap of the served warehouse, kept versions and rollback.
+
+DuckDB allows one writer or many readers per file, so readers must never hold the file
+being written. A run builds `<warehouse>.build`, checkpoints and closes it, then
+`os.replace()`s it over the served file (same folder: an atomic rename; readers that
+already opened the old file keep reading it, new ones get the new file). Each published
+version is also hard-linked into `<warehouse>.versions/` and the newest N are kept.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import duckdb
+
+
+def versions_dir(served: Path) -> Path:
+    return served.with_name(served.name + ".versions")
+
+
+def list_versions(served: Path) -> list[Path]:
+    """Kept versions, oldest first (names are sortable timestamps)."""
+    d = versions_dir(served)
+    return sorted(d.glob("*.duckdb")) if d.is_dir() else []
+
+
+def publish(build: Path, served: Path, keep: int = 3) -> list[tuple[str, int]]:
+    """Checkpoint `build`, swap it in as `served`, keep it as a version. Returns mart sizes."""
+    if not build.exists():
+        raise FileNotFoundError(f"{build} does not exist: nothing was built to publish")
+    con = duckdb.connect(str(build))
+    try:
+        con.execute("checkpoint")
+        marts = con.execute(
+            "select table_name, estimated_size from duckdb_tables() where schema_name = 'marts' "
+            "order by 1"
+        ).fetchall()
+    finally:
+        con.close()
+    os.replace(build, served)
+    d = versions_dir(served)
+    d.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%S") + f"{time.time() % 1:.6f}"[1:]
+    os.link(served, d / f"{stamp}.duckdb")
+    for old in list_versions(served)[:-keep]:
+        old.unlink()
+    return [(str(n), int(s)) for n, s in marts]
+
+
+def rollback(served: Path) -> Path:
+    """Serve the version before the current one again (atomically); drop the current one."""
+    versions = list_versions(served)
+    current = [v for v in versions if served.exists() and os.path.samefile(v, served)]
+    older = [v for v in versions if v not in current]
+    if not older:
+        raise RuntimeError(f"no earlier version of {served} is kept in {versions_dir(served)}")
+    target = older[-1]
+    tmp = served.with_name(served.name + ".rollback")
+    tmp.unlink(missing_ok=True)
+    os.link(target, tmp)
+    os.replace(tmp, served)
+    for v in current:
+        v.unlink()
+    return target
