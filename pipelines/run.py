@@ -153,7 +153,9 @@ def _run(verbose: bool) -> int:
             if ev.event_type_value == "ASSET_CHECK_EVALUATION":
                 data = ev.event_specific_data
                 if not data.passed:
+                    level = getattr(data.severity, "value", str(data.severity)).lower()
+                    what = "blocking" if level == "error" else "warning"
                     failures.append(
-                        f"check {data.asset_key.to_user_string()}:{data.check_name} failed"
+                        f"check {data.asset_key.to_user_string()}:{data.check_name} failed ({what})"
                     )
         return _summary(result.run_id, time.perf_counter() - t0, result.success, failures)

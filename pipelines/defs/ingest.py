@@ -5,8 +5,6 @@ Parquet raw files and quarantine rows, and carries a blocking check that re-coun
 raw layer: for every file, rows in Parquet + rows in quarantine = rows the file held.
 """
 
-from __future__ import annotations
-
 import duckdb
 from dagster import (
     AssetCheckResult,

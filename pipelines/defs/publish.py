@@ -3,8 +3,6 @@
 See `pipelines.lib.publish` for why the served file is never written in place.
 """
 
-from __future__ import annotations
-
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, asset
 
 from pipelines.defs.transform.dbt import dbt_models

@@ -1,7 +1,5 @@
 """dbt models as Dagster assets (dbt tests appear as asset checks)."""
 
-from __future__ import annotations
-
 import os
 import shutil
 from collections.abc import Iterator, Mapping
@@ -11,7 +9,7 @@ import duckdb
 from dagster import AssetExecutionContext, AssetKey
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
-from pipelines.lib.dbt import build_path, dbt_env, dbt_vars_arg, ensure_manifest
+from pipelines.lib.dbt import build_path, dbt_env, dbt_executable, dbt_vars_arg, ensure_manifest
 from pipelines.lib.mappings import load_entities
 from pipelines.lib.settings import get_settings
 from pipelines.lib.warehouse import create_raw_views
@@ -66,4 +64,8 @@ def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource) -> Iterator[
 
 
 def dbt_resource() -> DbtCliResource:
-    return DbtCliResource(project_dir=dbt_project, profiles_dir=str(settings.dbt_project_dir))
+    return DbtCliResource(
+        project_dir=dbt_project,
+        profiles_dir=str(settings.dbt_project_dir),
+        dbt_executable=dbt_executable(),
+    )

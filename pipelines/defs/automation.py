@@ -1,0 +1,83 @@
+"""Automation: a sensor on the landing folder, a daily schedule, failure notifications."""
+
+import hashlib
+import json
+
+from dagster import (
+    DefaultScheduleStatus,
+    DefaultSensorStatus,
+    JobDefinition,
+    RunFailureSensorContext,
+    RunRequest,
+    ScheduleDefinition,
+    SensorDefinition,
+    SensorEvaluationContext,
+    SkipReason,
+    run_failure_sensor,
+    sensor,
+)
+
+from pipelines.lib.ingest import landed_files
+from pipelines.lib.mappings import load_entities
+from pipelines.lib.notify import notify_failure
+from pipelines.lib.settings import get_settings
+
+
+def landing_fingerprints() -> dict[str, str]:
+    """path -> size:mtime of every claimed landed file; cheap enough to poll every minute."""
+    s = get_settings()
+    out = {}
+    for entity in load_entities(s.sources_dir):
+        for p in landed_files(s.landing_dir, entity):
+            st = p.stat()
+            out[str(p)] = f"{st.st_size}:{st.st_mtime_ns}"
+    return out
+
+
+def build_landing_sensor(job: JobDefinition) -> SensorDefinition:
+    @sensor(
+        name="landing_folder_sensor",
+        job=job,
+        minimum_interval_seconds=int(
+            get_settings().section("schedule").get("sensor_interval_seconds", 60)
+        ),
+        default_status=DefaultSensorStatus.STOPPED,
+        description="Starts a run when files appear or change in the landing folder.",
+    )
+    def _landing_sensor(context: SensorEvaluationContext) -> object:
+        seen = json.loads(context.cursor) if context.cursor else {}
+        now = landing_fingerprints()
+        changed = sorted(p for p, fp in now.items() if seen.get(p) != fp)
+        if not changed:
+            return SkipReason("no new or changed files in the landing folder")
+        context.update_cursor(json.dumps(now))
+        key = hashlib.sha256("\n".join(f"{p}={now[p]}" for p in changed).encode()).hexdigest()
+        return RunRequest(
+            run_key=key[:32], tags={"crmwh/trigger": "landing", "crmwh/files": str(len(changed))}
+        )
+
+    return _landing_sensor
+
+
+def build_daily_schedule(job: JobDefinition) -> ScheduleDefinition:
+    s = get_settings()
+    return ScheduleDefinition(
+        name="daily_full_refresh",
+        job=job,
+        cron_schedule=str(s.section("schedule").get("daily_cron", "0 6 * * *")),
+        execution_timezone=s.timezone,
+        default_status=DefaultScheduleStatus.STOPPED,
+        description="Runs the full refresh every morning even when no file arrived.",
+    )
+
+
+@run_failure_sensor(name="notify_on_run_failure", default_status=DefaultSensorStatus.STOPPED)
+def notify_on_run_failure(context: RunFailureSensorContext) -> None:
+    """Log every failed run and e-mail it when `notifications.smtp_host` is configured."""
+    run = context.dagster_run
+    failure = context.failure_event.message if context.failure_event else "run failed"
+    notify_failure(
+        get_settings(),
+        subject=f"crm-warehouse: run {run.run_id[:8]} of {run.job_name} failed",
+        body=f"{failure}\n\nThe served warehouse was left unchanged.\nRun id: {run.run_id}",
+    )
