@@ -1,0 +1,109 @@
+{#
+    Load × source × raw table: what the ingestion read, loaded and quarantined (from the
+    load manifest and the quarantine), and what staging found in the loaded rows
+    (duplicates merged, deleted records, incomplete rows, stages outside the pipeline
+    configuration), with the freshness of the data. Loads present in the raw tables but
+    missing from the manifest are listed too (manifest figures null).
+#}
+with
+
+manifest as (
+    select * from {{ ref('stg_ingestion__load_manifest') }}
+),
+
+quarantine as (
+    select * from {{ ref('stg_ingestion__quarantine') }}
+),
+
+load_counts as (
+    select * from {{ ref('int_raw_load_counts') }}
+),
+
+manifest_totals as (
+    select
+        manifest.load_id,
+        manifest.source_system,
+        manifest.table_name,
+        max(manifest.loaded_at) as loaded_at,
+        sum(manifest.rows_read) as rows_read,
+        sum(manifest.rows_loaded) as rows_loaded,
+        sum(manifest.rows_quarantined) as rows_quarantined,
+        max(manifest.freshness_at) as freshness_at,
+        count(*) as files
+    from manifest
+    group by
+        manifest.load_id,
+        manifest.source_system,
+        manifest.table_name
+),
+
+quarantine_reasons as (
+    select
+        load_id,
+        table_name,
+        {{ dbt.listagg("reason || ' (' || cast(rows_with_reason as " ~ dbt.type_string() ~ ") || ')'", "'; '", "order by rows_with_reason desc, reason") }} as quarantine_reasons
+    from (
+        select
+            quarantine.load_id,
+            quarantine.table_name,
+            coalesce(quarantine.reason_rule, 'unknown') as reason,
+            count(*) as rows_with_reason
+        from quarantine
+        group by
+            quarantine.load_id,
+            quarantine.table_name,
+            coalesce(quarantine.reason_rule, 'unknown')
+    ) as reason_counts
+    group by
+        load_id,
+        table_name
+),
+
+joined as (
+    select
+        coalesce(manifest_totals.load_id, load_counts.load_id) as load_id,
+        coalesce(manifest_totals.loaded_at, load_counts.loaded_at) as loaded_at,
+        coalesce(manifest_totals.source_system, load_counts.source_system) as source,
+        coalesce(manifest_totals.table_name, load_counts.table_name) as table_name,
+        manifest_totals.rows_read,
+        manifest_totals.rows_loaded,
+        manifest_totals.rows_quarantined,
+        coalesce(load_counts.duplicates_merged, 0) as duplicates_merged,
+        coalesce(load_counts.incomplete_rows, 0) as incomplete_rows,
+        manifest_totals.freshness_at,
+        coalesce(load_counts.deleted_rows, 0) as deleted_rows,
+        coalesce(load_counts.unknown_stage_rows, 0) as unknown_stage_rows,
+        coalesce(load_counts.raw_rows, 0) as raw_rows,
+        coalesce(load_counts.staged_rows, 0) as staged_rows,
+        manifest_totals.files
+    from manifest_totals
+    full outer join load_counts
+        on load_counts.load_id = manifest_totals.load_id
+        and load_counts.table_name = manifest_totals.table_name
+),
+
+final as (
+    select
+        cast(joined.load_id as {{ dbt.type_string() }}) as load_id,
+        cast(joined.loaded_at as timestamp) as loaded_at,
+        cast(joined.source as {{ dbt.type_string() }}) as source,
+        cast(joined.table_name as {{ dbt.type_string() }}) as table_name,
+        cast(joined.rows_read as bigint) as rows_read,
+        cast(joined.rows_loaded as bigint) as rows_loaded,
+        cast(joined.rows_quarantined as bigint) as rows_quarantined,
+        cast(joined.duplicates_merged as bigint) as duplicates_merged,
+        cast(joined.incomplete_rows as bigint) as incomplete_rows,
+        cast(joined.freshness_at as timestamp) as freshness_at,
+        cast(joined.deleted_rows as bigint) as deleted_rows,
+        cast(joined.unknown_stage_rows as bigint) as unknown_stage_rows,
+        cast(joined.raw_rows as bigint) as raw_rows,
+        cast(joined.staged_rows as bigint) as staged_rows,
+        cast(joined.files as bigint) as files,
+        cast(quarantine_reasons.quarantine_reasons as {{ dbt.type_string() }}) as quarantine_reasons
+    from joined
+    left join quarantine_reasons
+        on quarantine_reasons.load_id = joined.load_id
+        and quarantine_reasons.table_name = joined.table_name
+)
+
+select * from final

@@ -1,0 +1,43 @@
+{# PBX extension -> CRM (Salesforce) user. #}
+with
+
+source as (
+    select * from {{ source('asterisk', 'asterisk__extension') }}
+),
+
+renamed as (
+    select
+        {{ clean_text('extension') }} as extension,
+        {{ sf_id15('user_id') }} as user_id,
+        {{ clean_text('name') }} as employee_name,
+        {{ normalize_key('name') }} as employee_name_key,
+        {{ lineage_columns() }}
+    from source
+),
+
+ranked as (
+    select
+        renamed.*,
+        row_number() over (
+            partition by extension
+            order by _loaded_at desc, _line desc
+        ) as _version_rank
+    from renamed
+),
+
+final as (
+    select
+        extension,
+        user_id,
+        employee_name,
+        employee_name_key,
+        _source_file,
+        _line,
+        _file_sha256,
+        _load_id,
+        _loaded_at
+    from ranked
+    where _version_rank = 1
+)
+
+select * from final

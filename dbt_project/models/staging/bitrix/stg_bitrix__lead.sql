@@ -1,0 +1,69 @@
+{# One row per lead: its latest export (by export date, then load time, then line). #}
+with
+
+source as (
+    select * from {{ source('bitrix', 'bitrix__lead') }}
+),
+
+renamed as (
+    select
+        {{ clean_text('lead_id') }} as lead_id,
+        export_date as export_date,
+        {{ clean_text('status') }} as lead_status,
+        {{ clean_text('title') }} as lead_title,
+        {{ clean_text('first_name') }} as first_name,
+        {{ clean_text('last_name') }} as last_name,
+        created_at as created_at,
+        {{ clean_text('source') }} as lead_source,
+        {{ normalize_phone(first_list_item('work_phone')) }} as work_phone_e164,
+        {{ normalize_phone(first_list_item('mobile_phone')) }} as mobile_phone_e164,
+        {{ normalize_email('work_email') }} as work_email,
+        {{ normalize_email('private_email') }} as private_email,
+        {{ clean_text('responsible') }} as responsible_name,
+        {{ normalize_key('responsible') }} as responsible_key,
+        modified_at as modified_at,
+        {{ clean_text('company_name') }} as company_name,
+        {{ normalize_company_name('company_name') }} as company_name_key,
+        {{ lineage_columns() }}
+    from source
+),
+
+ranked as (
+    select
+        renamed.*,
+        row_number() over (
+            partition by lead_id
+            order by export_date desc nulls last, _loaded_at desc, _line desc
+        ) as _version_rank
+    from renamed
+),
+
+final as (
+    select
+        lead_id,
+        export_date,
+        lead_status,
+        lead_title,
+        first_name,
+        last_name,
+        created_at,
+        lead_source,
+        work_phone_e164,
+        mobile_phone_e164,
+        work_email,
+        private_email,
+        responsible_name,
+        responsible_key,
+        modified_at,
+        company_name,
+        company_name_key,
+        _source_file,
+        _line,
+        _file_sha256,
+        _load_id,
+        _loaded_at
+    from ranked
+    where _version_rank = 1
+)
+
+select * from final

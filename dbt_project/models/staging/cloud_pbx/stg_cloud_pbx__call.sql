@@ -1,0 +1,59 @@
+{# One row per cloud PBX call; direction and status were mapped to canonical values on load. #}
+with
+
+source as (
+    select * from {{ source('cloud_pbx', 'cloud_pbx__call') }}
+),
+
+renamed as (
+    select
+        {{ clean_text('call_id') }} as call_id,
+        started_at as started_at,
+        lower({{ clean_text('direction') }}) as direction,
+        {{ clean_text('caller') }} as caller,
+        {{ normalize_phone('caller') }} as caller_e164,
+        {{ clean_text('callee') }} as callee,
+        {{ normalize_phone('callee') }} as callee_e164,
+        {{ clean_text('employee') }} as employee_extension,
+        lower({{ clean_text('status') }}) as call_status,
+        wait_seconds as wait_seconds,
+        talk_seconds as talk_seconds,
+        {{ clean_text('recording_url') }} as recording_url,
+        {{ lineage_columns() }}
+    from source
+),
+
+ranked as (
+    select
+        renamed.*,
+        row_number() over (
+            partition by call_id
+            order by _loaded_at desc, _line desc
+        ) as _version_rank
+    from renamed
+),
+
+final as (
+    select
+        call_id,
+        started_at,
+        direction,
+        caller,
+        caller_e164,
+        callee,
+        callee_e164,
+        employee_extension,
+        call_status,
+        wait_seconds,
+        talk_seconds,
+        recording_url,
+        _source_file,
+        _line,
+        _file_sha256,
+        _load_id,
+        _loaded_at
+    from ranked
+    where _version_rank = 1
+)
+
+select * from final

@@ -1,0 +1,49 @@
+{# Account sections of the bank statements: balances the loaded payments reconcile with. #}
+with
+
+source as (
+    select * from {{ source('onec', 'onec__bank_account_section') }}
+),
+
+renamed as (
+    select
+        {{ digits_only('account') }} as account,
+        period_start as period_start,
+        period_end as period_end,
+        opening_balance as opening_balance,
+        total_received as total_received,
+        total_debited as total_debited,
+        closing_balance as closing_balance,
+        {{ lineage_columns() }}
+    from source
+),
+
+ranked as (
+    select
+        renamed.*,
+        row_number() over (
+            partition by account, period_start, period_end
+            order by _loaded_at desc, _line desc
+        ) as _version_rank
+    from renamed
+),
+
+final as (
+    select
+        account,
+        period_start,
+        period_end,
+        opening_balance,
+        total_received,
+        total_debited,
+        closing_balance,
+        _source_file,
+        _line,
+        _file_sha256,
+        _load_id,
+        _loaded_at
+    from ranked
+    where _version_rank = 1
+)
+
+select * from final

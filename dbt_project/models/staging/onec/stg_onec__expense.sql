@@ -1,0 +1,48 @@
+{#
+    One row per expense line. The register has no key: exact duplicates (same date, item,
+    channel, amount and counterparty) are merged, keeping the latest load.
+#}
+with
+
+source as (
+    select * from {{ source('onec', 'onec__expense') }}
+),
+
+renamed as (
+    select
+        spent_on as spent_on,
+        {{ clean_text('cost_item') }} as cost_item,
+        {{ clean_text('channel') }} as channel_raw,
+        amount as amount,
+        {{ clean_text('counterparty') }} as counterparty_name,
+        {{ lineage_columns() }}
+    from source
+),
+
+ranked as (
+    select
+        renamed.*,
+        row_number() over (
+            partition by spent_on, cost_item, channel_raw, amount, counterparty_name
+            order by _loaded_at desc, _line desc
+        ) as _version_rank
+    from renamed
+),
+
+final as (
+    select
+        spent_on,
+        cost_item,
+        channel_raw,
+        amount,
+        counterparty_name,
+        _source_file,
+        _line,
+        _file_sha256,
+        _load_id,
+        _loaded_at
+    from ranked
+    where _version_rank = 1
+)
+
+select * from final

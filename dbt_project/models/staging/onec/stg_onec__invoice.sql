@@ -1,0 +1,64 @@
+{#
+    One row per invoice. 1C numbers restart every year, so an invoice is its number within
+    the year of its date; a re-exported register keeps the latest version.
+#}
+with
+
+source as (
+    select * from {{ source('onec', 'onec__invoice') }}
+),
+
+renamed as (
+    select
+        {{ clean_text('invoice_number') }} as invoice_number,
+        issued_on as issued_on,
+        {{ clean_text('counterparty') }} as counterparty_name,
+        {{ normalize_company_name('counterparty') }} as counterparty_name_key,
+        {{ digits_only('counterparty_inn') }} as counterparty_inn,
+        {{ inn_is_valid(digits_only('counterparty_inn')) }} as counterparty_inn_is_valid,
+        amount as amount,
+        vat as vat,
+        {{ normalize_currency('currency') }} as currency_iso_code,
+        due_on as due_on,
+        {{ clean_text('responsible') }} as responsible_name,
+        {{ normalize_key('responsible') }} as responsible_key,
+        {{ clean_text('deal_ref') }} as deal_ref,
+        {{ lineage_columns() }}
+    from source
+),
+
+ranked as (
+    select
+        renamed.*,
+        row_number() over (
+            partition by invoice_number, extract(year from issued_on)
+            order by _loaded_at desc, _line desc
+        ) as _version_rank
+    from renamed
+),
+
+final as (
+    select
+        invoice_number,
+        issued_on,
+        counterparty_name,
+        counterparty_name_key,
+        counterparty_inn,
+        counterparty_inn_is_valid,
+        amount,
+        vat,
+        currency_iso_code,
+        due_on,
+        responsible_name,
+        responsible_key,
+        deal_ref,
+        _source_file,
+        _line,
+        _file_sha256,
+        _load_id,
+        _loaded_at
+    from ranked
+    where _version_rank = 1
+)
+
+select * from final

@@ -1,0 +1,50 @@
+with
+
+source as (
+    select * from {{ source('salesforce', 'salesforce__campaign') }}
+),
+
+renamed as (
+    select
+        {{ sf_id15('id') }} as campaign_id,
+        {{ clean_text('name') }} as campaign_name,
+        {{ clean_text('type') }} as campaign_type,
+        {{ clean_text('status') }} as campaign_status,
+        start_date as start_date,
+        end_date as end_date,
+        budgeted_cost as budgeted_cost,
+        actual_cost as actual_cost,
+        {{ lineage_columns() }}
+    from source
+),
+
+ranked as (
+    select
+        renamed.*,
+        row_number() over (
+            partition by campaign_id
+            order by _loaded_at desc, _line desc
+        ) as _version_rank
+    from renamed
+),
+
+final as (
+    select
+        campaign_id,
+        campaign_name,
+        campaign_type,
+        campaign_status,
+        start_date,
+        end_date,
+        budgeted_cost,
+        actual_cost,
+        _source_file,
+        _line,
+        _file_sha256,
+        _load_id,
+        _loaded_at
+    from ranked
+    where _version_rank = 1
+)
+
+select * from final

@@ -1,0 +1,41 @@
+{# Conversion rates: units of the currency per one unit of the corporate currency. #}
+with
+
+source as (
+    select * from {{ source('salesforce', 'salesforce__currency_type') }}
+),
+
+renamed as (
+    select
+        {{ normalize_currency('iso_code') }} as iso_code,
+        conversion_rate as conversion_rate,
+        coalesce(is_corporate, false) as is_corporate,
+        {{ lineage_columns() }}
+    from source
+),
+
+ranked as (
+    select
+        renamed.*,
+        row_number() over (
+            partition by iso_code
+            order by _loaded_at desc, _line desc
+        ) as _version_rank
+    from renamed
+),
+
+final as (
+    select
+        iso_code,
+        conversion_rate,
+        is_corporate,
+        _source_file,
+        _line,
+        _file_sha256,
+        _load_id,
+        _loaded_at
+    from ranked
+    where _version_rank = 1
+)
+
+select * from final

@@ -1,0 +1,59 @@
+{#
+    One row per OpportunityHistory record (a change of stage, amount or close date):
+    consecutive rows may repeat a stage; collapsing them into visits is the job of
+    int_deal_stage_changes, not of staging.
+#}
+with
+
+source as (
+    select * from {{ source('salesforce', 'salesforce__opportunity_history') }}
+),
+
+renamed as (
+    select
+        {{ sf_id15('id') }} as history_id,
+        {{ sf_id15('opportunity_id') }} as opportunity_id,
+        {{ clean_text('stage_name') }} as stage_name,
+        amount as amount,
+        probability / 100.0 as probability,
+        close_date as close_date,
+        {{ clean_text('forecast_category') }} as forecast_category,
+        {{ utc_to_local('created_date') }} as created_at,
+        {{ sf_id15('created_by_id') }} as created_by_id,
+        coalesce(is_deleted, false) as is_deleted,
+        {{ lineage_columns() }}
+    from source
+),
+
+ranked as (
+    select
+        renamed.*,
+        row_number() over (
+            partition by history_id
+            order by _loaded_at desc, _line desc
+        ) as _version_rank
+    from renamed
+),
+
+final as (
+    select
+        history_id,
+        opportunity_id,
+        stage_name,
+        amount,
+        probability,
+        close_date,
+        forecast_category,
+        created_at,
+        created_by_id,
+        _source_file,
+        _line,
+        _file_sha256,
+        _load_id,
+        _loaded_at
+    from ranked
+    where _version_rank = 1
+        and not is_deleted
+)
+
+select * from final

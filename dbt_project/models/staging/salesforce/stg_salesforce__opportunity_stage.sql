@@ -1,0 +1,49 @@
+{# The org's own stage configuration, when OpportunityStage.csv is exported. #}
+with
+
+source as (
+    select * from {{ source('salesforce', 'salesforce__opportunity_stage') }}
+),
+
+renamed as (
+    select
+        {{ clean_text('master_label') }} as stage_name,
+        {{ normalize_key('master_label') }} as stage_key,
+        sort_order as sort_order,
+        default_probability / 100.0 as default_probability,
+        coalesce(is_closed, false) as is_closed,
+        coalesce(is_won, false) as is_won,
+        coalesce(is_active, true) as is_active,
+        {{ lineage_columns() }}
+    from source
+),
+
+ranked as (
+    select
+        renamed.*,
+        row_number() over (
+            partition by stage_key
+            order by _loaded_at desc, _line desc
+        ) as _version_rank
+    from renamed
+),
+
+final as (
+    select
+        stage_name,
+        stage_key,
+        sort_order,
+        default_probability,
+        is_closed,
+        is_won,
+        is_active,
+        _source_file,
+        _line,
+        _file_sha256,
+        _load_id,
+        _loaded_at
+    from ranked
+    where _version_rank = 1
+)
+
+select * from final

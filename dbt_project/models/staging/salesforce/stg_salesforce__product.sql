@@ -1,0 +1,44 @@
+with
+
+source as (
+    select * from {{ source('salesforce', 'salesforce__product') }}
+),
+
+renamed as (
+    select
+        {{ sf_id15('id') }} as product_id,
+        {{ clean_text('name') }} as product_name,
+        {{ clean_text('product_code') }} as product_code,
+        {{ clean_text('family') }} as product_family,
+        coalesce(is_active, true) as is_active,
+        {{ lineage_columns() }}
+    from source
+),
+
+ranked as (
+    select
+        renamed.*,
+        row_number() over (
+            partition by product_id
+            order by _loaded_at desc, _line desc
+        ) as _version_rank
+    from renamed
+),
+
+final as (
+    select
+        product_id,
+        product_name,
+        product_code,
+        product_family,
+        is_active,
+        _source_file,
+        _line,
+        _file_sha256,
+        _load_id,
+        _loaded_at
+    from ranked
+    where _version_rank = 1
+)
+
+select * from final

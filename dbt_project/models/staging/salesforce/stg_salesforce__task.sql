@@ -1,0 +1,58 @@
+with
+
+source as (
+    select * from {{ source('salesforce', 'salesforce__task') }}
+),
+
+renamed as (
+    select
+        {{ sf_id15('id') }} as task_id,
+        {{ sf_id15('who_id') }} as who_id,
+        {{ sf_id15('what_id') }} as what_id,
+        {{ sf_id15('owner_id') }} as owner_id,
+        {{ clean_text('subject') }} as subject,
+        {{ clean_text('status') }} as task_status,
+        activity_date as activity_date,
+        {{ utc_to_local('created_date') }} as created_at,
+        coalesce(is_closed, false) as is_closed,
+        {{ clean_text('task_subtype') }} as task_subtype,
+        call_duration_in_seconds as call_duration_seconds,
+        {{ clean_text('call_type') }} as call_type,
+        {{ lineage_columns() }}
+    from source
+),
+
+ranked as (
+    select
+        renamed.*,
+        row_number() over (
+            partition by task_id
+            order by _loaded_at desc, _line desc
+        ) as _version_rank
+    from renamed
+),
+
+final as (
+    select
+        task_id,
+        who_id,
+        what_id,
+        owner_id,
+        subject,
+        task_status,
+        activity_date,
+        created_at,
+        is_closed,
+        task_subtype,
+        call_duration_seconds,
+        call_type,
+        _source_file,
+        _line,
+        _file_sha256,
+        _load_id,
+        _loaded_at
+    from ranked
+    where _version_rank = 1
+)
+
+select * from final

@@ -1,0 +1,194 @@
+"""The dbt project builds, tests and documents itself on a warehouse with empty raw views.
+
+Empty raw views are the contract between ingestion and dbt (pipelines/lib/warehouse.py):
+every model must compile and run against them, every unit test (hand-computed fixtures)
+and schema test must pass, and the marts must expose the public interface of the metric
+contract (metrics.md). The build writes its target/ and logs/ to a temporary directory
+so that it never disturbs dbt_project/target (the manifest Dagster reads).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pytest
+import yaml
+
+from pipelines.lib.mappings import load_entities
+from pipelines.lib.settings import SETTINGS_FILE, load_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+PROJECT = ROOT / "dbt_project"
+DBT = str(Path(sys.executable).with_name("dbt"))
+
+# metrics.md, "The public interface of the marts" (the marts this project builds)
+PUBLIC_INTERFACE = {
+    "fct_deal": [
+        "deal_id", "customer_id", "manager_id", "channel", "pipeline", "created_at",
+        "closed_at", "status", "amount", "loss_reason", "last_stage_before_loss",
+        "sales_cycle_days",
+    ],
+    "fct_stage_visit": [
+        "deal_id", "stage", "stage_order", "entered_at", "exited_at", "days_in_stage", "is_open",
+    ],
+    "mart_funnel_velocity": [
+        "month", "pipeline", "stage", "stage_order", "deals_entered", "deals_converted",
+        "conversion_rate", "avg_days_in_stage", "median_days_in_stage", "p90_days_in_stage",
+    ],
+    "mart_data_quality": [
+        "load_id", "loaded_at", "source", "table_name", "rows_read", "rows_loaded",
+        "rows_quarantined", "duplicates_merged", "incomplete_rows", "freshness_at",
+    ],
+}  # fmt: skip
+
+UNIT_TESTS_EXPECTED = {
+    "int_deal_stage_changes__salesforce_repeats_collapse_revisits_kept",
+    "int_deal_stage_changes__bitrix_derived_from_three_snapshots",
+    "fct_stage_visit__fractional_days_open_and_terminal_visits",
+    "mart_funnel_velocity__three_deals",
+    "fct_deal__sales_cycle_days",
+    "int_loss_reasons__normalised_english_and_russian",
+    "int_deals__status_amount_customer_manager_channel_loss",
+    "int_pipeline_stages__salesforce_export_replaces_seed",
+    "stg_salesforce__opportunity__ids_versions_deleted_and_time_zone",
+    "stg_bitrix__deal_snapshot__phones_inn_email_and_redelivery",
+    "stg_asterisk__cdr__clid_parsed_to_number",
+}
+
+
+@dataclass
+class DbtRun:
+    warehouse: Path
+    target: Path
+    env: dict[str, str]
+    build: subprocess.CompletedProcess
+
+
+def run_dbt(args: list[str], env: dict[str, str], target: Path) -> subprocess.CompletedProcess:
+    cmd = [
+        DBT, *args,
+        "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT),
+        "--target-path", str(target),
+    ]  # fmt: skip
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def empty_build(tmp_path_factory: pytest.TempPathFactory) -> DbtRun:
+    base = tmp_path_factory.mktemp("dbt_empty")
+    warehouse, data, target = base / "warehouse.duckdb", base / "data", base / "target"
+    data.mkdir()
+    made = subprocess.run(
+        [sys.executable, "-m", "pipelines.lib.warehouse", str(warehouse),
+         "--data", str(data), "--sources", str(ROOT / "sources")],
+        cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    env = dict(
+        os.environ,
+        CRMWH_DBT_WAREHOUSE=str(warehouse),
+        DBT_LOG_PATH=str(base / "logs"),
+        DBT_SEND_ANONYMOUS_USAGE_STATS="false",
+    )
+    build = run_dbt(["build"], env, target)
+    return DbtRun(warehouse, target, env, build)
+
+
+def test_build_succeeds_with_every_test(empty_build: DbtRun) -> None:
+    out = empty_build.build
+    assert out.returncode == 0, f"dbt build failed:\n{out.stdout[-6000:]}\n{out.stderr[-3000:]}"
+    results = json.loads((empty_build.target / "run_results.json").read_text())["results"]
+    failed = [r["unique_id"] for r in results if r["status"] not in ("success", "pass", "warn")]
+    assert not failed, failed
+    unit = {
+        r["unique_id"].split(".")[-1] for r in results if r["unique_id"].startswith("unit_test.")
+    }
+    assert UNIT_TESTS_EXPECTED <= unit, UNIT_TESTS_EXPECTED - unit
+    assert any(r["unique_id"].startswith("test.") for r in results), "no schema tests ran"
+
+
+def test_marts_expose_public_interface(empty_build: DbtRun) -> None:
+    assert empty_build.build.returncode == 0
+    con = duckdb.connect(str(empty_build.warehouse), read_only=True)
+    try:
+        rows = con.execute(
+            "select table_schema, table_name, column_name from information_schema.columns"
+        ).fetchall()
+        tables = {
+            schema: set(names)
+            for schema, names in con.execute(
+                "select table_schema, list(table_name) from information_schema.tables group by 1"
+            ).fetchall()
+        }
+    finally:
+        con.close()
+    columns: dict[tuple[str, str], set[str]] = {}
+    for schema, table, column in rows:
+        columns.setdefault((schema, table), set()).add(column)
+    for table, expected in PUBLIC_INTERFACE.items():
+        got = columns.get(("marts", table))
+        assert got is not None, f"marts.{table} missing"
+        assert set(expected) <= got, f"marts.{table} lacks {set(expected) - got}"
+    assert {"staging", "intermediate", "marts"} <= set(tables)
+    assert "stg_salesforce__opportunity" in tables["staging"]
+    assert "int_deal_stage_changes" in tables["intermediate"]
+
+
+def test_every_raw_table_has_a_source_and_a_staging_model(empty_build: DbtRun) -> None:
+    assert empty_build.build.returncode == 0
+    manifest = json.loads((empty_build.target / "manifest.json").read_text())
+    # the source table's name is the raw table's name: Dagster's translator keys dbt
+    # sources as raw/<name>, the same key as the ingestion asset of that table
+    sources = {(s["schema"], s["name"]) for s in manifest["sources"].values()}
+    assert all(s["name"] == s["identifier"] for s in manifest["sources"].values())
+    models = {n["name"] for n in manifest["nodes"].values() if n["resource_type"] == "model"}
+    for ent in load_entities(ROOT / "sources"):
+        assert ("raw", ent.table) in sources, f"raw.{ent.table} is not a dbt source"
+        assert f"stg_{ent.system}__{ent.name}" in models, f"no staging model for {ent.table}"
+    for meta in ("load_manifest", "quarantine", "file_delivery"):
+        assert ("raw", meta) in sources
+
+
+def test_marts_have_enforced_contracts_and_described_columns(empty_build: DbtRun) -> None:
+    manifest = json.loads((empty_build.target / "manifest.json").read_text())
+    marts = [
+        n for n in manifest["nodes"].values()
+        if n["resource_type"] == "model" and n["schema"] == "marts"
+        and n["name"] in PUBLIC_INTERFACE
+    ]  # fmt: skip
+    assert {n["name"] for n in marts} >= set(PUBLIC_INTERFACE)
+    for node in marts:
+        assert node["config"]["contract"]["enforced"], node["name"]
+        for name, col in node["columns"].items():
+            assert col.get("data_type"), f"{node['name']}.{name} has no data_type"
+            assert col.get("description"), f"{node['name']}.{name} has no description"
+
+
+def test_docs_generate(empty_build: DbtRun) -> None:
+    assert empty_build.build.returncode == 0
+    out = run_dbt(["docs", "generate"], empty_build.env, empty_build.target)
+    assert out.returncode == 0, out.stdout[-4000:]
+    catalog = json.loads((empty_build.target / "catalog.json").read_text())
+    assert any(k.endswith(".fct_deal") for k in catalog["nodes"])
+    assert (empty_build.target / "index.html").exists()
+
+
+def test_project_vars_mirror_settings() -> None:
+    """dbt_project.yml declares every var the pipeline passes, with settings.yml's defaults."""
+    project = yaml.safe_load((PROJECT / "dbt_project.yml").read_text(encoding="utf-8"))
+    declared = project["vars"]
+    passed = load_settings(SETTINGS_FILE, environ={}).dbt_vars()
+    for key, value in passed.items():
+        assert key in declared, f"var {key} missing from dbt_project.yml"
+        assert declared[key] == value, f"var {key}: {declared[key]!r} != settings {value!r}"
+
+
+def test_build_artefacts_are_ignored() -> None:
+    ignored = (PROJECT / ".gitignore").read_text().split()
+    assert {"target/", "logs/", "dbt_packages/"} <= set(ignored)
