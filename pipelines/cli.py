@@ -75,8 +75,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
                     start_new_session=True,
                 )  # fmt: skip
             )
-        print(f"Superset:  http://127.0.0.1:{args.port}/  (user {creds.username}, "
-              f"password {creds.password})")  # fmt: skip
+        print(f"Superset:  http://127.0.0.1:{args.port}/  user {creds.username}")
+        if creds.generated:
+            print(f"           password {creds.password}  (stored in {creds.password_file})")
+        else:
+            print("           password: the one in SUPERSET_ADMIN_PASSWORD")
         if not args.no_dagster:
             print(f"Dagster:   http://127.0.0.1:{args.dagster_port}/")
         print("Press Ctrl+C to stop.")

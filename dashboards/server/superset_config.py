@@ -1,0 +1,125 @@
+"""Superset configuration for the CRM warehouse dashboards.
+
+Loaded by Superset through ``SUPERSET_CONFIG_PATH`` (set by ``pipelines.lib.superset``).
+Everything stateful lives under ``$CRMWH_SUPERSET_STATE`` (``state/superset`` by default),
+so a checkout holds no secrets and a fresh state directory is a fresh Superset.
+
+The secret key signs sessions and encrypts stored connection secrets, so the server
+refuses to start with a missing key or one of the well-known sample keys rather than run
+with a key that anybody could guess.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+_STATE_ENV = "CRMWH_SUPERSET_STATE"
+_KNOWN_DEFAULT_KEYS = {
+    "CHANGE_ME_TO_A_COMPLEX_RANDOM_SECRET",
+    "thisISaSECRET_1234",
+    "YOUR_OWN_RANDOM_GENERATED_SECRET_KEY",
+    "TEST_NON_DEV_SECRET",
+    "\2\1thisismyscretkey\1\2\\e\\y\\y\\h",
+}
+_MIN_KEY_LENGTH = 32
+
+if not os.environ.get(_STATE_ENV):
+    raise RuntimeError(
+        f"{_STATE_ENV} is not set: start Superset through `pipelines.lib.superset`"
+        " (crmwh), which points it at the state directory"
+    )
+STATE_DIR = Path(os.environ[_STATE_ENV]).resolve()
+_secret_file = STATE_DIR / "secret_key"
+try:
+    _secret = _secret_file.read_text(encoding="utf-8").strip()
+except FileNotFoundError:
+    _secret = ""
+if (
+    not _secret
+    or _secret in _KNOWN_DEFAULT_KEYS
+    or _secret.upper().startswith("CHANGE_ME")
+    or len(_secret) < _MIN_KEY_LENGTH
+):
+    raise RuntimeError(
+        f"Refusing to start Superset: {_secret_file} is missing, too short or a known"
+        " default key. Run `crmwh` (pipelines.lib.superset.prepare) to generate one."
+    )
+SECRET_KEY = _secret
+
+# Metadata (users, charts, dashboards) in a local SQLite file under the state dir.
+SQLALCHEMY_DATABASE_URI = f"sqlite:///{STATE_DIR / 'superset.db'}?check_same_thread=false"
+SQLALCHEMY_EXAMPLES_URI = None
+SQLALCHEMY_ENGINE_OPTIONS = {"connect_args": {"timeout": 30}}
+DATA_DIR = str(STATE_DIR)
+UPLOAD_FOLDER = str(STATE_DIR / "uploads")
+
+# The only analytics database is the read-only DuckDB warehouse; no file uploads,
+# no unsafe connection strings, no example data.
+PREVENT_UNSAFE_DB_CONNECTIONS = True
+CSV_EXTENSIONS: set[str] = set()
+EXCEL_EXTENSIONS: set[str] = set()
+COLUMNAR_EXTENSIONS: set[str] = set()
+ALLOWED_EXTENSIONS: set[str] = set()
+
+FEATURE_FLAGS = {
+    "DASHBOARD_NATIVE_FILTERS": True,
+    "DASHBOARD_CROSS_FILTERS": True,
+    "ENABLE_TEMPLATE_PROCESSING": False,
+    "ALERT_REPORTS": False,
+    "THUMBNAILS": False,
+    "ESTIMATE_QUERY_COST": False,
+    "ENABLE_SUPERSET_META_DB": False,
+}
+
+# Sessions: signed cookies, HTTP-only, SameSite, and a working day long.
+PERMANENT_SESSION_LIFETIME = timedelta(hours=8)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+# Served on 127.0.0.1 over plain HTTP; a TLS-terminating proxy in front should set
+# CRMWH_SUPERSET_HTTPS=1 so cookies are marked Secure.
+SESSION_COOKIE_SECURE = os.environ.get("CRMWH_SUPERSET_HTTPS") == "1"
+WTF_CSRF_ENABLED = True
+WTF_CSRF_TIME_LIMIT = int(timedelta(hours=8).total_seconds())
+
+# Security headers (flask-talisman): a strict CSP with no third-party origins (this
+# server has no internet), no framing, no referrer leaks.
+TALISMAN_ENABLED = True
+TALISMAN_CONFIG = {
+    "content_security_policy": {
+        "base-uri": ["'self'"],
+        "default-src": ["'self'"],
+        "img-src": ["'self'", "blob:", "data:"],
+        "worker-src": ["'self'", "blob:"],
+        "connect-src": ["'self'"],
+        "object-src": "'none'",
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "font-src": ["'self'", "data:"],
+        "script-src": ["'self'", "'strict-dynamic'"],
+        "frame-ancestors": ["'none'"],
+    },
+    "content_security_policy_nonce_in": ["script-src"],
+    "force_https": False,
+    "session_cookie_secure": SESSION_COOKIE_SECURE,
+    "frame_options": "DENY",
+    "referrer_policy": "same-origin",
+}
+TALISMAN_DEV_CONFIG = TALISMAN_CONFIG
+HTTP_HEADERS = {"X-Content-Type-Options": "nosniff"}
+
+# Throttle login attempts even on a local server.
+RATELIMIT_ENABLED = True
+AUTH_RATE_LIMITED = True
+AUTH_RATE_LIMIT = "10 per second"
+RATELIMIT_STORAGE_URI = "memory://"
+
+# Small local instance: no Celery, in-process caches. Chart results are cached for five
+# minutes, so a newly published warehouse shows on dashboards within that time.
+CACHE_CONFIG = {"CACHE_TYPE": "SimpleCache", "CACHE_DEFAULT_TIMEOUT": 300}
+DATA_CACHE_CONFIG = {"CACHE_TYPE": "SimpleCache", "CACHE_DEFAULT_TIMEOUT": 300}
+ROW_LIMIT = 50000
+SQL_MAX_ROW = 100000
+SQLLAB_TIMEOUT = 60
+SUPERSET_WEBSERVER_TIMEOUT = 120
+LOG_LEVEL = os.environ.get("CRMWH_SUPERSET_LOG_LEVEL", "WARNING")

@@ -1,0 +1,682 @@
+"""Superset for the warehouse: install, configure, import the dashboards, serve.
+
+Superset runs from its own virtual environment (``.venv-superset``, built from the pinned
+``dashboards/server/requirements.lock`` by ``scripts/setup_superset.sh``) because its
+dependency tree cannot share one environment with Dagster and dbt. This module drives it
+from the outside, through its command line and HTTP, so the pipeline never imports
+Superset.
+
+Everything Superset writes lives under ``<state_dir>/superset``: the secret key, the
+SQLite metadata database, the generated admin password and the server log. The
+dashboards are code: YAML under ``dashboards/bundle`` with fixed UUIDs, zipped and
+imported on every ``prepare`` so that git is the source of truth and re-imports update
+in place. The warehouse is registered read-only with DuckDB's external access disabled,
+so SQL Lab can neither write to it nor read files from the server's disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+import uuid as uuid_mod
+import zipfile
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DASHBOARDS_DIR = PROJECT_ROOT / "dashboards"
+BUNDLE_DIR = DASHBOARDS_DIR / "bundle"
+SERVER_DIR = DASHBOARDS_DIR / "server"
+CONFIG_FILE = SERVER_DIR / "superset_config.py"
+LOCK_FILE = SERVER_DIR / "requirements.lock"
+IMPORT_SCRIPT = SERVER_DIR / "import_bundle.py"
+SETUP_SCRIPT = PROJECT_ROOT / "scripts" / "setup_superset.sh"
+LOCK_STAMP = ".crmwh-lock.sha256"
+
+#: Tables of schema ``marts`` that are a public interface (docs: metrics.md); datasets
+#: may only be built on these, so a dashboard never depends on staging internals.
+MART_TABLES: frozenset[str] = frozenset(
+    {
+        "dim_customer",
+        "dim_manager",
+        "fct_deal",
+        "fct_stage_visit",
+        "fct_call",
+        "fct_invoice",
+        "fct_payment",
+        "mart_funnel_velocity",
+        "mart_lost_revenue",
+        "mart_missed_calls",
+        "mart_channel_roi",
+        "mart_customer_profitability",
+        "mart_receivables_aging",
+        "mart_manager_scorecard",
+        "mart_pipeline_forecast",
+        "mart_data_quality",
+    }
+)
+MART_SCHEMA = "marts"
+
+#: Passwords that ship in docs and tutorials; never accepted for the admin.
+_WEAK_PASSWORDS = {"admin", "password", "changeme", "superset", "general"}
+_SUPERSET_TIMEOUT = 600  # seconds for one `superset` CLI call (db upgrade on a slow disk)
+
+
+class SupersetError(RuntimeError):
+    """A Superset step failed; the message says which and shows the tail of its output."""
+
+
+@dataclass(frozen=True)
+class SupersetCredentials:
+    """The admin login the CLI shows the user.
+
+    ``generated`` is true when no ``SUPERSET_ADMIN_PASSWORD`` was given and the password
+    was generated once and stored in ``password_file`` (mode 600); print it then, and
+    point at the file rather than echoing an operator-chosen password.
+    """
+
+    username: str
+    password: str = field(repr=False)
+    generated: bool
+    password_file: Path | None
+
+
+def venv_dir() -> Path:
+    """The Superset virtual environment (``CRMWH_SUPERSET_VENV`` overrides the default)."""
+    return Path(os.environ.get("CRMWH_SUPERSET_VENV", PROJECT_ROOT / ".venv-superset"))
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _lock_hash() -> str:
+    return _sha256(LOCK_FILE.read_bytes())
+
+
+def _venv_current(venv: Path) -> bool:
+    stamp = venv / LOCK_STAMP
+    return (
+        (venv / "bin" / "superset").exists()
+        and stamp.exists()
+        and stamp.read_text(encoding="utf-8").strip() == _lock_hash()
+    )
+
+
+def ensure_installed() -> Path:
+    """Make sure ``.venv-superset`` matches the lock file; return the ``superset`` path.
+
+    Runs ``scripts/setup_superset.sh`` only when the venv is missing or was built from a
+    different lock (the script stores the lock's sha256 in the venv), so the common case
+    costs a file read.
+    """
+    venv = venv_dir()
+    if not _venv_current(venv):
+        env = dict(os.environ, SUPERSET_VENV=str(venv))
+        result = subprocess.run(
+            ["bash", str(SETUP_SCRIPT)],
+            env=env,
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0 or not _venv_current(venv):
+            raise SupersetError(
+                f"{SETUP_SCRIPT.name} failed (exit {result.returncode}):\n"
+                f"{_tail(result.stdout + result.stderr)}"
+            )
+    return venv / "bin" / "superset"
+
+
+# --------------------------------------------------------------------------- state
+
+
+def superset_state_dir(state_dir: Path) -> Path:
+    """Where Superset's own state lives inside the project state directory."""
+    return Path(state_dir).resolve() / "superset"
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Create ``path`` with mode 600 (never world-readable, not even for an instant)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def _ensure_secret_key(sdir: Path) -> None:
+    """Generate the Flask secret key once; Superset's config refuses to start without it.
+
+    Kept across restarts because it signs sessions and encrypts stored DB credentials:
+    a new key on every start would log everybody out and orphan those secrets.
+    """
+    key_file = sdir / "secret_key"
+    if not key_file.exists() or not key_file.read_text(encoding="utf-8").strip():
+        _write_private(key_file, secrets.token_urlsafe(48) + "\n")
+
+
+def _superset_env(sdir: Path) -> dict[str, str]:
+    """Environment for every Superset process: its config, its state, its own venv."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "FLASK_APP", "SUPERSET_HOME"}
+        and not k.startswith("SUPERSET__")
+    }
+    bin_dir = venv_dir() / "bin"
+    env.update(
+        SUPERSET_CONFIG_PATH=str(CONFIG_FILE),
+        CRMWH_SUPERSET_STATE=str(sdir),
+        SUPERSET_HOME=str(sdir),
+        PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def _tail(text: str, lines: int = 40) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def _run_superset(
+    args: list[str], sdir: Path, *, stdin: str | None = None, what: str | None = None
+) -> str:
+    """Run a program of the Superset venv (``superset``, ``python``); raise on failure."""
+    cmd = [str(venv_dir() / "bin" / args[0]), *args[1:]]
+    result = subprocess.run(
+        cmd,
+        env=_superset_env(sdir),
+        cwd=sdir,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=_SUPERSET_TIMEOUT,
+    )
+    output = result.stdout + result.stderr
+    if result.returncode != 0:
+        raise SupersetError(
+            f"{what or ' '.join(args[:3])} failed (exit {result.returncode}):\n{_tail(output)}"
+        )
+    return output
+
+
+def _admin_credentials(sdir: Path) -> SupersetCredentials:
+    """The admin from ``SUPERSET_ADMIN_USERNAME``/``_PASSWORD``, else a generated one."""
+    username = os.environ.get("SUPERSET_ADMIN_USERNAME", "").strip() or "admin"
+    env_password = os.environ.get("SUPERSET_ADMIN_PASSWORD", "")
+    if env_password:
+        if len(env_password) < 8 or env_password.lower() in _WEAK_PASSWORDS:
+            raise SupersetError(
+                "SUPERSET_ADMIN_PASSWORD is too weak (at least 8 characters, not a default)"
+            )
+        return SupersetCredentials(username, env_password, generated=False, password_file=None)
+    password_file = sdir / "admin_password"
+    if password_file.exists() and password_file.read_text(encoding="utf-8").strip():
+        password = password_file.read_text(encoding="utf-8").strip()
+    else:
+        password = secrets.token_urlsafe(18)
+        _write_private(password_file, password + "\n")
+    return SupersetCredentials(username, password, generated=True, password_file=password_file)
+
+
+def _password_digest(username: str, password: str, salt: bytes) -> str:
+    return hashlib.pbkdf2_hmac("sha256", f"{username}\0{password}".encode(), salt, 200_000).hex()
+
+
+def _ensure_admin(sdir: Path, creds: SupersetCredentials) -> None:
+    """Create the admin once; re-apply the password only when the chosen one changed.
+
+    The password goes through stdin, not argv, so it never shows in ``ps``. A digest of
+    the last applied password (never the password) is kept so a changed
+    ``SUPERSET_ADMIN_PASSWORD`` takes effect without a reset on every start.
+    """
+    applied_file = sdir / "admin_password.applied"
+    salt_hex, _, old_digest = (
+        applied_file.read_text(encoding="utf-8").strip().partition(":")
+        if applied_file.exists()
+        else ("", "", "")
+    )
+    salt = bytes.fromhex(salt_hex) if salt_hex else secrets.token_bytes(16)
+    digest = _password_digest(creds.username, creds.password, salt)
+    if digest == old_digest:
+        return
+    twice = f"{creds.password}\n{creds.password}\n"
+    out = _run_superset(
+        [
+            "superset",
+            "fab",
+            "create-admin",
+            "--username",
+            creds.username,
+            "--firstname",
+            "CRM",
+            "--lastname",
+            "Admin",
+            "--email",
+            f"{creds.username}@localhost",
+        ],
+        sdir,
+        stdin=twice,
+        what="superset fab create-admin",
+    )
+    if "already exists" in out:
+        _run_superset(
+            ["superset", "fab", "reset-password", "--username", creds.username],
+            sdir,
+            stdin=twice,
+            what="superset fab reset-password",
+        )
+    elif "created" not in out:
+        raise SupersetError(f"superset fab create-admin did not create the user:\n{_tail(out)}")
+    _write_private(applied_file, f"{salt.hex()}:{digest}\n")
+
+
+# --------------------------------------------------------------------------- bundle
+
+
+def _load_yaml_files(root: Path) -> dict[str, Any]:
+    """All YAML files of a bundle, keyed by path relative to the bundle root."""
+    docs: dict[str, Any] = {}
+    for path in sorted(root.rglob("*.y*ml")):
+        rel = path.relative_to(root).as_posix()
+        docs[rel] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return docs
+
+
+def warehouse_uri(warehouse: Path) -> str:
+    """SQLAlchemy URI of the warehouse: ``duckdb:///`` + the absolute path."""
+    return f"duckdb:///{Path(warehouse).resolve()}"
+
+
+#: DuckDB options forced on the registered warehouse whatever the YAML says: read-only
+#: (the pipeline swaps in new builds; Superset must never write or lock it for writing)
+#: and no external access (no read_csv('/etc/passwd'), ATTACH, INSTALL from SQL Lab).
+READ_ONLY_CONNECT_ARGS: dict[str, Any] = {
+    "read_only": True,
+    "config": {"enable_external_access": False},
+}
+
+
+def build_bundle_zip(warehouse: Path, dest: Path, bundle_dir: Path = BUNDLE_DIR) -> Path:
+    """Zip the YAML bundle for import, pointing its database at ``warehouse``.
+
+    The committed YAML holds a placeholder URI, because the warehouse path differs per
+    machine; here it becomes ``duckdb:///<absolute path>`` with read-only engine params.
+    ``metadata.yaml`` is stamped ``type: assets`` for Superset's assets importer.
+    """
+    docs = _load_yaml_files(bundle_dir)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for rel, doc in docs.items():
+            if rel.startswith("databases/"):
+                doc = dict(doc)
+                doc["sqlalchemy_uri"] = warehouse_uri(warehouse)
+                extra = dict(doc.get("extra") or {})
+                engine_params = dict(extra.get("engine_params") or {})
+                engine_params["connect_args"] = json.loads(json.dumps(READ_ONLY_CONNECT_ARGS))
+                extra["engine_params"] = engine_params
+                doc["extra"] = extra
+                doc["allow_dml"] = False
+                doc["allow_file_upload"] = False
+            elif rel == "metadata.yaml":
+                doc = {**doc, "type": "assets"}
+            text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+            zf.writestr(f"crm_warehouse_bundle/{rel}", text)
+    data = buf.getvalue()
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_bytes(data)
+    return dest
+
+
+_SQL_TABLE_RE = re.compile(r"\b(?:from|join)\s+((?:\"?\w+\"?\.){0,2}\"?\w+\"?)", re.IGNORECASE)
+
+
+def _virtual_tables(sql: str) -> list[str]:
+    """Tables a virtual dataset's SQL reads (``from``/``join`` targets), unquoted."""
+    return [m.group(1).replace('"', "").lower() for m in _SQL_TABLE_RE.finditer(sql)]
+
+
+def _is_uuid(value: Any) -> bool:
+    try:
+        uuid_mod.UUID(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+def _names(items: Any, key: str) -> set[str]:
+    return {str(i.get(key)) for i in items or [] if isinstance(i, Mapping)}
+
+
+def _chart_refs(params: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """Saved metrics and plain columns a chart's params refer to by name."""
+    metrics: list[str] = []
+    for key in ("metric", "metrics", "percent_metrics", "timeseries_limit_metric"):
+        value = params.get(key)
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str) and item:
+                metrics.append(item)
+    columns: list[str] = []
+    for key in ("groupby", "columns", "all_columns", "x_axis"):
+        value = params.get(key)
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str) and item:
+                columns.append(item)
+    for flt in params.get("adhoc_filters") or []:
+        if isinstance(flt, Mapping) and flt.get("expressionType") == "SIMPLE":
+            columns.append(str(flt.get("subject")))
+    return metrics, columns
+
+
+def validate_bundle(
+    path: Path = BUNDLE_DIR, allowed_tables: Collection[str] = MART_TABLES
+) -> list[str]:
+    """Problems in a dashboards bundle, as readable strings (empty list: valid).
+
+    Superset's importer follows UUID chains (dashboard position -> chart -> dataset ->
+    database) and silently skips a link that points nowhere, so a typo shows up as a
+    missing chart in production. This catches those before import, plus datasets built
+    on anything but the public mart tables in ``allowed_tables``, and charts that name
+    metrics or columns their dataset does not define.
+    """
+    root = Path(path)
+    problems: list[str] = []
+    try:
+        docs = _load_yaml_files(root)
+    except yaml.YAMLError as exc:
+        return [f"invalid YAML: {exc}"]
+    if "metadata.yaml" not in docs:
+        problems.append("metadata.yaml: missing")
+    elif not isinstance(docs["metadata.yaml"], Mapping) or "version" not in docs["metadata.yaml"]:
+        problems.append("metadata.yaml: no version")
+    allowed = {t.lower() for t in allowed_tables}
+
+    kinds: dict[str, dict[str, tuple[str, Mapping[str, Any]]]] = {
+        "databases": {},
+        "datasets": {},
+        "charts": {},
+        "dashboards": {},
+    }
+    seen: dict[str, str] = {}
+    for rel, doc in docs.items():
+        kind = rel.split("/", 1)[0]
+        if kind not in kinds:
+            continue
+        if not isinstance(doc, Mapping):
+            problems.append(f"{rel}: not a mapping")
+            continue
+        uid = str(doc.get("uuid", ""))
+        if not _is_uuid(uid):
+            problems.append(f"{rel}: missing or invalid uuid {uid!r}")
+            continue
+        if uid in seen:
+            problems.append(f"{rel}: uuid {uid} already used by {seen[uid]}")
+        seen[uid] = rel
+        kinds[kind][uid] = (rel, doc)
+
+    for rel, doc in kinds["databases"].values():
+        if not str(doc.get("sqlalchemy_uri", "")).startswith("duckdb:///"):
+            problems.append(f"{rel}: sqlalchemy_uri is not a duckdb:/// URI")
+
+    for rel, doc in kinds["datasets"].values():
+        if doc.get("database_uuid") not in kinds["databases"]:
+            problems.append(f"{rel}: database_uuid {doc.get('database_uuid')} not in bundle")
+        if str(doc.get("schema") or "").lower() != MART_SCHEMA:
+            problems.append(f"{rel}: schema {doc.get('schema')!r} is not {MART_SCHEMA!r}")
+        sql = doc.get("sql")
+        if sql:
+            tables = _virtual_tables(str(sql))
+            if not tables:
+                problems.append(f"{rel}: virtual dataset SQL reads no table")
+            for table in tables:
+                schema, _, name = table.rpartition(".")
+                if schema.split(".")[-1] != MART_SCHEMA or name not in allowed:
+                    problems.append(f"{rel}: SQL reads {table}, not an allowed mart table")
+        elif str(doc.get("table_name", "")).lower() not in allowed:
+            problems.append(f"{rel}: table {doc.get('table_name')!r} is not an allowed mart table")
+
+    for rel, doc in kinds["charts"].values():
+        ds_uuid = doc.get("dataset_uuid")
+        if ds_uuid not in kinds["datasets"]:
+            problems.append(f"{rel}: dataset_uuid {ds_uuid} not in bundle")
+            continue
+        ds = kinds["datasets"][ds_uuid][1]
+        metrics, columns = _chart_refs(doc.get("params") or {})
+        known_metrics = _names(ds.get("metrics"), "metric_name")
+        known_columns = _names(ds.get("columns"), "column_name")
+        problems += [
+            f"{rel}: metric {m!r} not defined in its dataset"
+            for m in metrics
+            if m not in known_metrics
+        ]
+        problems += [
+            f"{rel}: column {c!r} not in its dataset" for c in columns if c not in known_columns
+        ]
+        qc = doc.get("query_context")
+        if qc is not None:
+            try:
+                json.loads(qc)
+            except (TypeError, ValueError) as exc:
+                problems.append(f"{rel}: query_context is not JSON ({exc})")
+
+    on_dashboard: set[str] = set()
+    for rel, doc in kinds["dashboards"].values():
+        position = doc.get("position") or {}
+        for key, node in position.items():
+            if not (isinstance(node, Mapping) and node.get("type") == "CHART"):
+                continue
+            meta = node.get("meta") or {}
+            chart_uuid = meta.get("uuid")
+            if chart_uuid not in kinds["charts"]:
+                problems.append(f"{rel}: position {key} refers to unknown chart {chart_uuid}")
+            if not isinstance(meta.get("chartId"), int):
+                problems.append(f"{rel}: position {key} has no integer chartId")
+            on_dashboard.add(str(chart_uuid))
+        metadata = doc.get("metadata") or {}
+        for flt in metadata.get("native_filter_configuration") or []:
+            for target in flt.get("targets") or []:
+                ds_uuid = target.get("datasetUuid")
+                if ds_uuid is None:
+                    continue
+                if ds_uuid not in kinds["datasets"]:
+                    problems.append(f"{rel}: filter {flt.get('name')!r} targets unknown {ds_uuid}")
+                    continue
+                column = (target.get("column") or {}).get("name")
+                ds_cols = _names(kinds["datasets"][ds_uuid][1].get("columns"), "column_name")
+                if column and column not in ds_cols:
+                    problems.append(f"{rel}: filter {flt.get('name')!r} column {column!r} unknown")
+    for uid, (rel, _doc) in kinds["charts"].items():
+        if uid not in on_dashboard:
+            problems.append(f"{rel}: chart is on no dashboard")
+    return problems
+
+
+# --------------------------------------------------------------------------- prepare
+
+
+def _bundle_hash(bundle_dir: Path = BUNDLE_DIR) -> str:
+    h = hashlib.sha256()
+    for path in sorted(bundle_dir.rglob("*")):
+        if path.is_file():
+            h.update(path.relative_to(bundle_dir).as_posix().encode() + b"\0")
+            h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def _stamp(warehouse: Path, username: str) -> dict[str, str]:
+    """What a prepared state depends on; a change to any of it means prepare again."""
+    return {
+        "lock": _lock_hash(),
+        "config": _sha256(CONFIG_FILE.read_bytes() + IMPORT_SCRIPT.read_bytes()),
+        "bundle": _bundle_hash(),
+        "warehouse": warehouse_uri(warehouse),
+        "admin": username,
+    }
+
+
+def _read_stamp(sdir: Path) -> dict[str, str]:
+    try:
+        return json.loads((sdir / "prepared.json").read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+def prepare(warehouse: Path, state_dir: Path) -> SupersetCredentials:
+    """Get Superset ready to serve ``warehouse``: metadata DB, admin, database, dashboards.
+
+    Idempotent, so the CLI calls it before every start: migrations and ``superset init``
+    run only when the state is new or the installed Superset changed; the admin is
+    created once; the bundle is re-imported every time (it updates by UUID, never
+    duplicates), after ``validate_bundle`` so a broken bundle fails before touching the
+    metadata. Returns the admin credentials for the CLI to show.
+    """
+    warehouse = Path(warehouse).resolve()
+    if not warehouse.exists():
+        raise FileNotFoundError(f"{warehouse} does not exist: build the warehouse first")
+    problems = validate_bundle(BUNDLE_DIR)
+    if problems:
+        raise SupersetError("dashboards bundle is invalid:\n  " + "\n  ".join(problems))
+    ensure_installed()
+    sdir = superset_state_dir(state_dir)
+    sdir.mkdir(parents=True, exist_ok=True)
+    os.chmod(sdir, 0o700)
+    _ensure_secret_key(sdir)
+    creds = _admin_credentials(sdir)
+
+    old = _read_stamp(sdir)
+    if old.get("lock") != _lock_hash() or not (sdir / "superset.db").exists():
+        _run_superset(["superset", "db", "upgrade"], sdir, what="superset db upgrade")
+        _run_superset(["superset", "init"], sdir, what="superset init")
+    _ensure_admin(sdir, creds)
+
+    zip_path = build_bundle_zip(warehouse, sdir / "bundle.zip")
+    _run_superset(
+        ["python", str(IMPORT_SCRIPT), str(zip_path), creds.username],
+        sdir,
+        what="dashboards bundle import",
+    )
+    _write_private(sdir / "prepared.json", json.dumps(_stamp(warehouse, creds.username)) + "\n")
+    return creds
+
+
+# --------------------------------------------------------------------------- serve
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def wait_healthy(base_url: str, proc: subprocess.Popen | None = None, timeout: float = 120) -> None:
+    """Poll ``<base_url>/health`` until it answers OK; fail early if ``proc`` dies."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise SupersetError(f"Superset exited with code {proc.returncode} while starting")
+        try:
+            with urllib.request.urlopen(f"{base_url}/health", timeout=5) as resp:
+                if resp.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.5)
+    raise SupersetError(f"Superset did not answer {base_url}/health within {timeout:.0f}s")
+
+
+def start(
+    warehouse: Path, state_dir: Path, port: int = 8088, *, threads: int = 4
+) -> subprocess.Popen:
+    """Start the Superset web server on 127.0.0.1:``port``; return once ``/health`` is OK.
+
+    Gunicorn (one worker, ``threads`` threads) rather than ``superset run``, which is
+    Flask's development server. Concurrent chart queries do not share a DuckDB
+    connection: Superset opens analytics engines with a NullPool, so every query opens and
+    closes its own read-only connection, which also lets a newly swapped-in warehouse
+    file be seen without a restart. Runs ``prepare`` first when the state was prepared for
+    another warehouse, bundle or Superset build. The process leads its own session:
+    ``stop`` (or ``os.killpg``) ends the whole group.
+    """
+    warehouse = Path(warehouse).resolve()
+    sdir = superset_state_dir(state_dir)
+    creds_user = os.environ.get("SUPERSET_ADMIN_USERNAME", "").strip() or "admin"
+    if _read_stamp(sdir) != _stamp(warehouse, creds_user) or not _venv_current(venv_dir()):
+        prepare(warehouse, state_dir)
+    if not _port_free(port):
+        raise SupersetError(f"port {port} on 127.0.0.1 is already in use")
+    log_path = sdir / "server.log"
+    with open(log_path, "ab") as log:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen(
+            [
+                str(venv_dir() / "bin" / "gunicorn"),
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                "1",
+                "--worker-class",
+                "gthread",
+                "--threads",
+                str(threads),
+                "--timeout",
+                "120",
+                "--graceful-timeout",
+                "10",
+                "--limit-request-line",
+                "0",
+                "--limit-request-field_size",
+                "0",
+                "superset.app:create_app()",
+            ],
+            env=_superset_env(sdir),
+            cwd=sdir,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}", proc)
+    except SupersetError as exc:
+        stop(proc)
+        raise SupersetError(
+            f"{exc}; log {log_path}:\n{_tail(log_path.read_text('utf-8', 'replace'))}"
+        ) from None
+    return proc
+
+
+def stop(proc: subprocess.Popen, timeout: float = 20) -> None:
+    """Stop a server from ``start``: SIGTERM to its process group, SIGKILL if it lingers."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=timeout)
