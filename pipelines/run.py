@@ -27,8 +27,23 @@ def dagster_home() -> str:
     return str(home)
 
 
+def dbt_problems(run_id: str) -> list[str]:
+    """Failed or erroring dbt nodes of this run, from dbt's run_results.json."""
+    import json
+
+    target = get_settings().dbt_project_dir / "target"
+    out = []
+    for path in sorted(target.glob(f"dbt_models-{run_id[:7]}*/run_results.json")):
+        for res in json.loads(path.read_text(encoding="utf-8")).get("results", []):
+            if res.get("status") in {"error", "fail", "warn"}:
+                msg = " ".join((res.get("message") or "").split())[:160]
+                out.append(f"dbt {res['status']}: {res['unique_id']}: {msg}")
+    return out
+
+
 def _summary(run_id: str, seconds: float, success: bool, failures: list[str]) -> int:
     s = get_settings()
+    failures = failures + dbt_problems(run_id)
     con = duckdb.connect()
     from pipelines.lib.mappings import load_entities
     from pipelines.lib.warehouse import create_raw_views
