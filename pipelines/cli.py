@@ -99,6 +99,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backfill(args: argparse.Namespace) -> int:
+    _apply_path_flags(args)
+    import datetime as dt
+
+    from pipelines.lib.backfill import forget_entries, plan_backfill
+    from pipelines.run import RunLockedError, run_lock, run_locked
+
+    settings = get_settings()
+    start, end = dt.date.fromisoformat(args.start), dt.date.fromisoformat(args.end)
+    plan = plan_backfill(settings, start, end)
+    print(f"backfill {start}..{end}: {len(plan.forget)} loaded file(s) to rebuild, "
+          f"{len(plan.landed)} landed file(s) in range")  # fmt: skip
+    try:
+        with run_lock(settings.warehouse_path, wait=args.wait):
+            forget_entries(settings, plan.forget)
+            return run_locked(verbose=args.verbose)
+    except RunLockedError as exc:
+        print(f"crmwh backfill: {exc}", file=sys.stderr)
+        return 3
+
+
 def cmd_rollback(args: argparse.Namespace) -> int:
     _apply_path_flags(args)
     from pipelines.lib.publish import rollback
@@ -148,6 +169,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="show Dagster's debug events")
     p.add_argument("--wait", action="store_true", help="wait for a running run instead of refusing")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser(
+        "backfill", help="rebuild the raw layer of a range of export dates, then run"
+    )
+    p.add_argument("--start", required=True, help="first export date, YYYY-MM-DD")
+    p.add_argument("--end", required=True, help="last export date, YYYY-MM-DD (inclusive)")
+    p.add_argument("--landing", help="landing folder (default: settings.yml paths.landing)")
+    p.add_argument("--warehouse", help="published warehouse file (default: warehouse.duckdb)")
+    p.add_argument("--data", help="raw/quarantine/manifest folder (default: data/)")
+    p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("--wait", action="store_true", help="wait for a running run instead of refusing")
+    p.set_defaults(func=cmd_backfill)
 
     p = sub.add_parser("rollback", help="serve the previously published warehouse again")
     p.add_argument("--warehouse", help="published warehouse file (default: warehouse.duckdb)")

@@ -2,8 +2,14 @@
 
 from dagster import Definitions, define_asset_job
 
+from pipelines.defs.automation import (
+    build_daily_schedule,
+    build_landing_sensor,
+    notify_on_run_failure,
+)
 from pipelines.defs.ingest import ingest_assets
 from pipelines.defs.publish import published_warehouse
+from pipelines.defs.quality import quality_checks  # data-quality suites (issue 4)
 from pipelines.defs.transform.dbt import dbt_models, dbt_resource
 
 full_refresh = define_asset_job(
@@ -14,6 +20,9 @@ full_refresh = define_asset_job(
 
 defs = Definitions(
     assets=[*ingest_assets(), dbt_models, published_warehouse],
+    asset_checks=quality_checks(set(dbt_models.keys)),  # data-quality suites (issue 4)
     jobs=[full_refresh],
+    schedules=[build_daily_schedule(full_refresh)],
+    sensors=[build_landing_sensor(full_refresh), notify_on_run_failure],
     resources={"dbt": dbt_resource()},
 )

@@ -142,6 +142,11 @@ def run_pipeline(verbose: bool = False, wait: bool = False) -> int:
         return 3
 
 
+def run_locked(verbose: bool = False) -> int:
+    """The run itself, for callers that already hold the run lock (backfill)."""
+    return _run(verbose)
+
+
 def _run(verbose: bool) -> int:
     dagster_home()
     from dagster import DagsterInstance

@@ -309,3 +309,69 @@ def test_funnel_first_stage_entries_match_the_history(demo_build: Built) -> None
         "where pipeline = 'salesforce' and stage = 'Prospecting'",
     )[0][0]
     assert entered == visits > 0
+
+
+# ---------------------------------------------------------------- backfills
+
+
+def test_backfill_of_unchanged_days_changes_nothing_and_a_replaced_day_changes_only_itself(
+    demo_build: Built, tmp_path: Path
+) -> None:
+    import shutil
+
+    landing, data, warehouse = (
+        tmp_path / "landing",
+        tmp_path / "data",
+        tmp_path / "warehouse.duckdb",
+    )
+    shutil.copytree(demo_build.landing, landing)
+    shutil.copytree(demo_build.data, data)
+    shutil.copyfile(demo_build.warehouse, warehouse)
+    env = dict(
+        demo_build.env, CRMWH_PATHS__DATA=str(data), CRMWH_PATHS__STATE=str(tmp_path / "state")
+    )
+    args = ["--landing", str(landing), "--warehouse", str(warehouse)]
+    deal_sql = "select deal_id, amount, status from marts.fct_deal order by 1"
+    raw_sql = "select _source_file, _load_id, count(*) from raw.bitrix__deal_snapshot group by 1, 2 order by 1"
+    deals_before, raw_before = query(warehouse, deal_sql), query(warehouse, raw_sql)
+
+    week = crmwh(["backfill", "--start", "2026-11-10", "--end", "2026-11-16", *args], env)
+    assert week.returncode == 0, week.stdout[-3000:] + week.stderr[-3000:]
+    assert "backfill 2026-11-10..2026-11-16: " in week.stdout
+    assert query(warehouse, deal_sql) == deals_before
+    raw_after = query(warehouse, raw_sql)
+    assert [(f, n) for f, _, n in raw_after] == [(f, n) for f, _, n in raw_before]
+    rebuilt = {f for f, load, _ in raw_after if (f, load) not in {(a, b) for a, b, _ in raw_before}}
+    assert rebuilt == {f"crm_bitrix/deals_2026-11-{d:02d}.csv" for d in range(10, 17)}
+
+    # A corrected export replaces the last day's snapshot: one deal's amount changes.
+    last = landing / "crm_bitrix" / "deals_2026-11-20.csv"
+    raw = last.read_bytes()
+    enc = "utf-8-sig" if raw.startswith(b"\xef\xbb\xbf") else "cp1251"
+    lines = raw.decode(enc).split("\r\n")
+    header = lines[0].split(";")
+    i_id, i_amount = header.index("ID"), header.index("Сумма")
+    ids = [line.split(";")[i_id] for line in lines[1:] if line]
+    pick = next(
+        k
+        for k, line in enumerate(lines[1:], start=1)
+        if line and ids.count(line.split(";")[i_id]) == 1
+    )
+    row = lines[pick].split(";")
+    changed_id, row[i_amount] = row[i_id], "777 777,77"
+    lines[pick] = ";".join(row)
+    last.write_bytes("\r\n".join(lines).encode(enc))
+    day = crmwh(["backfill", "--start", "2026-11-20", "--end", "2026-11-20", *args], env)
+    assert day.returncode == 0, day.stdout[-3000:] + day.stderr[-3000:]
+    deals_after = {d: (a, s) for d, a, s in query(warehouse, deal_sql)}
+    changed = {d for d, a, s in deals_before if deals_after.get(d) != (a, s)}
+    assert changed == {f"bx:{changed_id}"}
+    assert float(deals_after[f"bx:{changed_id}"][0]) == 777777.77
+    untouched = [
+        (f, load)
+        for f, load, _ in query(warehouse, raw_sql)
+        if f != "crm_bitrix/deals_2026-11-20.csv"
+    ]
+    assert untouched == [
+        (f, load) for f, load, _ in raw_after if f != "crm_bitrix/deals_2026-11-20.csv"
+    ]

@@ -69,6 +69,8 @@ class FileResult:
     rows_loaded: int = 0
     rows_quarantined: int = 0
     freshness_at: str | None = None
+    partition_start: str | None = None  # export dates the file covers (for backfills)
+    partition_end: str | None = None
     duplicate_of: str | None = None
     reasons: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
@@ -77,9 +79,28 @@ class FileResult:
         keep = {
             "load_id", "loaded_at", "source_system", "entity", "table_name", "source_file",
             "file_name", "file_sha256", "file_bytes", "encoding", "status", "rows_read",
-            "rows_loaded", "rows_quarantined", "freshness_at",
+            "rows_loaded", "rows_quarantined", "freshness_at", "partition_start", "partition_end",
         }  # fmt: skip
         return {k: v for k, v in asdict(self).items() if k in keep}
+
+
+def export_dates(path: Path, timezone: str = "Europe/Moscow") -> tuple[dt.date, dt.date]:
+    """The export dates a file covers: its name's YYYY-MM-DD (one day) or YYYY-MM (the month),
+    else the day it was last modified. This is the file's partition for backfills."""
+    name = path.name
+    m = re.search(r"(\d{4})-(\d{2})-(\d{2})", name)
+    if m:
+        day = dt.date(int(m[1]), int(m[2]), int(m[3]))
+        return day, day
+    m = re.search(r"(\d{4})-(\d{2})(?!\d)", name)
+    if m and 1 <= int(m[2]) <= 12:
+        first = dt.date(int(m[1]), int(m[2]), 1)
+        nxt = dt.date(first.year + first.month // 12, first.month % 12 + 1, 1)
+        return first, nxt - dt.timedelta(days=1)
+    from zoneinfo import ZoneInfo
+
+    day = dt.datetime.fromtimestamp(path.stat().st_mtime, ZoneInfo(timezone)).date()
+    return day, day
 
 
 def new_load_id() -> str:
@@ -513,6 +534,8 @@ def ingest_file(
         encoding=None,
         status="loaded",
     )
+    first, last = export_dates(path)
+    result.partition_start, result.partition_end = first.isoformat(), last.isoformat()
     mpath = manifest_dir(data_dir) / f"{entity.table}__{sha}.json"
     if mpath.exists():
         previous = json.loads(mpath.read_text(encoding="utf-8"))

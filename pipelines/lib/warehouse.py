@@ -29,6 +29,8 @@ MANIFEST_COLUMNS = {
     "rows_loaded": "BIGINT",
     "rows_quarantined": "BIGINT",
     "freshness_at": "TIMESTAMP",
+    "partition_start": "DATE",
+    "partition_end": "DATE",
 }
 
 DELIVERY_COLUMNS = {
@@ -39,6 +41,33 @@ DELIVERY_COLUMNS = {
     "file_sha256": "VARCHAR",
     "duplicate_of": "VARCHAR",
 }
+
+
+# --- data-quality check results (issue 4; written by pipelines.lib.quality) ---------------
+CHECK_RESULT_COLUMNS = {
+    "run_id": "VARCHAR",
+    "checked_at": "TIMESTAMP",
+    "layer": "VARCHAR",
+    "source_system": "VARCHAR",
+    "table_name": "VARCHAR",
+    "load_id": "VARCHAR",
+    "check_name": "VARCHAR",
+    "expectation": "VARCHAR",
+    "severity": "VARCHAR",
+    "passed": "BOOLEAN",
+    "element_count": "BIGINT",
+    "unexpected_count": "BIGINT",
+    "unexpected_percent": "DOUBLE",
+    "observed": "VARCHAR",
+    "details": "VARCHAR",
+}
+
+
+def checks_dir(data_dir: Path) -> Path:
+    return data_dir / "checks"
+
+
+# --- end data-quality check results -------------------------------------------------------
 
 
 def raw_dir(data_dir: Path, entity: Entity) -> Path:
@@ -71,7 +100,8 @@ def _parquet_view(files_glob: Path, columns: dict[str, str], has_files: bool) ->
 def create_raw_views(
     con: duckdb.DuckDBPyConnection, data_dir: Path, entities: list[Entity]
 ) -> None:
-    """(Re)create `raw.<system>__<entity>`, `raw.quarantine`, `raw.load_manifest`, `raw.file_delivery`."""
+    """(Re)create `raw.<system>__<entity>`, `raw.quarantine`, `raw.load_manifest`,
+    `raw.file_delivery` and `raw.check_results`."""
     con.execute("create schema if not exists raw")
     for ent in entities:
         d = raw_dir(data_dir, ent)
@@ -86,6 +116,14 @@ def create_raw_views(
         "create or replace view raw.quarantine as "
         + _parquet_view(q / "**" / "*.parquet", QUARANTINE_COLUMNS, has_q)
     )
+    # --- data-quality check results (issue 4) ---
+    c = checks_dir(data_dir)
+    has_c = c.is_dir() and any(c.rglob("*.parquet"))
+    con.execute(
+        "create or replace view raw.check_results as "
+        + _parquet_view(c / "**" / "*.parquet", CHECK_RESULT_COLUMNS, has_c)
+    )
+    # --- end data-quality check results ---
     for view, folder, columns in (
         ("load_manifest", manifest_dir(data_dir), MANIFEST_COLUMNS),
         ("file_delivery", deliveries_dir(data_dir), DELIVERY_COLUMNS),

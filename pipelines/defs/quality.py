@@ -1,0 +1,144 @@
+"""Data-quality asset checks (issue 4): the GX suites of `pipelines.lib.quality`, one Dagster
+asset check per rule, each with its severity.
+
+Raw tables: one op per table checks the latest load after the ingest asset; its blocking
+checks gate the dbt build, so a bad load never reaches the warehouse being built. Staging
+models: one op per model checks the warehouse being built (read-only) after dbt, and its
+blocking checks gate the publish step, so the served warehouse is left unchanged. Warnings
+are reported (Dagster severity WARN) and never gate anything.
+
+Every outcome is also written to `<data>/checks/` (read as `raw.check_results`, feeding
+`marts.mart_data_quality`), and the GX Data Docs site under `<data>/data_docs/` is updated.
+Great Expectations is imported only when a check runs (its import alone takes seconds).
+"""
+
+from collections.abc import Iterator
+
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetChecksDefinition,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetKey,
+    multi_asset_check,
+)
+
+from pipelines.lib.mappings import load_entities
+from pipelines.lib.quality.rules import (
+    RAW,
+    Suite,
+    default_config_path,
+    load_config,
+    pipeline_stages,
+    raw_suites,
+    staging_suites,
+)
+from pipelines.lib.settings import get_settings
+
+
+def _metadata(outcome: object) -> dict[str, object]:
+    from pipelines.lib.quality.results import to_json
+
+    o = outcome
+    meta = {
+        "severity": o.rule.severity,
+        "expectation": o.expectation,
+        "element_count": o.element_count,
+        "unexpected_count": o.unexpected_count,
+        "unexpected_percent": o.unexpected_percent,
+        "observed": to_json(o.observed),
+        "details": o.details or None,
+        "mostly": o.rule.mostly,
+    }
+    return {k: v for k, v in meta.items() if v is not None}
+
+
+def _run(context: AssetCheckExecutionContext, suite: Suite, key: AssetKey) -> Iterator[object]:
+    from pipelines.lib.dbt import build_path
+    from pipelines.lib.quality import docs_dir, run_suite, utcnow
+    from pipelines.lib.quality.duck import raw_connection, warehouse_connection
+    from pipelines.lib.quality.gx import GxChecks
+    from pipelines.lib.quality.results import write_results
+
+    s = get_settings()
+    now = utcnow()
+    if suite.layer == RAW:
+        con = raw_connection(s.data_dir, load_entities(s.sources_dir))
+    else:
+        built = build_path(s)
+        con = warehouse_connection(built if built.exists() else s.warehouse_path)
+    try:
+        checker = GxChecks(con, docs_dir=docs_dir(s.data_dir), run_name=context.run.run_id)
+        try:
+            batch, outcomes = run_suite(con, suite, checker=checker, now=now)
+        finally:
+            checker.close()
+    finally:
+        con.close()
+    path = write_results(s.data_dir, suite, batch, outcomes, context.run.run_id, now)
+    failed = [o for o in outcomes if not o.passed]
+    context.log.info(
+        f"{suite.name} (load {batch.load_id or '-'}): {len(outcomes) - len(failed)} passed, "
+        f"{len(failed)} failed; results in {path}"
+    )
+    selected = context.selected_asset_check_keys
+    for o in outcomes:
+        if o.passed:
+            pass
+        elif o.rule.blocking:
+            context.log.error(f"BLOCKING {suite.name}:{o.rule.name}: {o.rule.description}")
+        else:
+            context.log.warning(f"warning {suite.name}:{o.rule.name}: {o.rule.description}")
+        check_key = next(spec.key for spec in context.check_specs if spec.name == o.rule.name)
+        if check_key not in selected:
+            continue
+        yield AssetCheckResult(
+            asset_key=key,
+            check_name=o.rule.name,
+            passed=o.passed,
+            severity=AssetCheckSeverity.ERROR if o.rule.blocking else AssetCheckSeverity.WARN,
+            description=o.rule.description,
+            metadata=_metadata(o),
+        )
+
+
+def build_checks(suite: Suite, key: AssetKey) -> AssetChecksDefinition:
+    """One op that runs a table's suite and reports each rule as an asset check."""
+    specs = [
+        AssetCheckSpec(
+            r.name,
+            asset=key,
+            blocking=r.blocking,
+            description=f"[{r.severity}] {r.description}",
+            metadata={"severity": r.severity, "kind": r.kind},
+        )
+        for r in suite.rules
+    ]
+
+    @multi_asset_check(
+        specs=specs,
+        name=f"quality__{suite.layer}__{suite.table}",
+        description=f"Great Expectations suite `{suite.name}` ({len(specs)} checks).",
+        can_subset=True,
+    )
+    def _checks(context: AssetCheckExecutionContext) -> Iterator[object]:
+        yield from _run(context, suite, key)
+
+    return _checks
+
+
+def quality_checks(staging_keys: set[AssetKey] | None = None) -> list[AssetChecksDefinition]:
+    """Checks of every raw table and of the configured staging models among `staging_keys`."""
+    s = get_settings()
+    config = load_config(default_config_path(s.root))
+    stages = pipeline_stages(s.dbt_project_dir / "seeds")
+    out = [
+        build_checks(suite, AssetKey(["raw", suite.table]))
+        for suite in raw_suites(load_entities(s.sources_dir), config, stages)
+    ]
+    if staging_keys:
+        models = {k.path[-1] for k in staging_keys if k.path[0] == "staging"}
+        for suite in staging_suites(config, models):
+            out.append(build_checks(suite, AssetKey(["staging", suite.table])))
+    return out

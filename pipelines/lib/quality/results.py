@@ -1,0 +1,105 @@
+"""Check outcomes and where they are kept: Parquet under `<data>/checks/`, read as
+`raw.check_results` (see `pipelines.lib.warehouse`) so dbt can feed `mart_data_quality`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from pipelines.lib.quality.rules import Batch, Rule, Suite
+from pipelines.lib.warehouse import CHECK_RESULT_COLUMNS, checks_dir
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of one rule on one batch, whoever computed it (GX or plain SQL)."""
+
+    rule: Rule
+    passed: bool
+    expectation: str
+    element_count: int | None = None
+    unexpected_count: int | None = None
+    unexpected_percent: float | None = None
+    observed: Any = None  # observed value, or a sample of unexpected values
+    details: str = ""  # bounds, notes, or the error that made the check fail
+
+
+def to_json(value: Any) -> str | None:
+    if value is None:
+        return None
+
+    def default(v: Any) -> Any:
+        if isinstance(v, (dt.date, dt.datetime, dt.time)):
+            return v.isoformat(sep=" ") if isinstance(v, dt.datetime) else v.isoformat()
+        if isinstance(v, decimal.Decimal):
+            return float(v)
+        return str(v)
+
+    return json.dumps(value, ensure_ascii=False, default=default)
+
+
+def _sql_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def results_path(data_dir: Path, suite: Suite, run_id: str, checked_at: dt.datetime) -> Path:
+    safe_run = re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id)
+    return (
+        checks_dir(data_dir)
+        / checked_at.strftime("%Y-%m-%d")
+        / f"{suite.layer}__{suite.table}__{safe_run}.parquet"
+    )
+
+
+def write_results(
+    data_dir: Path,
+    suite: Suite,
+    batch: Batch,
+    outcomes: list[Outcome],
+    run_id: str,
+    checked_at: dt.datetime,
+) -> Path:
+    """One Parquet file per run and table (atomic rename), in the `raw.check_results` schema."""
+    target = results_path(data_dir, suite, run_id, checked_at)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    rows = [
+        (
+            run_id,
+            checked_at,
+            suite.layer,
+            suite.system,
+            suite.table,
+            batch.load_id,
+            o.rule.name,
+            o.expectation,
+            o.rule.severity,
+            o.passed,
+            o.element_count,
+            o.unexpected_count,
+            o.unexpected_percent,
+            to_json(o.observed),
+            o.details or None,
+        )
+        for o in outcomes
+    ]
+    con = duckdb.connect()
+    try:
+        cols = ", ".join(f'"{n}" {t}' for n, t in CHECK_RESULT_COLUMNS.items())
+        con.execute(f"create temp table r ({cols})")
+        if rows:
+            marks = ", ".join("?" for _ in CHECK_RESULT_COLUMNS)
+            con.executemany(f"insert into r values ({marks})", rows)
+        tmp = target.with_name(target.name + ".tmp")
+        con.execute(f"copy r to {_sql_str(str(tmp))} (format parquet)")
+        os.replace(tmp, target)
+    finally:
+        con.close()
+    return target

@@ -1,0 +1,419 @@
+"""Data-quality rules: what every raw load and every staging model must satisfy.
+
+A rule is plain data derived from the source definitions (`sources/*/source.yml`) and
+`quality/suites.yml`. Rules are known when Dagster loads its definitions (each becomes an
+asset check with its severity) without importing Great Expectations, whose import alone
+takes seconds. `gx.py` compiles them into GX expectation suites that run inside DuckDB;
+`sql.py` compiles the same rules into plain SQL, the baseline GX is measured against.
+
+Some bounds depend on the batch being checked (the load time, the row counts of earlier
+files, the stages an export ships): `bind()` turns a rule into concrete bounds for one batch.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import re
+import statistics
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipelines.lib.mappings import Entity
+
+BLOCKING = "blocking"
+WARNING = "warning"
+SEVERITIES = (BLOCKING, WARNING)
+
+RAW = "raw"
+STAGING = "staging"
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class QualityConfigError(ValueError):
+    """`quality/suites.yml` names something that does not exist; the message says what."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One expectation with its severity. `name` is the Dagster check name (unique per table).
+
+    kind: not_null | unique | min | date_range | inn | phone | known_values | volume |
+          freshness | references
+    """
+
+    name: str
+    kind: str
+    columns: tuple[str, ...] = ()
+    severity: str = BLOCKING
+    mostly: float | None = None
+    params: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    description: str = ""
+
+    @property
+    def blocking(self) -> bool:
+        return self.severity == BLOCKING
+
+    @property
+    def column(self) -> str:
+        return self.columns[0]
+
+
+@dataclass(frozen=True)
+class Suite:
+    """The rules of one table: a raw table (batch = its latest load) or a staging model."""
+
+    layer: str  # raw | staging
+    table: str  # raw: `<system>__<entity>`; staging: `stg_<system>__<entity>`
+    system: str
+    schema: str  # schema of the relation in DuckDB
+    rules: tuple[Rule, ...]
+    column_types: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def relation(self) -> str:
+        return f'{self.schema}."{self.table}"'
+
+    @property
+    def name(self) -> str:
+        return f"{self.layer}.{self.table}"
+
+
+@dataclass(frozen=True)
+class FileLoad:
+    """One loaded file of a table, from `raw.load_manifest` (or the raw rows' lineage)."""
+
+    load_id: str
+    file_sha256: str
+    rows: int
+    loaded_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What one run checks: the latest load of a raw table, or a whole staging model."""
+
+    relation: str  # SQL relation holding exactly the rows checked
+    load_id: str | None
+    loaded_at: dt.datetime  # the load's time (raw) or the check's time (staging)
+    files: int = 0  # files in the load
+    history: tuple[FileLoad, ...] = ()  # earlier files of the table, newest first
+    known_values: dict[str, list[str]] = field(default_factory=dict)  # rule name -> values
+    empty: bool = False  # nothing loaded yet: every rule passes vacuously
+
+
+def default_config_path(root: Path) -> Path:
+    return root / "quality" / "suites.yml"
+
+
+def load_config(path: Path) -> dict[str, Any]:
+    doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    for section in ("defaults", "raw", "staging"):
+        doc.setdefault(section, {})
+    return doc
+
+
+def label_key(value: str) -> str:
+    """Matching key of a label typed by people; same as dbt's `normalize_key` and the SQL macro."""
+    return re.sub(r" +", " ", value.lower().replace("ё", "е")).strip()
+
+
+def pipeline_stages(seed: Path) -> dict[str, list[str]]:
+    """Stage labels per pipeline from dbt's `pipeline_stages` seed (stage and stage_code).
+
+    `seed` is the CSV or the dbt project's `seeds/` folder (searched recursively).
+    """
+    if seed.is_dir():
+        found = sorted(seed.rglob("pipeline_stages.csv"))
+        if not found:
+            return {}
+        seed = found[0]
+    if not seed.exists():
+        return {}
+    out: dict[str, list[str]] = {}
+    with seed.open(encoding="utf-8", newline="") as fh:
+        for row in csv.DictReader(fh):
+            labels = out.setdefault(row["pipeline"].strip(), [])
+            for key in ("stage", "stage_code"):
+                value = (row.get(key) or "").strip()
+                if value and value not in labels:
+                    labels.append(value)
+    return out
+
+
+def _severity(value: str, where: str) -> str:
+    if value not in SEVERITIES:
+        raise QualityConfigError(f"{where}: severity must be one of {SEVERITIES}, not {value!r}")
+    return value
+
+
+def _check_columns(columns: list[str], known: dict[str, str], where: str) -> None:
+    missing = [c for c in columns if c not in known]
+    if missing:
+        raise QualityConfigError(f"{where}: unknown column(s) {missing}")
+
+
+def _with_block(rule: Rule, block_below: float | None) -> list[Rule]:
+    """A warning rule, plus a blocking twin when the good share falls below `block_below`."""
+    if block_below is None or rule.blocking:
+        return [rule]
+    twin = replace(
+        rule,
+        name=f"{rule.name}__block",
+        severity=BLOCKING,
+        mostly=block_below,
+        description=f"{rule.description} Blocking below {block_below:.0%} of rows.",
+    )
+    return [rule, twin]
+
+
+def raw_suite(
+    entity: Entity, config: dict[str, Any], stages: dict[str, list[str]] | None = None
+) -> Suite:
+    """The rules of `raw.<system>__<entity>`: derived from the layout, refined by the config."""
+    defaults = config.get("defaults") or {}
+    spec = (config.get("raw") or {}).get(entity.table) or {}
+    where = f"quality/suites.yml: raw.{entity.table}"
+    types = {c: t for c, t in entity.raw_schema().items()}
+    rules: list[Rule] = []
+
+    for col in entity.columns:
+        if col.required:
+            rules.append(
+                Rule(f"not_null__{col.name}", "not_null", (col.name,), BLOCKING, 1.0,
+                     description=f"Required field `{col.source or col.name}` is present.")
+            )  # fmt: skip
+    for name, mostly in (spec.get("complete") or {}).items():
+        _check_columns([name], types, where)
+        rules.append(
+            Rule(f"complete__{name}", "not_null", (name,), WARNING, float(mostly),
+                 description=f"`{name}` is filled in at least {float(mostly):.0%} of rows.")
+        )  # fmt: skip
+
+    key = list(spec.get("key") or [])
+    if key:
+        _check_columns(key, types, where)
+        dup = defaults.get("duplicates") or {}
+        rules.append(
+            Rule(
+                "unique__" + "__".join(key),
+                "unique",
+                (*key, "_file_sha256"),
+                _severity(dup.get("severity", WARNING), where),
+                description=(
+                    f"No two rows of one file share ({', '.join(key)}); raw keeps duplicates, "
+                    "staging merges them: this counts them."
+                ),
+            )
+        )
+
+    for col in entity.columns:
+        if col.min is not None:
+            rules.append(
+                Rule(f"min__{col.name}", "min", (col.name,), BLOCKING, 1.0, {"min": col.min},
+                     description=f"`{col.name}` is at least {col.min}.")
+            )  # fmt: skip
+
+    dates = defaults.get("dates") or {}
+    future = spec.get("future_days") or {}
+    _check_columns(list(future), types, where)
+    for col in entity.columns:
+        if col.type not in {"date", "timestamp"}:
+            continue
+        days = int(future.get(col.name, dates.get("future_days", 1)))
+        rules.extend(
+            _with_block(
+                Rule(
+                    f"plausible__{col.name}",
+                    "date_range",
+                    (col.name,),
+                    _severity(dates.get("severity", WARNING), where),
+                    float(dates.get("mostly", 1.0)),
+                    {"min": str(dates.get("min", "2000-01-01")), "future_days": days,
+                     "type": col.type},
+                    description=(
+                        f"`{col.name}` lies between {dates.get('min', '2000-01-01')} and the "
+                        f"load time + {days} day(s)."
+                    ),
+                ),
+                dates.get("block_below"),
+            )
+        )  # fmt: skip
+
+    inn = defaults.get("inn") or {}
+    for name in spec.get("inn") or []:
+        _check_columns([name], types, where)
+        rules.extend(
+            _with_block(
+                Rule(f"inn__{name}", "inn", (name,), _severity(inn.get("severity", WARNING), where),
+                     float(spec.get("inn_mostly", 1.0)),
+                     description=f"`{name}` is a checksum-valid INN (10 or 12 digits)."),
+                inn.get("block_below"),
+            )
+        )  # fmt: skip
+    phone = defaults.get("phone") or {}
+    for name in spec.get("phone") or []:
+        _check_columns([name], types, where)
+        rules.extend(
+            _with_block(
+                Rule(f"e164__{name}", "phone", (name,),
+                     _severity(phone.get("severity", WARNING), where),
+                     float(spec.get("phone_mostly", 1.0)),
+                     description=f"`{name}` normalises to an E.164 number."),
+                phone.get("block_below"),
+            )
+        )  # fmt: skip
+
+    st = spec.get("stages")
+    if st:
+        sdef = defaults.get("stages") or {}
+        _check_columns([st["column"]], types, where)
+        values = (stages or {}).get(st["pipeline"], [])
+        rules.extend(
+            _with_block(
+                Rule(
+                    f"known_stage__{st['column']}",
+                    "known_values",
+                    (st["column"],),
+                    _severity(sdef.get("severity", WARNING), where),
+                    1.0,
+                    {"values": list(values), "pipeline": st["pipeline"],
+                     "exported": st.get("exported")},
+                    description=(
+                        f"`{st['column']}` is a stage of the configured `{st['pipeline']}` "
+                        "pipeline (case-insensitive, ё = е)."
+                    ),
+                ),
+                sdef.get("block_below"),
+            )
+        )  # fmt: skip
+
+    vol = defaults.get("volume") or {}
+    band = vol.get("band", [0.5, 2.0])
+    vparams = {"trailing_files": int(vol.get("trailing_files", 5)),
+               "min_history": int(vol.get("min_history", 3))}  # fmt: skip
+    rules.append(
+        Rule("volume", "volume", (), WARNING, None,
+             {**vparams, "lower": float(band[0]), "upper": float(band[1])},
+             description=(f"Rows of the load within {band[0]}x..{band[1]}x the median rows per "
+                          "file of the trailing files, times the files in the load."))
+    )  # fmt: skip
+    if vol.get("block_below") is not None:
+        rules.append(
+            Rule("volume__block", "volume", (), BLOCKING, None,
+                 {**vparams, "lower": float(vol["block_below"]), "upper": None},
+                 description=f"Rows of the load at least {vol['block_below']}x the expected rows.")
+        )  # fmt: skip
+
+    if entity.freshness_field:
+        fr = defaults.get("freshness") or {}
+        days = int(spec.get("freshness_days", fr.get("max_age_days", 7)))
+        ftype = types.get(entity.freshness_field, "TIMESTAMP")
+        rules.append(
+            Rule(f"freshness__{entity.freshness_field}", "freshness", (entity.freshness_field,),
+                 _severity(fr.get("severity", WARNING), where), None,
+                 {"max_age_days": days, "type": "date" if ftype == "DATE" else "timestamp"},
+                 description=f"Newest `{entity.freshness_field}` is at most {days} days old.")
+        )  # fmt: skip
+    _unique_names(rules, where)
+    return Suite(RAW, entity.table, entity.system, "raw", tuple(rules), types)
+
+
+def staging_suite(model: str, spec: dict[str, Any], schema: str = "staging") -> Suite:
+    """Rules of a staging model: its key is unique (blocking); references resolve (warning)."""
+    where = f"quality/suites.yml: staging.{model}"
+    system = model.removeprefix("stg_").split("__")[0]
+    rules: list[Rule] = []
+    key = list(spec.get("key") or [])
+    if key:
+        label = "__".join(re.sub(r"[^a-z0-9]+", "_", k.lower()).strip("_") for k in key)
+        rules.append(
+            Rule(f"unique__{label}", "unique", tuple(key), BLOCKING,
+                 description=f"One row per ({', '.join(key)}): deduplication worked.")
+        )  # fmt: skip
+    for col, target in (spec.get("references") or {}).items():
+        ref_model, _, ref_col = str(target).partition(".")
+        if not (_IDENT.match(col) and _IDENT.match(ref_model) and _IDENT.match(ref_col)):
+            raise QualityConfigError(f"{where}: reference {col}: {target} is not model.column")
+        rules.append(
+            Rule(f"references__{col}", "references", (col,), WARNING,
+                 params={"relation": f'{schema}."{ref_model}"', "column": ref_col},
+                 description=f"Every `{col}` exists in `{ref_model}.{ref_col}`.")
+        )  # fmt: skip
+    _unique_names(rules, where)
+    return Suite(STAGING, model, system, schema, tuple(rules))
+
+
+def _unique_names(rules: list[Rule], where: str) -> None:
+    seen: set[str] = set()
+    for r in rules:
+        if r.name in seen:
+            raise QualityConfigError(f"{where}: two rules are named {r.name}")
+        seen.add(r.name)
+
+
+def raw_suites(
+    entities: list[Entity], config: dict[str, Any], stages: dict[str, list[str]]
+) -> list[Suite]:
+    known = {e.table for e in entities}
+    unknown = sorted(set(config.get("raw") or {}) - known)
+    if unknown:
+        raise QualityConfigError(f"quality/suites.yml: raw tables not in sources/: {unknown}")
+    return [raw_suite(e, config, stages) for e in entities]
+
+
+def staging_suites(config: dict[str, Any], models: set[str] | None = None) -> list[Suite]:
+    """Suites of the configured staging models (only those in `models`, when given)."""
+    out = []
+    for model, spec in (config.get("staging") or {}).items():
+        if models is not None and model not in models:
+            continue
+        out.append(staging_suite(model, spec or {}))
+    return out
+
+
+# --------------------------------------------------------------------------- binding
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A rule with concrete bounds for one batch (what GX and plain SQL both evaluate)."""
+
+    rule: Rule
+    min_value: Any = None
+    max_value: Any = None
+    values: tuple[str, ...] = ()
+    note: str = ""
+
+
+def bind(rule: Rule, batch: Batch, now: dt.datetime) -> Bound:
+    """Concrete bounds of `rule` for `batch` (load time, trailing files, exported stages)."""
+    p = rule.params
+    if rule.kind == "min":
+        return Bound(rule, min_value=p["min"])
+    if rule.kind == "date_range":
+        lo = dt.datetime.fromisoformat(p["min"])
+        hi = batch.loaded_at + dt.timedelta(days=int(p["future_days"]))
+        if p.get("type") == "date":
+            return Bound(rule, min_value=lo.date(), max_value=hi.date())
+        return Bound(rule, min_value=lo, max_value=hi)
+    if rule.kind == "freshness":
+        lo = now - dt.timedelta(days=int(p["max_age_days"]))
+        return Bound(rule, min_value=lo.date() if p.get("type") == "date" else lo)
+    if rule.kind == "known_values":
+        values = batch.known_values.get(rule.name) or p.get("values") or []
+        return Bound(rule, values=tuple(sorted({label_key(v) for v in values})))
+    if rule.kind == "volume":
+        earlier = [f.rows for f in batch.history[: int(p["trailing_files"])]]
+        if len(earlier) < int(p["min_history"]) or batch.files == 0:
+            return Bound(rule, min_value=0, note=f"{len(earlier)} earlier file(s): not judged")
+        expected = statistics.median(earlier) * batch.files
+        lo = int(expected * float(p["lower"]))
+        hi = None if p.get("upper") is None else int(expected * float(p["upper"])) + 1
+        return Bound(rule, min_value=lo, max_value=hi,
+                     note=f"median {statistics.median(earlier):g} rows/file x {batch.files} file(s)")  # fmt: skip
+    return Bound(rule)
