@@ -44,12 +44,12 @@ def row_accounting_mismatches(entity: Entity) -> list[str]:
         return []
     rdir, qdir = raw_dir(data, entity), quarantine_dir(data) / entity.system / entity.name
     raw_src = (
-        f"(select _file_sha256 as sha from read_parquet('{rdir}/*.parquet'))"
+        f"(select _file_sha256 || '|' || _source_file as sha from read_parquet('{rdir}/*.parquet'))"
         if any(rdir.glob("*.parquet"))
         else "(select null::varchar as sha where false)"
     )
     q_src = (
-        f"(select file_sha256 as sha from read_parquet('{qdir}/*.parquet'))"
+        f"(select file_sha256 || '|' || source_file as sha from read_parquet('{qdir}/*.parquet'))"
         if qdir.is_dir() and any(qdir.glob("*.parquet"))
         else "(select null::varchar as sha where false)"
     )
@@ -57,7 +57,7 @@ def row_accounting_mismatches(entity: Entity) -> list[str]:
     try:
         rows = con.execute(
             f"""
-            with m as (select file_sha256 as sha, source_file, rows_read
+            with m as (select file_sha256 || '|' || source_file as sha, source_file, rows_read
                        from read_json('{mfiles}', format = 'newline_delimited')),
                  r as (select sha, count(*) as n from {raw_src} group by sha),
                  q as (select sha, count(*) as n from {q_src} group by sha)

@@ -58,7 +58,8 @@ def forget_entries(settings: Settings, entries: list[Path]) -> int:
     data = settings.data_dir
     for entry in entries:
         rec = json.loads(entry.read_text(encoding="utf-8"))
-        sha, system, entity = rec["file_sha256"], rec["source_system"], rec["entity"]
+        sha = rec.get("file_key") or rec["file_sha256"]
+        system, entity = rec["source_system"], rec["entity"]
         (data / "raw" / system / entity / f"{sha[:16]}.parquet").unlink(missing_ok=True)
         (quarantine_dir(data) / system / entity / f"{sha[:16]}.parquet").unlink(missing_ok=True)
         for delivery in deliveries_dir(data).glob(f"{rec['table_name']}__{sha[:16]}__*.json"):

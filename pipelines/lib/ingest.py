@@ -69,6 +69,7 @@ class FileResult:
     rows_loaded: int = 0
     rows_quarantined: int = 0
     freshness_at: str | None = None
+    file_key: str = ""  # identity in the manifest: content checksum (+ values in the name)
     partition_start: str | None = None  # export dates the file covers (for backfills)
     partition_end: str | None = None
     duplicate_of: str | None = None
@@ -80,6 +81,7 @@ class FileResult:
             "load_id", "loaded_at", "source_system", "entity", "table_name", "source_file",
             "file_name", "file_sha256", "file_bytes", "encoding", "status", "rows_read",
             "rows_loaded", "rows_quarantined", "freshness_at", "partition_start", "partition_end",
+            "file_key",
         }  # fmt: skip
         return {k: v for k, v in asdict(self).items() if k in keep}
 
@@ -101,6 +103,27 @@ def export_dates(path: Path, timezone: str = "Europe/Moscow") -> tuple[dt.date, 
 
     day = dt.datetime.fromtimestamp(path.stat().st_mtime, ZoneInfo(timezone)).date()
     return day, day
+
+
+def filename_values(entity: Entity, name: str) -> dict[str, str | None]:
+    """Values an entity takes from the file name (e.g. a snapshot date)."""
+    out: dict[str, str | None] = {}
+    for field_name, spec in entity.filename_fields.items():
+        m = re.search(spec["pattern"], name)
+        out[field_name] = m.group(1) if m else None
+    return out
+
+
+def file_key(sha: str, entity: Entity, name: str) -> str:
+    """A file's identity: its content checksum, plus the values its name carries.
+
+    Two byte-identical daily snapshots of different dates (a quiet weekend) are two
+    snapshots, not a redelivery; the same snapshot under another name is a redelivery.
+    """
+    values = filename_values(entity, name)
+    if not values:
+        return sha
+    return hashlib.sha256(f"{sha}|{json.dumps(values, sort_keys=True)}".encode()).hexdigest()
 
 
 def new_load_id() -> str:
@@ -268,16 +291,22 @@ _1C_ACC_KEYS = {
 }
 
 
-def _join_parts(values: dict[str, str], base: str) -> str:
-    """`Плательщик` + `Плательщик1..4` (and `НазначениеПлатежа1..3`) into one value."""
-    parts = [values.get(base, "")]
-    parts += [values.get(f"{base}{i}", "") for i in range(1, 6)]
-    seen: list[str] = []
-    for part in parts:
-        part = part.strip()
-        if part and part not in seen:
-            seen.append(part)
-    return " ".join(seen)
+def _join_parts(values: dict[str, str], base: str, strip_inn: bool = False) -> str:
+    """A 1C value split over `<base>`, `<base>1..4` (names) or `НазначениеПлатежа1..3`.
+
+    For party names the numbered keys hold the full name and the base key may repeat it
+    prefixed with the INN (`Плательщик=7701234567, ООО "Ромашка"`), so numbered parts win
+    and an INN prefix is stripped. For the purpose, the parts continue one another.
+    """
+    numbered = [values.get(f"{base}{i}", "").strip() for i in range(1, 6)]
+    numbered = [p for p in numbered if p]
+    if strip_inn and numbered:
+        return " ".join(numbered)
+    parts = [values.get(base, "").strip(), *numbered]
+    text = " ".join(p for p in parts if p)
+    if strip_inn:
+        text = re.sub(r"^\d{10}(\d{2})?\s*,?\s*", "", text)
+    return text
 
 
 def parse_1c_bank_exchange(lines: Iterator[str]) -> Iterator[tuple[str, int, dict[str, str] | str]]:
@@ -344,8 +373,8 @@ def _1c_fields(kind: str, values: dict[str, str]) -> dict[str, str]:
         return {canon: values.get(key, "") for key, canon in _1C_ACC_KEYS.items()}
     out = {canon: values.get(key, "") for key, canon in _1C_DOC_KEYS.items()}
     out["section_type"] = values.get("section_type", "")
-    out["payer_name"] = _join_parts(values, "Плательщик")
-    out["recipient_name"] = _join_parts(values, "Получатель")
+    out["payer_name"] = _join_parts(values, "Плательщик", strip_inn=True)
+    out["recipient_name"] = _join_parts(values, "Получатель", strip_inn=True)
     out["purpose"] = _join_parts(values, "НазначениеПлатежа")
     out["statement_account"] = values.get("statement_account", "")
     return out
@@ -536,7 +565,8 @@ def ingest_file(
     )
     first, last = export_dates(path)
     result.partition_start, result.partition_end = first.isoformat(), last.isoformat()
-    mpath = manifest_dir(data_dir) / f"{entity.table}__{sha}.json"
+    result.file_key = file_key(sha, entity, path.name)
+    mpath = manifest_dir(data_dir) / f"{entity.table}__{result.file_key}.json"
     if mpath.exists():
         previous = json.loads(mpath.read_text(encoding="utf-8"))
         result.status = "duplicate"
@@ -544,7 +574,7 @@ def ingest_file(
         if previous.get("source_file") != shown:
             key = hashlib.sha1(shown.encode()).hexdigest()[:12]
             _atomic_write_text(
-                deliveries_dir(data_dir) / f"{entity.table}__{sha[:16]}__{key}.json",
+                deliveries_dir(data_dir) / f"{entity.table}__{result.file_key[:16]}__{key}.json",
                 json.dumps({
                     "load_id": load_id, "seen_at": result.loaded_at,
                     "source_system": entity.system, "source_file": shown,
@@ -614,9 +644,8 @@ def _split_and_write(
                 f"case when nullif(trim(c{idx}), '') is null then "
                 f"{_sql_str(src_name + ': required value is empty')} end"
             )
-    for fname, spec in entity.filename_fields.items():
-        m = re.search(spec["pattern"], Path(result.file_name).name)
-        value = m.group(1) if m else None
+    for fname, value in filename_values(entity, result.file_name).items():
+        spec = entity.filename_fields[fname]
         if value is None:
             file_reason = file_reason or f"file name does not match {spec['pattern']!r}"
         ftype = {"date": "DATE", "timestamp": "TIMESTAMP"}.get(spec.get("type", ""), "VARCHAR")
@@ -690,7 +719,7 @@ def _split_and_write(
     )
     rdir = raw_dir(data_dir, entity)
     rdir.mkdir(parents=True, exist_ok=True)
-    target = rdir / f"{result.file_sha256[:16]}.parquet"
+    target = rdir / f"{result.file_key[:16]}.parquet"
     tmp = target.with_name(target.name + ".tmp")
     con.execute(
         f"copy ({good} order by _line) to {_sql_str(str(tmp))} "
@@ -713,7 +742,7 @@ def _split_and_write(
     )
     n_q = int(con.execute("select count(*) from q").fetchone()[0])
     qdir = quarantine_dir(data_dir) / entity.system / entity.name
-    qfile = qdir / f"{result.file_sha256[:16]}.parquet"
+    qfile = qdir / f"{result.file_key[:16]}.parquet"
     if n_q:
         qdir.mkdir(parents=True, exist_ok=True)
         qtmp = qfile.with_name(qfile.name + ".tmp")
@@ -863,7 +892,8 @@ def record_unreadable(
     No manifest entry is written: the next run tries the file again.
     """
     sha = file_sha256(path)
-    target = quarantine_dir(data_dir) / entity.system / entity.name / f"{sha[:16]}.parquet"
+    key = file_key(sha, entity, path.name)
+    target = quarantine_dir(data_dir) / entity.system / entity.name / f"{key[:16]}.parquet"
     target.parent.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(sep=" ")
     con = duckdb.connect()

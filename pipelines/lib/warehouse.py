@@ -31,6 +31,7 @@ MANIFEST_COLUMNS = {
     "freshness_at": "TIMESTAMP",
     "partition_start": "DATE",
     "partition_end": "DATE",
+    "file_key": "VARCHAR",
 }
 
 DELIVERY_COLUMNS = {
