@@ -1,0 +1,119 @@
+{#
+    Keys shared by the identity resolution models (int_customer_*) and the fact models
+    that join int_customer_keys, so both compute a source key the same way.
+#}
+
+{#
+    A bank-statement party name may start with the INN (and KPP): `7701234567, ООО "Ромашка"`,
+    `ИНН 7701234567 КПП 770101001 ООО Ромашка`. Lower-cased, with that prefix removed.
+#}
+{% macro strip_inn_prefix(expr) -%}
+    regexp_replace(lower(trim({{ expr }})), '^(инн)?[ ]*[0-9]{10,12}([ ]*кпп[ ]*[0-9]{9})?[ ,;]*', '')
+{%- endmacro %}
+
+{#
+    A text that is one value written twice, `X X` (a bank payer exported both as
+    `Плательщик` and as `Плательщик1`, which the statement parser joins), -> `X`.
+#}
+{% macro dedupe_repeated_text(expr) -%}
+    case
+        when length({{ expr }}) % 2 = 1
+            and substr({{ expr }}, cast((length({{ expr }}) + 1) / 2 as integer), 1) = ' '
+            and substr({{ expr }}, 1, cast((length({{ expr }}) - 1) / 2 as integer))
+                = substr({{ expr }}, cast((length({{ expr }}) + 3) / 2 as integer))
+            then substr({{ expr }}, 1, cast((length({{ expr }}) - 1) / 2 as integer))
+        else {{ expr }}
+    end
+{%- endmacro %}
+
+{# Normalised name of a 1C / bank party (INN prefix dropped, normalize_company_name, a doubled name undoubled). #}
+{% macro party_name_key(expr) -%}
+    {{ dedupe_repeated_text(normalize_company_name(strip_inn_prefix(expr))) }}
+{%- endmacro %}
+
+{#
+    The source key of a 1C counterparty (invoice counterparty or bank payer): `inn:<INN>`
+    when the INN is checksum-valid, else `name:<party_name_key(name)>`, else
+    `raw_inn:<digits>`; null when there is nothing. `inn_digits` must already be digits
+    only (staging's counterparty_inn / payer_inn). Join int_customer_keys on
+    source_system = 'onec_counterparty' and source_key = this.
+#}
+{% macro onec_counterparty_key(inn_digits, name) -%}
+    coalesce(
+        case when {{ inn_is_valid(inn_digits) }} then 'inn:' || {{ inn_digits }} end,
+        'name:' || {{ party_name_key(name) }},
+        'raw_inn:' || {{ inn_digits }}
+    )
+{%- endmacro %}
+
+{# Stable customer key from an anchor key (`inn:<INN>` or `<source_system>:<source_key>`). #}
+{% macro customer_id_from_anchor(anchor_key) -%}
+    {{ dbt.hash(anchor_key) }}
+{%- endmacro %}
+
+{# A JSON string from a key: quoted, with `"` and `\` dropped (keys never need them). #}
+{% macro json_string(expr) -%}
+    '"' || replace(replace({{ expr }}, chr(92), ''), '"', '') || '"'
+{%- endmacro %}
+
+{#
+    Company-name matching key of identity resolution: normalize_company_name (lower case,
+    ё = е, quotes and punctuation dropped, legal forms ООО/АО/ИП/LLC/Ltd/… removed), then
+    folded across scripts, because a Salesforce org exporting ISO-8859-1 spells
+    `ООО "Ромашка-Трейд"` as `Romashka-Treyd OOO`:
+    Cyrillic is transliterated (ж zh, х h, ц c, ч ch, ш/щ sh, ю iu, я ia, й/ы i, ъ/ь
+    dropped, the rest letter for letter), transliterated legal forms (ooo, zao, oao,
+    pao, ao, ip, …) are removed, and the spelling variants of transliteration are
+    folded (shch/sch → sh, kh → h, ts/tz → c, x → ks, w → v, ph → f, ck → k, y/j → i,
+    ii → i); spaces are dropped last (`Альфа Строй` = `AlfaStroy`). A name written twice
+    (`X X`) counts once. Null for placeholder names that name nobody (`none`,
+    `[not provided]`, `частное лицо`, …) and for names with initials (`IP Belov A.P.`,
+    `ИП Иванов И.И.`): «Белов А.П.» is Алексей as well as Андрей Петрович, so such a
+    name identifies no one (full names of sole proprietors still match).
+    `ООО "Ромашка-Трейд"`, `Romashka-Treyd OOO` and `АО «Ромашка Трейд»` -> `romashkatreid`.
+#}
+{% macro company_match_key(expr) -%}
+    {{ company_key_from_normalized(dedupe_repeated_text(normalize_company_name(expr))) }}
+{%- endmacro %}
+
+{#
+    company_match_key from an already normalised name (normalize_company_name, then
+    dedupe_repeated_text). The expression is referenced several times: pass a column,
+    not an expression, to keep the SQL small (int_customer_identifiers normalises in
+    steps for that reason).
+#}
+{% macro company_key_from_normalized(base) -%}
+    {%- set ns = namespace(sql=base) -%}
+    {%- for cyr, lat in [('щ', 'sh'), ('ж', 'zh'), ('х', 'h'), ('ц', 'c'), ('ч', 'ch'), ('ш', 'sh'), ('ю', 'iu'), ('я', 'ia')] -%}
+        {%- set ns.sql = "replace(" ~ ns.sql ~ ", '" ~ cyr ~ "', '" ~ lat ~ "')" -%}
+    {%- endfor -%}
+    {%- set ns.sql = "translate(" ~ ns.sql ~ ", 'абвгдеёзийклмнопрстуфыэъь', 'abvgdeeziiklmnoprstufie')" -%}
+    {%- set forms = '(ooo|oao|zao|pao|ao|ip|nko|ano|fgup|gup|mup|too|chp|tov|oo|pjsc|ojsc|cjsc|plc|ag)' -%}
+    {%- set padded = "(' ' || " ~ ns.sql ~ " || ' ')" -%}
+    {%- set ns.sql = regexp_replace_all(regexp_replace_all(padded, ' ' ~ forms ~ ' ', ' '), ' ' ~ forms ~ ' ', ' ') -%}
+    {%- for variant, folded in [('shch', 'sh'), ('sch', 'sh'), ('kh', 'h'), ('ts', 'c'), ('tz', 'c'), ('x', 'ks'), ('w', 'v'), ('ph', 'f'), ('ck', 'k'), ('y', 'i'), ('j', 'i'), ('ii', 'i'), ('ii', 'i'), (' ', '')] -%}
+        {%- set ns.sql = "replace(" ~ ns.sql ~ ", '" ~ variant ~ "', '" ~ folded ~ "')" -%}
+    {%- endfor -%}
+    case
+        when {{ base }} in (
+            'none', 'na', 'n a', 'null', 'unknown', 'not provided', 'no company', 'test',
+            'нет', 'не указано', 'не указана', 'неизвестно', 'частное лицо',
+            'физ лицо', 'физлицо', 'физическое лицо'
+        ) then null
+        when {{ regexp_matches_portable("' ' || " ~ base ~ " || ' '", ' [a-zа-я] [a-zа-я] ') }} then null
+        else nullif({{ ns.sql }}, '')
+    end
+{%- endmacro %}
+
+{# Boolean: the text matches a regular expression (dispatched: DuckDB regexp_matches, else rlike). #}
+{% macro regexp_matches_portable(expr, pattern) -%}
+    {{ return(adapter.dispatch('regexp_matches_portable', 'crm_warehouse')(expr, pattern)) }}
+{%- endmacro %}
+
+{% macro default__regexp_matches_portable(expr, pattern) -%}
+    ({{ expr }} rlike '{{ pattern }}')
+{%- endmacro %}
+
+{% macro duckdb__regexp_matches_portable(expr, pattern) -%}
+    regexp_matches({{ expr }}, '{{ pattern }}')
+{%- endmacro %}

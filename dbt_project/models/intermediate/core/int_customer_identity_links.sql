@@ -1,0 +1,364 @@
+{#
+    Identity resolution: every source record of int_customer_source_records -> the
+    resolved customer it belongs to, with the rule that put it there. One row per record.
+    Steps 1 and 2 are int_customer_identity_rounds; steps 3 and 4 and the assembly are here.
+
+    1. INN anchors. A record with a checksum-valid INN belongs to customer `inn:<INN>`
+       (match_rule `inn`, round 0). Two different valid INNs are two legal entities and
+       never merge, whatever else they share.
+    2. Attachment rounds (var identity_resolution_rounds, default 4). A record not yet
+       placed is compared with the records already placed, by the rules in order
+       crm_link, phone, email, company_name. The first rule that finds any placed record
+       decides: when everything it finds belongs to one customer, the record joins it
+       with that rule (matched_value / matched_record say through what); when it finds
+       two or more customers, the match is ambiguous: the record is reported in
+       int_customer_identity_conflicts and merged with none of them (match_rule
+       `conflict`; a record that may create customers becomes a customer of its own).
+       Only records that may create customers (not leads) are matched against: a lead
+       attaches, it never links two other records.
+    3. Grouping of the rest. Records that may create customers and are still unplaced
+       share no key with an INN customer; they are grouped transitively by shared
+       crm_link / phone / e-mail / company name (connected components by min-label
+       propagation, var identity_propagation_rounds, default 6, each round two hops).
+       The component's anchor is its best-ranked record (record_rank, then key), with
+       match_rule `own_record`; the others join by the best rule they share with another
+       member.
+    4. Leads still unplaced attach to the groups of step 3 like in step 2 (the first rule
+       that finds a group decides; two groups = `conflict`, attached to none); a lead
+       matching no group belongs to no customer (customer_id null, `unmatched`).
+
+    customer_id = md5(anchor_key): `inn:<INN>` or `<source_system>:<source_key>` of the
+    anchor record, stable across runs as long as that record exists.
+#}
+{%- set propagation_rounds = var('identity_propagation_rounds', 6) | int -%}
+with
+
+records as (
+    select * from {{ ref('int_customer_source_records') }}
+),
+
+identifiers as (
+    select * from {{ ref('int_customer_identifiers') }}
+),
+
+rounds as (
+    select * from {{ ref('int_customer_identity_rounds') }}
+),
+
+matching_identifiers as (
+    select
+        records.record_id,
+        records.can_anchor,
+        identifiers.match_kind,
+        identifiers.match_value,
+        case identifiers.match_kind
+            when 'crm_link' then 1
+            when 'phone' then 2
+            when 'email' then 3
+            else 4
+        end as rule_priority
+    from identifiers
+    inner join records
+        on records.source_system = identifiers.source_system
+        and records.source_key = identifiers.source_key
+    where identifiers.match_kind in ('crm_link', 'phone', 'email', 'company_name')
+),
+
+placed as (
+    select
+        record_id,
+        anchor_key,
+        match_rule,
+        matched_value,
+        matched_record,
+        match_round
+    from rounds
+    where outcome = 'placed'
+),
+
+conflicted_records as (
+    select
+        record_id,
+        min(match_rule) as conflict_rule,
+        min(matched_value) as conflict_value,
+        min(match_round) as match_round
+    from rounds
+    where outcome = 'conflict'
+    group by record_id
+),
+
+free_records as (
+    select records.*
+    from records
+    left join placed
+        on placed.record_id = records.record_id
+    left join conflicted_records
+        on conflicted_records.record_id = records.record_id
+    where placed.record_id is null
+        and conflicted_records.record_id is null
+),
+
+-- 3. Grouping of the rest (records that may create customers) -------------------------
+
+group_identifiers as (
+    select matching_identifiers.*
+    from matching_identifiers
+    inner join free_records
+        on free_records.record_id = matching_identifiers.record_id
+    where free_records.can_anchor
+),
+
+{# A label sorts by rank, then key: `<rank>:<record_id>` (record_rank is one digit). #}
+labels_0 as (
+    select
+        free_records.record_id,
+        cast(free_records.record_rank as {{ dbt.type_string() }}) || ':' || free_records.record_id as label
+    from free_records
+    where free_records.can_anchor
+),
+{% for r in range(1, propagation_rounds + 1) %}
+
+identifier_labels_{{ r }} as (
+    select
+        group_identifiers.match_kind,
+        group_identifiers.match_value,
+        min(labels.label) as label
+    from group_identifiers
+    inner join labels_{{ r - 1 }} as labels
+        on labels.record_id = group_identifiers.record_id
+    group by
+        group_identifiers.match_kind,
+        group_identifiers.match_value
+),
+
+labels_{{ r }} as (
+    select
+        labels.record_id,
+        min(
+            case
+                when identifier_labels.label < labels.label then identifier_labels.label
+                else labels.label
+            end
+        ) as label
+    from labels_{{ r - 1 }} as labels
+    left join group_identifiers
+        on group_identifiers.record_id = labels.record_id
+    left join identifier_labels_{{ r }} as identifier_labels
+        on identifier_labels.match_kind = group_identifiers.match_kind
+        and identifier_labels.match_value = group_identifiers.match_value
+    group by labels.record_id
+),
+{% endfor %}
+
+components as (
+    select
+        labels.record_id,
+        labels.label,
+        substr(labels.label, 3) as anchor_record_id
+    from labels_{{ propagation_rounds }} as labels
+),
+
+component_evidence as (
+    select
+        own.record_id,
+        own.match_kind,
+        own.match_value,
+        other.record_id as matched_record,
+        row_number() over (
+            partition by own.record_id
+            order by own.rule_priority, own.match_value, other.record_id
+        ) as evidence_rank
+    from group_identifiers as own
+    inner join components as own_component
+        on own_component.record_id = own.record_id
+    inner join group_identifiers as other
+        on other.match_kind = own.match_kind
+        and other.match_value = own.match_value
+        and other.record_id <> own.record_id
+    inner join components as other_component
+        on other_component.record_id = other.record_id
+        and other_component.label = own_component.label
+),
+
+grouped as (
+    select
+        components.record_id,
+        components.anchor_record_id as anchor_key,
+        case
+            when components.anchor_record_id = components.record_id then 'own_record'
+            else component_evidence.match_kind
+        end as match_rule,
+        case
+            when components.anchor_record_id <> components.record_id then component_evidence.match_value
+        end as matched_value,
+        case
+            when components.anchor_record_id <> components.record_id then component_evidence.matched_record
+        end as matched_record,
+        cast(null as {{ dbt.type_string() }}) as conflict_rule
+    from components
+    left join component_evidence
+        on component_evidence.record_id = components.record_id
+        and component_evidence.evidence_rank = 1
+),
+
+-- 4. Leads attach to the groups ---------------------------------------------------------
+
+lead_candidates as (
+    select
+        lead_ids.record_id,
+        lead_ids.rule_priority,
+        lead_ids.match_kind,
+        lead_ids.match_value,
+        components.anchor_record_id as anchor_key,
+        group_identifiers.record_id as matched_record
+    from free_records
+    inner join matching_identifiers as lead_ids
+        on lead_ids.record_id = free_records.record_id
+    inner join group_identifiers
+        on group_identifiers.match_kind = lead_ids.match_kind
+        and group_identifiers.match_value = lead_ids.match_value
+    inner join components
+        on components.record_id = group_identifiers.record_id
+    where not free_records.can_anchor
+),
+
+lead_decisive as (
+    select lead_candidates.*
+    from lead_candidates
+    inner join (
+        select
+            record_id,
+            min(rule_priority) as best_priority
+        from lead_candidates
+        group by record_id
+    ) as best
+        on best.record_id = lead_candidates.record_id
+        and best.best_priority = lead_candidates.rule_priority
+),
+
+lead_decided as (
+    select
+        lead_decisive.*,
+        anchors.anchor_count,
+        row_number() over (
+            partition by lead_decisive.record_id
+            order by lead_decisive.match_value, lead_decisive.matched_record
+        ) as evidence_rank
+    from lead_decisive
+    inner join (
+        select
+            record_id,
+            count(distinct anchor_key) as anchor_count
+        from lead_decisive
+        group by record_id
+    ) as anchors
+        on anchors.record_id = lead_decisive.record_id
+),
+
+leads as (
+    select
+        free_records.record_id,
+        case when lead_decided.anchor_count = 1 then lead_decided.anchor_key end as anchor_key,
+        case
+            when lead_decided.anchor_count = 1 then lead_decided.match_kind
+            when lead_decided.anchor_count > 1 then 'conflict'
+            else 'unmatched'
+        end as match_rule,
+        lead_decided.match_value as matched_value,
+        case when lead_decided.anchor_count = 1 then lead_decided.matched_record end as matched_record,
+        case when lead_decided.anchor_count > 1 then lead_decided.match_kind end as conflict_rule
+    from free_records
+    left join lead_decided
+        on lead_decided.record_id = free_records.record_id
+        and lead_decided.evidence_rank = 1
+    where not free_records.can_anchor
+),
+
+-- All records ---------------------------------------------------------------------------
+
+conflicts_resolved as (
+    select
+        records.record_id,
+        case when records.can_anchor then records.record_id end as anchor_key,
+        'conflict' as match_rule,
+        conflicted_records.conflict_value as matched_value,
+        cast(null as {{ dbt.type_string() }}) as matched_record,
+        conflicted_records.conflict_rule,
+        conflicted_records.match_round
+    from conflicted_records
+    inner join records
+        on records.record_id = conflicted_records.record_id
+),
+
+resolved as (
+    select
+        record_id,
+        anchor_key,
+        match_rule,
+        matched_value,
+        matched_record,
+        cast(null as {{ dbt.type_string() }}) as conflict_rule,
+        match_round,
+        'rounds' as resolution_step
+    from placed
+    union all
+    select
+        record_id,
+        anchor_key,
+        match_rule,
+        matched_value,
+        matched_record,
+        conflict_rule,
+        match_round,
+        'rounds' as resolution_step
+    from conflicts_resolved
+    union all
+    select
+        record_id,
+        anchor_key,
+        match_rule,
+        matched_value,
+        matched_record,
+        conflict_rule,
+        cast(null as integer) as match_round,
+        'grouping' as resolution_step
+    from grouped
+    union all
+    select
+        record_id,
+        anchor_key,
+        match_rule,
+        matched_value,
+        matched_record,
+        conflict_rule,
+        cast(null as integer) as match_round,
+        'lead_attachment' as resolution_step
+    from leads
+),
+
+final as (
+    select
+        records.source_system,
+        records.source_key,
+        records.record_id,
+        case
+            when resolved.anchor_key is not null then {{ customer_id_from_anchor('resolved.anchor_key') }}
+        end as customer_id,
+        resolved.anchor_key,
+        coalesce(resolved.anchor_key like 'inn:%', false) as is_inn_anchored,
+        resolved.match_rule,
+        resolved.matched_value,
+        resolved.matched_record,
+        resolved.conflict_rule,
+        cast(resolved.match_round as integer) as match_round,
+        resolved.resolution_step,
+        records.record_rank,
+        records.can_anchor,
+        records.record_name,
+        records.inn
+    from records
+    inner join resolved
+        on resolved.record_id = records.record_id
+)
+
+select * from final
