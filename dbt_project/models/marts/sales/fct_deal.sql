@@ -9,10 +9,17 @@ deals as (
     select * from {{ ref('int_deals') }}
 ),
 
+customer_keys as (
+    -- resolved customers (dim_customer); int_deals' provisional key is kept as a fallback
+    select source_key, customer_id
+    from {{ ref('int_customer_keys') }}
+    where source_system = 'deal'
+),
+
 final as (
     select
         cast(deal_id as {{ dbt.type_string() }}) as deal_id,
-        cast(customer_id as {{ dbt.type_string() }}) as customer_id,
+        cast(customer_keys.customer_id as {{ dbt.type_string() }}) as customer_id,
         cast(manager_id as {{ dbt.type_string() }}) as manager_id,
         cast(channel as {{ dbt.type_string() }}) as channel,
         cast(pipeline as {{ dbt.type_string() }}) as pipeline,
@@ -45,6 +52,8 @@ final as (
         cast(responsible_name as {{ dbt.type_string() }}) as responsible_name,
         cast(manager_match_rule as {{ dbt.type_string() }}) as manager_match_rule
     from deals
+    left join customer_keys
+        on customer_keys.source_key = deals.deal_id
 )
 
 select * from final
