@@ -1,0 +1,190 @@
+{#
+    Helpers of the finance models (invoices, payments, receivables). Patterns avoid
+    backslashes (Spark SQL string literals would eat them) and only use constructs RE2
+    (DuckDB) and Java regex (Spark) share: character classes, (?:…), {m,n}.
+#}
+
+{#
+    Matching key of an invoice number, as a bigint: the number's trailing run of digits
+    without leading zeros (`123` -> 123, `0456` -> 456, `00БП-000123` -> 123). Null when
+    the number does not end in a digit (`60-Ч`, a draft): such an invoice can only be
+    matched by hand. Payment purposes are parsed to the same key.
+#}
+{% macro invoice_number_key(expr) -%}
+    cast(nullif(regexp_extract(trim({{ expr }}), '([0-9]{1,18})$', 1), '') as bigint)
+{%- endmacro %}
+
+{#
+    A payment purpose prepared for parsing: lower case, every run of characters other
+    than letters, digits, `№ # . , ;` collapsed into one space, padded with spaces.
+#}
+{% macro _purpose_for_parsing(expr) -%}
+    (' ' || {{ regexp_replace_all("lower(coalesce(" ~ expr ~ ", ''))", '[^0-9a-zа-яё№#.,;]+', ' ') }} || ' ')
+{%- endmacro %}
+
+{#
+    The invoice reference of a payment purpose: a word for "invoice" (счет/счёт in any
+    case form, `сч.`, `invoice`, `inv`), optionally `№`, `N`, `No`, `#`, then one number
+    or a list of numbers separated by `,` `;` `и` `and` (each optionally prefixed by `№`).
+    Group 1 = the list of numbers, group 2 = the year of an `от DD.MM.YYYY` /
+    `от DD.MM.YY` date right after the list.
+    `Оплата по счету № 123 от 05.03.2026, в т.ч. НДС 20%` -> `123`, `2026`;
+    `Оплата по сч. 601, 669` -> `601, 669`; `по счетам № 7 и № 8` -> `7 и № 8`;
+    `Предоплата по счёту №0112` -> `0112`; `оплата сч.№46 от 12.01.26` -> `46`, `26`.
+    A number that is not introduced by an invoice word (`по договору № Д-5/2026`, the
+    VAT figure `- 3333-33`, `(20%)`) is never read.
+#}
+{% macro _invoice_reference_pattern() -%}
+    {%- set marker = '(?:№|no[.]?|n|#)' -%}
+    {{- '[^a-zа-яё](?:сч[её]т[а-яё]*|сч|invoices?|inv)[.]? ?' ~ marker ~ '? ?[.]? ?'
+        ~ '([0-9]+(?:(?: ?[,;] ?| и | and | & )' ~ marker ~ '? ?[0-9]+)*)'
+        ~ '(?: от ?[0-9]{1,2}[.][0-9]{1,2}[.]([0-9]{4}|[0-9]{2}))?' -}}
+{%- endmacro %}
+
+{# The invoice numbers a purpose names, as digits separated by single spaces (`601 669`); null when none. #}
+{% macro purpose_invoice_numbers(expr) -%}
+    nullif(trim({{ regexp_replace_all(
+        "regexp_extract(" ~ _purpose_for_parsing(expr) ~ ", '" ~ _invoice_reference_pattern() ~ "', 1)",
+        '[^0-9]+', ' ') }}), '')
+{%- endmacro %}
+
+{# The year of the invoice date written after the numbers (`от 05.03.2026` -> 2026, `от 12.01.26` -> 2026); null when none. #}
+{% macro purpose_invoice_year(expr) -%}
+    {%- set raw = "nullif(regexp_extract(" ~ _purpose_for_parsing(expr) ~ ", '" ~ _invoice_reference_pattern() ~ "', 2), '')" -%}
+    case
+        when length({{ raw }}) = 2 then 2000 + cast({{ raw }} as integer)
+        else cast({{ raw }} as integer)
+    end
+{%- endmacro %}
+
+{#
+    Aging bucket of a number of days overdue (metric contract, Receivables): `not_due`
+    (0 or less: not yet due, or due today), `1-30`, `31-60`, `61-90`, `90+` (91 and more).
+#}
+{% macro aging_bucket(days_overdue) -%}
+    case
+        when {{ days_overdue }} <= 0 then 'not_due'
+        when {{ days_overdue }} <= 30 then '1-30'
+        when {{ days_overdue }} <= 60 then '31-60'
+        when {{ days_overdue }} <= 90 then '61-90'
+        else '90+'
+    end
+{%- endmacro %}
+
+{# The "as of" date of receivables: the local date of var `as_of` (default: today, company time zone). #}
+{% macro as_of_date() -%}
+    cast({{ as_of_timestamp() }} as date)
+{%- endmacro %}
+
+{#
+    Receivables snapshot dates kept by mart_receivables_aging (var
+    `receivables_snapshot_grain`): `day` = every day; `month_end` = the last day of each
+    month plus the as-of date. Expands to a boolean over a dim_date alias.
+#}
+{% macro is_receivables_snapshot_date(date_alias) -%}
+    {%- set grain = var('receivables_snapshot_grain', 'day') -%}
+    {%- if grain == 'day' -%}
+        true
+    {%- elif grain == 'month_end' -%}
+        (
+            {{ date_alias }}.date_day = cast({{ dbt.dateadd('day', -1, dbt.dateadd('month', 1, date_alias ~ '.month_start')) }} as date)
+            or {{ date_alias }}.date_day = {{ as_of_date() }}
+        )
+    {%- else -%}
+        {{ exceptions.raise_compiler_error("var receivables_snapshot_grain must be 'day' or 'month_end', got '" ~ grain ~ "'") }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#
+    Greedy allocation check (applied to int_payment_allocations): for every candidate
+    (payment, invoice) pair of `candidates`, the applied amount must equal
+    max(0, min(payment amount − applied by the payment to its earlier invoices,
+    invoice amount − applied to the invoice by earlier payments)), earlier = the
+    allocation order (payment_order, invoice_order_in_payment). Fails with the pairs that
+    differ: the allocation is then not the sequential greedy one (raise var
+    payment_allocation_rounds).
+#}
+{% test payment_allocation_is_greedy(model, candidates) %}
+    with
+
+    candidates as (
+        select * from {{ candidates }}
+        where invoice_id is not null
+    ),
+
+    allocations as (
+        select * from {{ model }}
+    ),
+
+    pairs as (
+        select
+            candidates.payment_id,
+            candidates.invoice_id,
+            candidates.payment_amount,
+            candidates.invoice_amount,
+            candidates.payment_order,
+            candidates.invoice_order_in_payment,
+            coalesce(allocations.applied_amount, 0) as applied_amount
+        from candidates
+        left join allocations
+            on allocations.payment_id = candidates.payment_id
+            and allocations.invoice_id = candidates.invoice_id
+    ),
+
+    with_before as (
+        select
+            pairs.*,
+            coalesce(sum(pairs.applied_amount) over (
+                partition by pairs.payment_id
+                order by pairs.invoice_order_in_payment
+                rows between unbounded preceding and 1 preceding
+            ), 0) as payment_applied_before,
+            coalesce(sum(pairs.applied_amount) over (
+                partition by pairs.invoice_id
+                order by pairs.payment_order
+                rows between unbounded preceding and 1 preceding
+            ), 0) as invoice_applied_before
+        from pairs
+    )
+
+    select *
+    from with_before
+    where applied_amount <> greatest(
+        least(
+            payment_amount - payment_applied_before,
+            coalesce(invoice_amount, 0) - invoice_applied_before
+        ),
+        0
+    )
+{% endtest %}
+
+{#
+    The snapshot of mart_receivables_aging on fct_invoice's as-of date agrees with
+    fct_invoice: every invoice with an open amount in one has the same open amount in the
+    other. Fails with the disagreeing invoices.
+#}
+{% test receivables_agree_with_invoices(model, invoices) %}
+    with
+
+    invoices as (
+        select * from {{ invoices }}
+        where open_amount > 0
+            and issued_on <= as_of_date
+    ),
+
+    aging as (
+        select * from {{ model }}
+        where as_of_date = (select max(as_of_date) from {{ invoices }})
+    )
+
+    select
+        coalesce(aging.invoice_id, invoices.invoice_id) as invoice_id,
+        aging.open_amount as aging_open_amount,
+        invoices.open_amount as invoice_open_amount
+    from aging
+    full outer join invoices
+        on invoices.invoice_id = aging.invoice_id
+    where aging.open_amount is null
+        or invoices.open_amount is null
+        or aging.open_amount <> invoices.open_amount
+{% endtest %}

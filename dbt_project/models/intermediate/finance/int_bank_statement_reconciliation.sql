@@ -1,0 +1,100 @@
+{#
+    Bank statements reconciled with the payment documents loaded from them: one row per
+    account section (account × statement period). The bank's own totals
+    (ВсегоПоступило / ВсегоСписано) are compared with the sums of the loaded documents
+    of that account and period: received = documents whose recipient account is the
+    section's account, dated by the receipt date (else the document date); debited =
+    documents whose payer account is the section's account, dated by the debit date
+    (else the document date). Balances must chain: opening + received − debited =
+    closing. A difference means documents were lost (quarantined rows, a cut-off file)
+    or delivered twice with different content; the warn-level test on is_reconciled
+    reports it.
+#}
+with
+
+sections as (
+    select * from {{ ref('stg_onec__bank_account_section') }}
+),
+
+bank_payments as (
+    select * from {{ ref('stg_onec__bank_payment') }}
+),
+
+received as (
+    select
+        sections.account,
+        sections.period_start,
+        sections.period_end,
+        sum(bank_payments.amount) as loaded_received,
+        count(*) as received_documents
+    from sections
+    inner join bank_payments
+        on bank_payments.recipient_account = sections.account
+        and coalesce(bank_payments.received_on, bank_payments.doc_date) >= sections.period_start
+        and coalesce(bank_payments.received_on, bank_payments.doc_date) <= sections.period_end
+    group by
+        sections.account,
+        sections.period_start,
+        sections.period_end
+),
+
+debited as (
+    select
+        sections.account,
+        sections.period_start,
+        sections.period_end,
+        sum(bank_payments.amount) as loaded_debited,
+        count(*) as debited_documents
+    from sections
+    inner join bank_payments
+        on bank_payments.payer_account = sections.account
+        and coalesce(bank_payments.debited_on, bank_payments.doc_date) >= sections.period_start
+        and coalesce(bank_payments.debited_on, bank_payments.doc_date) <= sections.period_end
+    group by
+        sections.account,
+        sections.period_start,
+        sections.period_end
+),
+
+compared as (
+    select
+        sections.account,
+        sections.period_start,
+        sections.period_end,
+        sections.opening_balance,
+        sections.total_received,
+        sections.total_debited,
+        sections.closing_balance,
+        coalesce(received.loaded_received, 0) as loaded_received,
+        coalesce(debited.loaded_debited, 0) as loaded_debited,
+        coalesce(received.received_documents, 0) as received_documents,
+        coalesce(debited.debited_documents, 0) as debited_documents,
+        sections._source_file
+    from sections
+    left join received
+        on received.account = sections.account
+        and received.period_start = sections.period_start
+        and received.period_end = sections.period_end
+    left join debited
+        on debited.account = sections.account
+        and debited.period_start = sections.period_start
+        and debited.period_end = sections.period_end
+),
+
+final as (
+    select
+        compared.*,
+        compared.loaded_received - coalesce(compared.total_received, 0) as received_difference,
+        compared.loaded_debited - coalesce(compared.total_debited, 0) as debited_difference,
+        coalesce(compared.opening_balance, 0) + coalesce(compared.total_received, 0)
+            - coalesce(compared.total_debited, 0) - coalesce(compared.closing_balance, 0) as balance_difference,
+        (
+            compared.loaded_received = coalesce(compared.total_received, 0)
+            and compared.loaded_debited = coalesce(compared.total_debited, 0)
+            and coalesce(compared.opening_balance, 0) + coalesce(compared.total_received, 0)
+                - coalesce(compared.total_debited, 0) = coalesce(compared.closing_balance, 0)
+        ) as is_reconciled
+    from compared
+)
+
+select * from final

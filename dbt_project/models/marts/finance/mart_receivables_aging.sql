@@ -1,0 +1,94 @@
+{#
+    Receivables aging per as-of date × invoice: one row for every invoice that is open
+    (open amount > 0) at the end of the as-of date D.
+    - open_amount as of D = amount − payments applied on or before D
+      (int_invoice_balances);
+    - days_overdue = D − due date when positive, else 0 (not yet due, or due today);
+    - bucket: `not_due` (0), `1-30`, `31-60`, `61-90`, `90+` (91 days and more).
+    Snapshot dates (var `receivables_snapshot_grain`): `day` (default) = every day from
+    the first invoice date to the as-of date (var `as_of`, default today), so the aging
+    of any past date can be read back; `month_end` = month ends plus the as-of date, for
+    very large registers. An invoice without a due date is due on its issue date.
+#}
+with
+
+invoices as (
+    select * from {{ ref('int_invoices') }}
+),
+
+balances as (
+    select * from {{ ref('int_invoice_balances') }}
+),
+
+dates as (
+    select * from {{ ref('dim_date') }}
+),
+
+bounds as (
+    select
+        min(invoices.issued_on) as first_date,
+        {{ as_of_date() }} as last_date
+    from invoices
+),
+
+snapshot_dates as (
+    select
+        dates.date_day,
+        dates.date_day = cast({{ dbt.dateadd('day', -1, dbt.dateadd('month', 1, 'dates.month_start')) }} as date) as is_month_end
+    from dates
+    cross join bounds
+    where dates.date_day >= bounds.first_date
+        and dates.date_day <= bounds.last_date
+        and {{ is_receivables_snapshot_date('dates') }}
+),
+
+open_items as (
+    select
+        snapshot_dates.date_day as as_of_date,
+        snapshot_dates.is_month_end,
+        balances.invoice_id,
+        balances.open_amount
+    from snapshot_dates
+    inner join balances
+        on snapshot_dates.date_day >= balances.valid_from
+        and (balances.valid_to is null or snapshot_dates.date_day < balances.valid_to)
+    where balances.open_amount > 0
+),
+
+aged as (
+    select
+        open_items.*,
+        invoices.invoice_number,
+        invoices.customer_id,
+        invoices.manager_id,
+        invoices.issued_on,
+        invoices.due_on,
+        invoices.amount,
+        case
+            when open_items.as_of_date > invoices.due_on
+                then {{ dbt.datediff('invoices.due_on', 'open_items.as_of_date', 'day') }}
+            else 0
+        end as days_overdue
+    from open_items
+    inner join invoices
+        on invoices.invoice_id = open_items.invoice_id
+),
+
+final as (
+    select
+        cast(as_of_date as date) as as_of_date,
+        cast(invoice_id as {{ dbt.type_string() }}) as invoice_id,
+        cast(customer_id as {{ dbt.type_string() }}) as customer_id,
+        cast(manager_id as {{ dbt.type_string() }}) as manager_id,
+        cast(days_overdue as integer) as days_overdue,
+        cast({{ aging_bucket('days_overdue') }} as {{ dbt.type_string() }}) as bucket,
+        cast(open_amount as decimal(18, 2)) as open_amount,
+        cast(invoice_number as {{ dbt.type_string() }}) as invoice_number,
+        cast(issued_on as date) as issued_on,
+        cast(due_on as date) as due_on,
+        cast(amount as decimal(18, 2)) as amount,
+        cast(is_month_end as boolean) as is_month_end
+    from aged
+)
+
+select * from final
