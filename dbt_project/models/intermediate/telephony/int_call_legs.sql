@@ -1,0 +1,235 @@
+{#
+    One row per Asterisk CDR record (a call leg), with the logical call it belongs to and
+    what each side of the leg is.
+
+    Legs -> calls (call_key):
+    - 21-field layout (Asterisk 1.8+): `linkedid` names the call; every leg with the same
+      linkedid is one call.
+    - 18-field layout (no linkedid): legs of one call share the caller and start within a
+      few seconds of each other, and their uniqueids (`<epoch>.<counter>`) carry epochs
+      as close. Per caller (E.164 number, else the raw src / clid number; for an internal
+      caller, per caller and number dialled, since one phone may dial two numbers within
+      seconds), legs ordered by
+      start form one call while each starts at most var cdr_leg_merge_seconds (default 5)
+      after the previous one and its uniqueid epoch is as close; the call is named after
+      its first leg's uniqueid. A leg without any caller is a call of its own.
+
+    Sides of a leg:
+    - caller_is_internal: the calling side is one of our phones — src (or the clid number)
+      is an internal number (is_internal_number: 2–6 digits) or an extension of
+      extensions.csv, or the channel's peer is (`SIP/101-…`), and src is not an E.164
+      number.
+    - callee_is_internal: dst is an internal number / extension (a queue, a ring group,
+      an extension), or dstchannel's peer is, and dst is not an E.164 number.
+    - caller_extension / callee_extension: the internal number of that side — the
+      channel peer when internal (the phone that actually rang or dialled), else
+      src / dst. dialled_extension: dst when it is internal (the extension, queue or
+      ring group the caller dialled).
+    - context_type: `inbound` / `internal` from seed pbx_contexts (the mirror of
+      sources/asterisk/source.yml `contexts:`), null for a context not configured.
+    - is_origin_leg: the leg that started the call — the leg whose uniqueid is the
+      linkedid, else the earliest (start, uniqueid epoch, counter).
+#}
+{%- set merge_seconds = var('cdr_leg_merge_seconds', 5) -%}
+with
+
+cdr as (
+    select * from {{ ref('stg_asterisk__cdr') }}
+),
+
+extensions as (
+    select * from {{ ref('stg_asterisk__extension') }}
+),
+
+contexts as (
+    select * from {{ ref('pbx_contexts') }}
+),
+
+asterisk_contexts as (
+    select
+        lower(trim(contexts.context)) as context_key,
+        min(contexts.context_type) as context_type
+    from contexts
+    where lower(trim(contexts.pbx)) = 'asterisk'
+    group by lower(trim(contexts.context))
+),
+
+sided as (
+    select
+        cdr.uniqueid,
+        cdr.linkedid,
+        cdr.sequence,
+        cdr.src,
+        cdr.dst,
+        cdr.clid,
+        cdr.dcontext,
+        cdr.channel,
+        cdr.dstchannel,
+        cdr.started_at,
+        cdr.answered_at,
+        cdr.ended_at,
+        cdr.duration_seconds,
+        cdr.billsec_seconds,
+        cdr.disposition,
+        cdr._source_file,
+        cdr._line,
+        {{ uniqueid_epoch('cdr.uniqueid') }} as uniqueid_epoch,
+        {{ uniqueid_counter('cdr.uniqueid') }} as uniqueid_counter,
+        coalesce(cdr.src_e164, cdr.clid_e164) as caller_e164,
+        coalesce(cdr.src, cdr.clid_number) as caller_number,
+        cdr.dst_e164 as callee_e164,
+        cdr.dst as callee_number,
+        case
+            when {{ is_internal_number('cdr.channel_endpoint') }} or channel_ext.extension is not null
+                then cdr.channel_endpoint
+            when {{ is_internal_number('cdr.src') }} or src_ext.extension is not null
+                then cdr.src
+            when {{ is_internal_number('cdr.clid_number') }} or clid_ext.extension is not null
+                then cdr.clid_number
+        end as caller_internal_number,
+        case
+            when {{ is_internal_number('cdr.dstchannel_endpoint') }} or dstchannel_ext.extension is not null
+                then cdr.dstchannel_endpoint
+            when {{ is_internal_number('cdr.dst') }} or dst_ext.extension is not null
+                then cdr.dst
+        end as callee_internal_number,
+        case
+            when {{ is_internal_number('cdr.dst') }} or dst_ext.extension is not null then cdr.dst
+        end as dialled_internal_number,
+        asterisk_contexts.context_type
+    from cdr
+    left join extensions as channel_ext
+        on channel_ext.extension = cdr.channel_endpoint
+    left join extensions as src_ext
+        on src_ext.extension = cdr.src
+    left join extensions as clid_ext
+        on clid_ext.extension = cdr.clid_number
+    left join extensions as dstchannel_ext
+        on dstchannel_ext.extension = cdr.dstchannel_endpoint
+    left join extensions as dst_ext
+        on dst_ext.extension = cdr.dst
+    left join asterisk_contexts
+        on asterisk_contexts.context_key = lower(cdr.dcontext)
+),
+
+classified as (
+    select
+        sided.*,
+        sided.caller_internal_number is not null and sided.caller_e164 is null as caller_is_internal,
+        sided.callee_internal_number is not null and sided.callee_e164 is null as callee_is_internal,
+        -- an internal phone places one call per number dialled: its legs also share dst
+        coalesce(sided.caller_e164, sided.caller_number, sided.clid)
+            || case
+                when sided.caller_internal_number is not null and sided.caller_e164 is null
+                    then '>' || coalesce(sided.callee_e164, sided.callee_number, '')
+                else ''
+            end as caller_key
+    from sided
+),
+
+-- 18-field layout: islands of legs of the same caller starting close together
+islands as (
+    select
+        classified.*,
+        case
+            when classified.linkedid is not null then 0
+            when classified.caller_key is null then 1
+            when lag(classified.started_at) over leg_order is null then 1
+            when {{ seconds_between('lag(classified.started_at) over leg_order', 'classified.started_at') }} > {{ merge_seconds }} then 1
+            when abs(classified.uniqueid_epoch - lag(classified.uniqueid_epoch) over leg_order) > {{ merge_seconds }} then 1
+            else 0
+        end as starts_call
+    from classified
+    window leg_order as (
+        partition by classified.linkedid is null, classified.caller_key
+        order by classified.started_at, classified.uniqueid_epoch, classified.uniqueid_counter, classified.uniqueid
+    )
+),
+
+island_numbers as (
+    select
+        islands.*,
+        sum(islands.starts_call) over (
+            partition by islands.linkedid is null, islands.caller_key
+            order by islands.started_at, islands.uniqueid_epoch, islands.uniqueid_counter, islands.uniqueid
+            rows between unbounded preceding and current row
+        ) as island_number
+    from islands
+),
+
+keyed as (
+    select
+        island_numbers.*,
+        coalesce(
+            island_numbers.linkedid,
+            first_value(island_numbers.uniqueid) over (
+                partition by
+                    island_numbers.linkedid is null,
+                    coalesce(island_numbers.caller_key, island_numbers.uniqueid),
+                    island_numbers.island_number
+                order by
+                    island_numbers.started_at,
+                    island_numbers.uniqueid_epoch,
+                    island_numbers.uniqueid_counter,
+                    island_numbers.uniqueid
+                rows between unbounded preceding and unbounded following
+            )
+        ) as call_key,
+        case when island_numbers.linkedid is not null then 'linkedid' else 'caller_and_start' end as merge_rule
+    from island_numbers
+),
+
+ordered as (
+    select
+        keyed.*,
+        row_number() over (
+            partition by keyed.call_key
+            order by
+                case when keyed.uniqueid = keyed.linkedid then 0 else 1 end,
+                keyed.started_at,
+                keyed.uniqueid_epoch,
+                keyed.uniqueid_counter,
+                keyed.sequence,
+                keyed.uniqueid
+        ) as leg_number
+    from keyed
+),
+
+final as (
+    select
+        'asterisk:' || call_key as call_id,
+        call_key,
+        merge_rule,
+        leg_number,
+        leg_number = 1 as is_origin_leg,
+        uniqueid,
+        linkedid,
+        sequence,
+        started_at,
+        answered_at,
+        coalesce(ended_at, {{ dbt.dateadd('second', 'duration_seconds', 'started_at') }}) as ended_at,
+        duration_seconds,
+        billsec_seconds,
+        disposition,
+        disposition = 'ANSWERED' as is_answered,
+        dcontext,
+        context_type,
+        channel,
+        dstchannel,
+        src,
+        dst,
+        caller_number,
+        caller_e164,
+        callee_number,
+        callee_e164,
+        caller_is_internal,
+        callee_is_internal,
+        case when caller_is_internal then caller_internal_number end as caller_extension,
+        case when callee_is_internal then callee_internal_number end as callee_extension,
+        case when callee_is_internal then dialled_internal_number end as dialled_extension,
+        _source_file,
+        _line
+    from ordered
+)
+
+select * from final
