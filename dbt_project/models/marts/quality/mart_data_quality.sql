@@ -19,6 +19,45 @@ load_counts as (
     select * from {{ ref('int_raw_load_counts') }}
 ),
 
+check_results as (
+    select * from {{ ref('stg_ingestion__check_results') }}
+),
+
+latest_checks as (
+    -- the latest outcome of each check of a load (a load is re-checked by later runs)
+    select
+        load_id,
+        table_name,
+        check_name,
+        severity,
+        passed
+    from (
+        select
+            check_results.*,
+            row_number() over (
+                partition by check_results.load_id, check_results.table_name, check_results.check_name
+                order by check_results.checked_at desc
+            ) as recency
+        from check_results
+        where check_results.layer = 'raw'
+    ) as ranked
+    where recency = 1
+),
+
+check_totals as (
+    select
+        load_id,
+        table_name,
+        count(*) as checks_run,
+        sum(case when not passed then 1 else 0 end) as failed_checks,
+        sum(case when not passed and severity = 'blocking' then 1 else 0 end) as failed_blocking_checks,
+        {{ dbt.listagg("case when not passed then check_name end", "', '", "order by check_name") }} as failed_check_names
+    from latest_checks
+    group by
+        load_id,
+        table_name
+),
+
 manifest_totals as (
     select
         manifest.load_id,
@@ -99,11 +138,18 @@ final as (
         cast(joined.raw_rows as bigint) as raw_rows,
         cast(joined.staged_rows as bigint) as staged_rows,
         cast(joined.files as bigint) as files,
-        cast(quarantine_reasons.quarantine_reasons as {{ dbt.type_string() }}) as quarantine_reasons
+        cast(quarantine_reasons.quarantine_reasons as {{ dbt.type_string() }}) as quarantine_reasons,
+        cast(coalesce(check_totals.checks_run, 0) as bigint) as checks_run,
+        cast(coalesce(check_totals.failed_checks, 0) as bigint) as failed_checks,
+        cast(coalesce(check_totals.failed_blocking_checks, 0) as bigint) as failed_blocking_checks,
+        cast(check_totals.failed_check_names as {{ dbt.type_string() }}) as failed_check_names
     from joined
     left join quarantine_reasons
         on quarantine_reasons.load_id = joined.load_id
         and quarantine_reasons.table_name = joined.table_name
+    left join check_totals
+        on check_totals.load_id = joined.load_id
+        and check_totals.table_name = joined.table_name
 )
 
 select * from final
