@@ -399,6 +399,84 @@ def test_staging_uniqueness_blocks_and_references_warn(tmp_path: Path, gx_module
         assert got["unique__opportunity_id"].rule.severity == "blocking"
 
 
+def test_deal_to_account_reference_passes_when_every_account_exists(
+    tmp_path: Path, gx_module: object
+) -> None:
+    db = staging_warehouse(tmp_path / "w.duckdb", duplicate=False)
+    con = duckdb.connect(str(db))
+    con.execute("insert into staging.stg_salesforce__account values ('A3')")
+    con.close()
+    suite = staging_suite(
+        "stg_salesforce__opportunity", CONFIG["staging"]["stg_salesforce__opportunity"]
+    )
+    con = warehouse_connection(db)
+    got = outcomes_by_name(check_both(con, suite, gx_module))
+    con.close()
+    ref = got["references__account_id"]
+    assert (ref.passed, ref.unexpected_count, ref.rule.severity) == (True, 0, "warning")
+
+
+def payments_warehouse(path: Path, unknown_payer: bool) -> Path:
+    """Incoming payments from customers known by an invoice, a Salesforce account and a
+    Bitrix deal; an outgoing payment to a supplier and a transfer between our own accounts
+    (neither is a customer payment). `unknown_payer` adds an incoming payment from an INN
+    no system knows."""
+    ours, our_inn = "40702810000000000001", "7700000000"
+    con = duckdb.connect(str(path))
+    con.execute("create schema staging")
+    con.execute("create table staging.stg_onec__invoice as select * from (values "
+                "('1', '7707083893'), ('2', null)) t(invoice_number, counterparty_inn)")  # fmt: skip
+    con.execute("create table staging.stg_salesforce__account as select * from (values "
+                "('A1', '7728168971')) t(account_id, inn)")  # fmt: skip
+    con.execute("create table staging.stg_bitrix__deal_snapshot as select * from (values "
+                "('10', date '2026-03-01', '500100732259')) t(deal_id, snapshot_date, inn)")  # fmt: skip
+    rows = [
+        # doc, payer_inn, payer_account, recipient_inn, recipient_account, received_on
+        ("1", "7707083893", "40702810900000000009", our_inn, ours, "2026-03-02"),  # invoiced
+        ("2", "7728168971", "40702810900000000008", our_inn, ours, "2026-03-02"),  # SF account
+        ("3", "500100732259", "40702810900000000007", our_inn, ours, "2026-03-02"),  # Bitrix
+        ("4", our_inn, ours, "7702070139", "40702810900000000006", None),  # we pay a supplier
+        ("5", our_inn, "40702810000000000002", our_inn, ours, "2026-03-03"),  # own transfer
+        ("6", None, "40702810900000000005", our_inn, ours, "2026-03-03"),  # payer INN empty
+    ]
+    if unknown_payer:
+        rows.append(("7", "7736050003", "40702810900000000004", our_inn, ours, "2026-03-04"))
+    con.execute(
+        "create table staging.stg_onec__bank_payment (section_type varchar, doc_number varchar, "
+        "doc_date date, amount decimal(18, 2), payer_inn varchar, payer_account varchar, "
+        "recipient_inn varchar, recipient_account varchar, received_on date, "
+        "statement_account varchar)"
+    )
+    for doc, p_inn, p_acc, r_inn, r_acc, received in rows:
+        con.execute(
+            "insert into staging.stg_onec__bank_payment values "
+            "('Платежное поручение', ?, date '2026-03-01', 100, ?, ?, ?, ?, ?, ?)",
+            [doc, p_inn, p_acc, r_inn, r_acc, received, ours],
+        )
+    con.close()
+    return path
+
+
+def test_payment_to_customer_reference_fails_on_an_unknown_payer_only(
+    tmp_path: Path, gx_module: object
+) -> None:
+    suite = staging_suite("stg_onec__bank_payment", CONFIG["staging"]["stg_onec__bank_payment"])
+    assert {r.name: r.severity for r in suite.rules} == {
+        "unique__section_type__doc_number__doc_date__amount__payer_account__recipient_account": (
+            "blocking"
+        ),
+        "references__payer_inn": "warning",
+    }
+    for unknown in (False, True):
+        db = payments_warehouse(tmp_path / f"p{unknown}.duckdb", unknown)
+        con = warehouse_connection(db)
+        got = outcomes_by_name(check_both(con, suite, gx_module))
+        con.close()
+        ref = got["references__payer_inn"]
+        # the supplier payment (4), the own transfer (5) and the empty INN (6) are not judged
+        assert (ref.passed, ref.unexpected_count) == ((False, 1) if unknown else (True, 0))
+
+
 def test_staging_key_with_an_expression(tmp_path: Path, gx_module: object) -> None:
     # 1C invoice numbers restart every year: the key is (number, year of the date).
     db = tmp_path / "w.duckdb"

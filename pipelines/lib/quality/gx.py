@@ -50,7 +50,7 @@ from sqlalchemy.pool import StaticPool  # noqa: E402
 
 from pipelines.lib.quality.results import Outcome  # noqa: E402
 from pipelines.lib.quality.rules import BLOCKING, Batch, Bound, Suite  # noqa: E402
-from pipelines.lib.quality.sql import q  # noqa: E402
+from pipelines.lib.quality.sql import q, reference_violation  # noqa: E402
 
 # --------------------------------------------------------------------------- connection
 
@@ -260,12 +260,8 @@ def expectation_for(b: Bound, batch: Batch) -> Any:
         return E.ExpectColumnMaxToBeBetween(column=r.column, min_value=b.min_value, **common)
     if r.kind == "references":
         # GX substitutes `{batch}` with an aliased subquery: no alias of our own here.
-        col, ref, ref_col = q(r.column), r.params["relation"], q(r.params["column"])
         return E.UnexpectedRowsExpectation(
-            unexpected_rows_query=(
-                f"select * from {{batch}} where {col} is not null and {col} not in "
-                f"(select {ref_col} from {ref} where {ref_col} is not null)"
-            ),
+            unexpected_rows_query=f"select * from {{batch}} where {reference_violation(r)}",
             description=r.description,
             **common,
         )

@@ -336,16 +336,40 @@ def staging_suite(model: str, spec: dict[str, Any], schema: str = "staging") -> 
                  description=f"One row per ({', '.join(key)}): deduplication worked.")
         )  # fmt: skip
     for col, target in (spec.get("references") or {}).items():
-        ref_model, _, ref_col = str(target).partition(".")
-        if not (_IDENT.match(col) and _IDENT.match(ref_model) and _IDENT.match(ref_col)):
-            raise QualityConfigError(f"{where}: reference {col}: {target} is not model.column")
-        rules.append(
-            Rule(f"references__{col}", "references", (col,), WARNING,
-                 params={"relation": f'{schema}."{ref_model}"', "column": ref_col},
-                 description=f"Every `{col}` exists in `{ref_model}.{ref_col}`.")
-        )  # fmt: skip
+        rules.append(_reference_rule(col, target, schema, where))
     _unique_names(rules, where)
     return Suite(STAGING, model, system, schema, tuple(rules))
+
+
+def _reference_rule(col: str, target: Any, schema: str, where: str) -> Rule:
+    """`col: model.column` (a warning), or `col: {to: model.column | [..], severity, where}`.
+
+    `to` may name several relations (the value must exist in one of them) and a relation in
+    another schema (`schema.model.column`); `where` restricts the rows checked (SQL).
+    """
+    spec = target if isinstance(target, dict) else {"to": target}
+    targets = spec.get("to")
+    targets = [targets] if isinstance(targets, str) else list(targets or [])
+    if not targets:
+        raise QualityConfigError(f"{where}: reference {col} has no `to`")
+    refs: list[tuple[str, str]] = []
+    for t in targets:
+        parts = str(t).split(".")
+        if len(parts) == 2:
+            parts = [schema, *parts]
+        if len(parts) != 3 or not all(_IDENT.match(x) for x in [col, *parts]):
+            raise QualityConfigError(
+                f"{where}: reference {col}: {t} is not model.column or schema.model.column"
+            )
+        refs.append((f'{parts[0]}."{parts[1]}"', parts[2]))
+    shown = " or ".join(f"`{t}`" for t in targets)
+    cond = spec.get("where")
+    return Rule(
+        f"references__{col}", "references", (col,),
+        _severity(spec.get("severity", WARNING), where),
+        params={"relation": refs[0][0], "column": refs[0][1], "targets": refs, "where": cond},
+        description=f"Every `{col}` exists in {shown}" + (f" (rows where {cond})." if cond else "."),
+    )  # fmt: skip
 
 
 def _unique_names(rules: list[Rule], where: str) -> None:

@@ -10,7 +10,7 @@ import re
 import duckdb
 
 from pipelines.lib.quality.results import Outcome
-from pipelines.lib.quality.rules import Batch, Bound
+from pipelines.lib.quality.rules import Batch, Bound, Rule
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -47,6 +47,19 @@ def condition(b: Bound) -> str:
         values = ", ".join(literal(v) for v in b.values) or "null"
         return f"crmwh_label_key({c}) in ({values})"
     raise ValueError(f"{kind} is not a value rule")
+
+
+def reference_violation(rule: Rule) -> str:
+    """Row condition of a `references` rule: the value is set and found in no target."""
+    c = q(rule.column)
+    targets = rule.params.get("targets") or [(rule.params["relation"], rule.params["column"])]
+    found = " union all ".join(
+        f"select {q(col)} from {rel} where {q(col)} is not null" for rel, col in targets
+    )
+    cond = f"{c} is not null and {c} not in ({found})"
+    if rule.params.get("where"):
+        cond = f"({rule.params['where']}) and {cond}"
+    return cond
 
 
 def _share_ok(unexpected: int, total: int, mostly: float | None) -> bool:
@@ -90,10 +103,8 @@ def evaluate(con: duckdb.DuckDBPyConnection, b: Bound, batch: Batch) -> Outcome:
         (mx,) = con.execute(f"select max({q(rule.column)}) from {rel}").fetchone()
         return Outcome(rule, mx is not None and mx >= b.min_value, "sql", None, None, None, mx)
     if kind == "references":
-        ref, col = rule.params["relation"], q(rule.params["column"])
         (bad,) = con.execute(
-            f"select count(*) from {rel} as b where b.{q(rule.column)} is not null and not exists "
-            f"(select 1 from {ref} as r where r.{col} = b.{q(rule.column)})"
+            f"select count(*) from {rel} as b where {reference_violation(rule)}"
         ).fetchone()
         return Outcome(rule, bad == 0, "sql", None, bad, None, bad)
     raise ValueError(f"unknown rule kind {kind}")
