@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -154,6 +155,8 @@ def _run(verbose: bool) -> int:
     from pipelines.definitions import defs
 
     t0 = time.perf_counter()
+    # Working files of an ingestion killed half-way (the lock is ours: no run uses them)
+    shutil.rmtree(get_settings().data_dir / "tmp", ignore_errors=True)
     job = defs.resolve_job_def("full_refresh")
     with DagsterInstance.get() as instance:
         result = job.execute_in_process(

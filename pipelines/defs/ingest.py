@@ -107,6 +107,8 @@ def build_ingest_asset(entity: Entity) -> AssetsDefinition:
                 unreadable.append(str(exc))
                 continue
             results.append(res)
+            for warning in res.warnings:
+                context.log.warning(f"{shown}: {warning}")
             if res.status != "duplicate":
                 context.log.info(
                     f"{shown}: read {res.rows_read}, loaded {res.rows_loaded}, "
@@ -130,6 +132,8 @@ def build_ingest_asset(entity: Entity) -> AssetsDefinition:
             }
         )
         problems = row_accounting_mismatches(entity)
+        for problem in problems:
+            context.log.error(f"row accounting broken: {problem}")
         yield AssetCheckResult(
             check_name=ROW_ACCOUNTING,
             passed=not problems,
