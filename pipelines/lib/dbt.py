@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,17 @@ def dbt_executable() -> str:
     """The `dbt` of this interpreter's environment (not whatever is first on PATH)."""
     candidate = Path(sys.executable).with_name("dbt")
     return str(candidate) if candidate.exists() else "dbt"
+
+
+def guarded_dbt_executable() -> str:
+    """`dbt` wrapped so that it is killed when the run that started it dies (Linux
+    `setpriv --pdeathsig`); the plain `dbt` where setpriv is missing."""
+    real = dbt_executable()
+    guard = Path(__file__).with_name("dbt-guarded")
+    if shutil.which("setpriv") is None or not os.access(guard, os.X_OK):
+        return real
+    os.environ["CRMWH_DBT_REAL"] = real
+    return str(guard)
 
 
 def build_path(settings: Settings) -> Path:

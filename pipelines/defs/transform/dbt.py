@@ -9,7 +9,13 @@ import duckdb
 from dagster import AssetExecutionContext, AssetKey
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
-from pipelines.lib.dbt import build_path, dbt_env, dbt_executable, dbt_vars_arg, ensure_manifest
+from pipelines.lib.dbt import (
+    build_path,
+    dbt_env,
+    dbt_vars_arg,
+    ensure_manifest,
+    guarded_dbt_executable,
+)
 from pipelines.lib.mappings import load_entities
 from pipelines.lib.settings import get_settings
 from pipelines.lib.warehouse import create_raw_views
@@ -67,5 +73,5 @@ def dbt_resource() -> DbtCliResource:
     return DbtCliResource(
         project_dir=dbt_project,
         profiles_dir=str(settings.dbt_project_dir),
-        dbt_executable=dbt_executable(),
+        dbt_executable=guarded_dbt_executable(),
     )
