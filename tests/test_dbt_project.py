@@ -59,6 +59,8 @@ UNIT_TESTS_EXPECTED = {
     "stg_salesforce__opportunity__ids_versions_deleted_and_time_zone",
     "stg_bitrix__deal_snapshot__phones_inn_email_and_redelivery",
     "stg_asterisk__cdr__clid_parsed_to_number",
+    "int_duplicate_counts__rules_on_a_hand_made_fixture",
+    "mart_data_quality__duplicates_per_rule_of_the_load",
 }
 
 

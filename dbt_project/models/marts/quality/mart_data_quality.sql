@@ -3,7 +3,10 @@
     load manifest and the quarantine), and what staging found in the loaded rows
     (duplicates merged, deleted records, incomplete rows, stages outside the pipeline
     configuration), with the freshness of the data. Loads present in the raw tables but
-    missing from the manifest are listed too (manifest figures null).
+    missing from the manifest are listed too (manifest figures null). Duplicates found per
+    rule (int_duplicate_counts: customers sharing an INN / phone / e-mail within and
+    across systems, deals exported twice, files delivered twice, multi-leg calls) are
+    columns; a load that only redelivered files of a table has a row for it too.
 #}
 with
 
@@ -17,6 +20,29 @@ quarantine as (
 
 load_counts as (
     select * from {{ ref('int_raw_load_counts') }}
+),
+
+duplicate_counts as (
+    select * from {{ ref('int_duplicate_counts') }}
+),
+
+duplicate_totals as (
+    select
+        load_id,
+        table_name,
+        sum(case when rule = 'customer_inn_within_system' then duplicates else 0 end) as dup_customer_inn_within_system,
+        sum(case when rule = 'customer_inn_across_systems' then duplicates else 0 end) as dup_customer_inn_across_systems,
+        sum(case when rule = 'customer_phone_within_system' then duplicates else 0 end) as dup_customer_phone_within_system,
+        sum(case when rule = 'customer_phone_across_systems' then duplicates else 0 end) as dup_customer_phone_across_systems,
+        sum(case when rule = 'customer_email_within_system' then duplicates else 0 end) as dup_customer_email_within_system,
+        sum(case when rule = 'customer_email_across_systems' then duplicates else 0 end) as dup_customer_email_across_systems,
+        sum(case when rule = 'deal_exported_twice' then duplicates else 0 end) as deals_exported_twice,
+        sum(case when rule = 'file_delivered_twice' then duplicates else 0 end) as files_delivered_twice,
+        sum(case when rule = 'multi_leg_call' then duplicates else 0 end) as multi_leg_calls
+    from duplicate_counts
+    group by
+        load_id,
+        table_name
 ),
 
 check_results as (
@@ -98,7 +124,7 @@ quarantine_reasons as (
         table_name
 ),
 
-joined as (
+counted as (
     select
         coalesce(manifest_totals.load_id, load_counts.load_id) as load_id,
         coalesce(manifest_totals.loaded_at, load_counts.loaded_at) as loaded_at,
@@ -119,6 +145,38 @@ joined as (
     full outer join load_counts
         on load_counts.load_id = manifest_totals.load_id
         and load_counts.table_name = manifest_totals.table_name
+),
+
+joined as (
+    select
+        coalesce(counted.load_id, duplicate_totals.load_id) as load_id,
+        counted.loaded_at,
+        coalesce(counted.source, {{ dbt.split_part('duplicate_totals.table_name', "'__'", 1) }}) as source,
+        coalesce(counted.table_name, duplicate_totals.table_name) as table_name,
+        counted.rows_read,
+        counted.rows_loaded,
+        counted.rows_quarantined,
+        coalesce(counted.duplicates_merged, 0) as duplicates_merged,
+        coalesce(counted.incomplete_rows, 0) as incomplete_rows,
+        counted.freshness_at,
+        coalesce(counted.deleted_rows, 0) as deleted_rows,
+        coalesce(counted.unknown_stage_rows, 0) as unknown_stage_rows,
+        coalesce(counted.raw_rows, 0) as raw_rows,
+        coalesce(counted.staged_rows, 0) as staged_rows,
+        counted.files,
+        coalesce(duplicate_totals.dup_customer_inn_within_system, 0) as dup_customer_inn_within_system,
+        coalesce(duplicate_totals.dup_customer_inn_across_systems, 0) as dup_customer_inn_across_systems,
+        coalesce(duplicate_totals.dup_customer_phone_within_system, 0) as dup_customer_phone_within_system,
+        coalesce(duplicate_totals.dup_customer_phone_across_systems, 0) as dup_customer_phone_across_systems,
+        coalesce(duplicate_totals.dup_customer_email_within_system, 0) as dup_customer_email_within_system,
+        coalesce(duplicate_totals.dup_customer_email_across_systems, 0) as dup_customer_email_across_systems,
+        coalesce(duplicate_totals.deals_exported_twice, 0) as deals_exported_twice,
+        coalesce(duplicate_totals.files_delivered_twice, 0) as files_delivered_twice,
+        coalesce(duplicate_totals.multi_leg_calls, 0) as multi_leg_calls
+    from counted
+    full outer join duplicate_totals
+        on duplicate_totals.load_id = counted.load_id
+        and duplicate_totals.table_name = counted.table_name
 ),
 
 final as (
@@ -142,7 +200,16 @@ final as (
         cast(coalesce(check_totals.checks_run, 0) as bigint) as checks_run,
         cast(coalesce(check_totals.failed_checks, 0) as bigint) as failed_checks,
         cast(coalesce(check_totals.failed_blocking_checks, 0) as bigint) as failed_blocking_checks,
-        cast(check_totals.failed_check_names as {{ dbt.type_string() }}) as failed_check_names
+        cast(check_totals.failed_check_names as {{ dbt.type_string() }}) as failed_check_names,
+        cast(joined.dup_customer_inn_within_system as bigint) as dup_customer_inn_within_system,
+        cast(joined.dup_customer_inn_across_systems as bigint) as dup_customer_inn_across_systems,
+        cast(joined.dup_customer_phone_within_system as bigint) as dup_customer_phone_within_system,
+        cast(joined.dup_customer_phone_across_systems as bigint) as dup_customer_phone_across_systems,
+        cast(joined.dup_customer_email_within_system as bigint) as dup_customer_email_within_system,
+        cast(joined.dup_customer_email_across_systems as bigint) as dup_customer_email_across_systems,
+        cast(joined.deals_exported_twice as bigint) as deals_exported_twice,
+        cast(joined.files_delivered_twice as bigint) as files_delivered_twice,
+        cast(joined.multi_leg_calls as bigint) as multi_leg_calls
     from joined
     left join quarantine_reasons
         on quarantine_reasons.load_id = joined.load_id

@@ -1,0 +1,258 @@
+{#
+    Duplicates found, per load × raw table × rule (long form; mart_data_quality pivots it):
+
+    customer_<inn|phone|email>_within_system
+        customer records of the load (Salesforce accounts and leads, Bitrix deal companies
+        and leads, 1C counterparties) whose checksum-valid INN / E.164 phone / lower-cased
+        e-mail is also carried by ANOTHER record of the same system (two Salesforce
+        accounts with one INN). 1C counterparties are keyed by their INN, so the INN rule
+        never finds one within 1C.
+    customer_<inn|phone|email>_across_systems
+        customer records of the load whose value also appears in another system (the
+        same INN in Salesforce and in 1C): what identity resolution merges.
+    deal_exported_twice
+        deal rows of the load that repeat a deal already in the same file (an exact
+        duplicate row, or the same deal Id with other values); staging keeps one.
+    file_delivered_twice
+        files of the load skipped because the same content had been loaded before (even
+        under another name); raw.file_delivery lists them.
+    multi_leg_call
+        Asterisk calls whose origin leg came in this load and that merge several CDR rows
+        (transfers, queue legs, forwarding).
+
+    A customer record counts once per rule even when several of its values match; it is
+    attributed to the load of its staged (latest) version. Only non-zero counts are rows.
+#}
+with
+
+accounts as (
+    select * from {{ ref('stg_salesforce__account') }}
+),
+
+sf_leads as (
+    select * from {{ ref('stg_salesforce__lead') }}
+),
+
+deal_snapshots as (
+    select * from {{ ref('stg_bitrix__deal_snapshot') }}
+),
+
+bx_leads as (
+    select * from {{ ref('stg_bitrix__lead') }}
+),
+
+invoices as (
+    select * from {{ ref('stg_onec__invoice') }}
+),
+
+bank_payments as (
+    select * from {{ ref('stg_onec__bank_payment') }}
+),
+
+file_deliveries as (
+    select * from {{ ref('stg_ingestion__file_delivery') }}
+),
+
+manifest as (
+    select * from {{ ref('stg_ingestion__load_manifest') }}
+),
+
+call_legs as (
+    select * from {{ ref('int_call_legs') }}
+),
+
+sf_opportunity_rows as (
+    select * from {{ source('salesforce', 'salesforce__opportunity') }}
+),
+
+bx_deal_rows as (
+    select * from {{ source('bitrix', 'bitrix__deal_snapshot') }}
+),
+
+-- one row per (record, rule, value) ---------------------------------------------------
+
+customer_keys as (
+    select 'salesforce' as system, 'salesforce__account' as table_name, _load_id as load_id,
+        account_id as record_id, 'inn' as rule, inn as match_value
+    from accounts where inn_is_valid
+    union all
+    select 'salesforce', 'salesforce__account', _load_id, account_id, 'phone', phone_e164
+    from accounts where phone_e164 is not null
+    union all
+    select 'salesforce', 'salesforce__lead', _load_id, lead_id, 'phone', phone_e164
+    from sf_leads where phone_e164 is not null
+    union all
+    select 'salesforce', 'salesforce__lead', _load_id, lead_id, 'email', email
+    from sf_leads where email is not null
+    union all
+    select 'bitrix', 'bitrix__deal_snapshot', max(_load_id), deal_id, 'inn', inn
+    from deal_snapshots where inn_is_valid group by deal_id, inn
+    union all
+    select 'bitrix', 'bitrix__deal_snapshot', max(_load_id), deal_id, 'phone', phone_e164
+    from deal_snapshots where phone_e164 is not null group by deal_id, phone_e164
+    union all
+    select 'bitrix', 'bitrix__deal_snapshot', max(_load_id), deal_id, 'email', email
+    from deal_snapshots where email is not null group by deal_id, email
+    union all
+    select 'bitrix', 'bitrix__lead', _load_id, lead_id, 'phone', work_phone_e164
+    from bx_leads where work_phone_e164 is not null
+    union all
+    select 'bitrix', 'bitrix__lead', _load_id, lead_id, 'phone', mobile_phone_e164
+    from bx_leads where mobile_phone_e164 is not null
+    union all
+    select 'bitrix', 'bitrix__lead', _load_id, lead_id, 'email', work_email
+    from bx_leads where work_email is not null
+    union all
+    select 'bitrix', 'bitrix__lead', _load_id, lead_id, 'email', private_email
+    from bx_leads where private_email is not null
+    union all
+    select 'onec', 'onec__invoice', max(_load_id), 'inn:' || counterparty_inn, 'inn', counterparty_inn
+    from invoices where counterparty_inn_is_valid group by counterparty_inn
+    union all
+    select 'onec', 'onec__bank_payment', max(_load_id), 'inn:' || payer_inn, 'inn', payer_inn
+    from bank_payments
+    where payer_inn_is_valid
+        and (recipient_account = statement_account or (statement_account is null and received_on is not null))
+        and (recipient_inn is null or payer_inn <> recipient_inn)
+    group by payer_inn
+),
+
+records_per_value as (
+    select
+        system,
+        rule,
+        match_value,
+        count(distinct table_name || '|' || record_id) as records
+    from customer_keys
+    group by system, rule, match_value
+),
+
+systems_per_value as (
+    select
+        rule,
+        match_value,
+        count(distinct system) as systems
+    from customer_keys
+    group by rule, match_value
+),
+
+customer_duplicates as (
+    select
+        customer_keys.load_id,
+        customer_keys.table_name,
+        customer_keys.rule,
+        count(distinct case when records_per_value.records > 1 then customer_keys.record_id end)
+            as within_system,
+        count(distinct case when systems_per_value.systems > 1 then customer_keys.record_id end)
+            as across_systems
+    from customer_keys
+    inner join records_per_value
+        on records_per_value.system = customer_keys.system
+        and records_per_value.rule = customer_keys.rule
+        and records_per_value.match_value = customer_keys.match_value
+    inner join systems_per_value
+        on systems_per_value.rule = customer_keys.rule
+        and systems_per_value.match_value = customer_keys.match_value
+    group by customer_keys.load_id, customer_keys.table_name, customer_keys.rule
+),
+
+-- deals exported twice in one file ------------------------------------------------------
+
+deals_twice as (
+    select
+        _load_id as load_id,
+        'salesforce__opportunity' as table_name,
+        count(*) - count(distinct _file_sha256 || '|' || coalesce(substr(id, 1, 15), '')) as duplicates
+    from sf_opportunity_rows
+    group by _load_id
+    union all
+    select
+        _load_id,
+        'bitrix__deal_snapshot',
+        count(*) - count(distinct _file_sha256 || '|' || coalesce(deal_id, ''))
+    from bx_deal_rows
+    group by _load_id
+),
+
+-- files delivered twice -----------------------------------------------------------------
+
+delivered_tables as (
+    -- the tables a redelivered file feeds: those the manifest recorded for its content
+    select distinct
+        file_deliveries.load_id,
+        manifest.table_name,
+        file_deliveries.source_file
+    from file_deliveries
+    inner join manifest
+        on manifest.file_sha256 = file_deliveries.file_sha256
+        and manifest.source_system = file_deliveries.source_system
+),
+
+files_twice as (
+    select
+        load_id,
+        table_name,
+        count(distinct source_file) as duplicates
+    from delivered_tables
+    group by load_id, table_name
+),
+
+-- calls of several CDR legs ---------------------------------------------------------------
+
+cdr_loads as (
+    -- the load of each CDR file (legs carry their file, not their load)
+    select
+        source_file,
+        max(load_id) as load_id
+    from manifest
+    where table_name = 'asterisk__cdr'
+    group by source_file
+),
+
+calls as (
+    select
+        call_id,
+        max(leg_number) as legs,
+        max(case when is_origin_leg then _source_file end) as origin_file
+    from call_legs
+    group by call_id
+),
+
+multi_leg as (
+    select
+        cdr_loads.load_id,
+        'asterisk__cdr' as table_name,
+        count(*) as duplicates
+    from calls
+    inner join cdr_loads
+        on cdr_loads.source_file = calls.origin_file
+    where calls.legs > 1
+    group by cdr_loads.load_id
+),
+
+unioned as (
+    select load_id, table_name, 'customer_' || rule || '_within_system' as rule, within_system as duplicates
+    from customer_duplicates
+    union all
+    select load_id, table_name, 'customer_' || rule || '_across_systems', across_systems
+    from customer_duplicates
+    union all
+    select load_id, table_name, 'deal_exported_twice', duplicates from deals_twice
+    union all
+    select load_id, table_name, 'file_delivered_twice', duplicates from files_twice
+    union all
+    select load_id, table_name, 'multi_leg_call', duplicates from multi_leg
+),
+
+final as (
+    select
+        cast(load_id as {{ dbt.type_string() }}) as load_id,
+        cast(table_name as {{ dbt.type_string() }}) as table_name,
+        cast(rule as {{ dbt.type_string() }}) as rule,
+        cast(duplicates as bigint) as duplicates
+    from unioned
+    where load_id is not null
+        and duplicates > 0
+)
+
+select * from final
