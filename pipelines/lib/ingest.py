@@ -197,10 +197,17 @@ def _transcode(src: Path, encoding: str, dst: Path, errors: str = "strict") -> N
 
 
 def _choose_encoding(path: Path, candidates: list[str]) -> tuple[str, bool]:
-    """First candidate that decodes the whole file strictly; else the first, with errors."""
+    """First candidate that decodes the whole file strictly; else the one that fits most.
+
+    A byte-order mark names the encoding whatever the candidates: UTF-8, or UTF-16 (Excel's
+    "Unicode text" save), which would otherwise decode as garbage in a one-byte encoding.
+    """
     with path.open("rb") as fh:
-        if fh.read(3) == codecs.BOM_UTF8:
-            return "utf-8", not _decodes(path, "utf-8-sig")
+        head = fh.read(4)
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8", not _decodes(path, "utf-8-sig")
+    if head[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) and head[:4] != codecs.BOM_UTF32_LE:
+        return "utf-16", not _decodes(path, "utf-16")
     for enc in candidates:
         if _decodes(path, enc):
             return enc, False
