@@ -335,9 +335,17 @@ def broken_cloud_files(landing: Path) -> dict[str, bytes]:
         if r[0] == "call_id":
             r[0] = "id"
 
+    # bytes no declared encoding (UTF-8, Windows-1251) can decode, in every 50th row
+    invalid = b"".join(
+        (line + "\n").encode().replace(b",", b"\x98,", 1)
+        if k % 50 == 1
+        else (line + "\n").encode()
+        for k, line in enumerate([",".join(header), *rows])
+    )
     return {
         "calls_2027-01_truncated.csv": truncated.encode(),
         "calls_2027-01_utf16.csv": text.encode("utf-16"),
+        "calls_2027-01_invalid_bytes.csv": invalid,
         "calls_2027-01_missing_column.csv": _with_columns(header, rows, drop_started).encode(),
         "calls_2027-01_extra_column.csv": _with_columns(header, rows, add_region).encode(),
         "calls_2027-01_renamed_optional.csv": _with_columns(header, rows, rename_status).encode(),
@@ -399,11 +407,16 @@ def test_broken_and_redelivered_files_have_their_documented_outcome(
     assert (read, loaded) == (n // 2 + 1, n // 2)
     assert [(line, r.split(":")[0]) for line, r in reasons] == [(n // 2 + 2, "MISSING COLUMNS")]
 
-    # wrong encoding (UTF-16 where UTF-8 or Windows-1251 is declared): no column is
-    # recognised, every row is quarantined naming the missing required columns
-    read, loaded, _, reasons = outcome("calls_2027-01_utf16.csv")
-    assert loaded == 0 and read == len(reasons) > 0
-    assert {r for _, r in reasons} == {"missing required column(s) 'call_id', 'started_at'"}
+    # another encoding than declared, named by its byte-order mark (UTF-16, Excel's
+    # "Unicode text"): decoded by the mark, every row loaded
+    assert outcome("calls_2027-01_utf16.csv")[:3] == (n, n, 0)
+
+    # bytes invalid in every declared encoding: those rows quarantined, the rest loaded
+    bad_lines = [k + 1 for k in range(1, n + 1) if k % 50 == 1]
+    read, loaded, _, reasons = outcome("calls_2027-01_invalid_bytes.csv")
+    assert (read, loaded) == (n, n - len(bad_lines))
+    assert [line for line, _ in reasons] == bad_lines
+    assert {r for _, r in reasons} == {"invalid byte sequence for encoding utf-8"}
 
     # a required column missing, or renamed: every row quarantined, naming the column
     for name, column in (
