@@ -43,7 +43,8 @@ def demo_build(tmp_path_factory: pytest.TempPathFactory) -> Built:
     env = dict(os.environ, CRMWH_PATHS__STATE=str(state), CRMWH_PATHS__DATA=str(data))
     gen = crmwh(["demo-data", "--out", str(landing), "--seed", "7"], env)
     assert gen.returncode == 0, gen.stderr
-    run = crmwh(["run", "--landing", str(landing), "--warehouse", str(warehouse)], env)
+    # generous: on a loaded 2-core CI machine a full run has taken over 15 minutes
+    run = crmwh(["run", "--landing", str(landing), "--warehouse", str(warehouse)], env, 3600)
     assert run.returncode == 0, f"crmwh run failed:\n{run.stdout[-4000:]}\n{run.stderr[-8000:]}"
     return Built(landing, data, warehouse, state, env, run)
 
