@@ -638,7 +638,7 @@ def _split_and_write(
         if idx is None:
             if col.required:
                 missing_required.append(src_name)
-            else:
+            elif prep.header:  # a headerless file lacks what its declared layout lacks
                 result.warnings.append(f"column {src_name!r} is missing; loaded as empty")
             selects.append(f"cast(null as {col.duckdb_type}) as {_ident(col.name)}")
             continue
