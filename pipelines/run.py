@@ -155,8 +155,13 @@ def _run(verbose: bool) -> int:
     from pipelines.definitions import defs
 
     t0 = time.perf_counter()
-    # Working files of an ingestion killed half-way (the lock is ours: no run uses them)
-    shutil.rmtree(get_settings().data_dir / "tmp", ignore_errors=True)
+    # Working files of an ingestion killed half-way (the lock is ours: no run uses them):
+    # its scratch folder and Parquet files not yet renamed into place.
+    data = get_settings().data_dir
+    shutil.rmtree(data / "tmp", ignore_errors=True)
+    for sub in ("raw", "quarantine"):
+        for partial in (data / sub).glob("**/*.parquet.tmp"):
+            partial.unlink(missing_ok=True)
     job = defs.resolve_job_def("full_refresh")
     with DagsterInstance.get() as instance:
         result = job.execute_in_process(

@@ -290,6 +290,7 @@ def test_kill_9_during_ingest_dbt_and_publish_leaves_the_served_warehouse_intact
     assert not build.exists()
     assert_same_marts(ws.warehouse, demo_build.warehouse)
     assert not list((ws.data / "tmp").glob("ingest-*")), "temporary files of killed runs remain"
+    assert not list(ws.data.glob("**/*.parquet.tmp")), "partial Parquet files of killed runs remain"
     print("seconds from start to kill: " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
 
 
