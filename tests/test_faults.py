@@ -301,7 +301,8 @@ CLOUD = "telephony_cloud"
 
 def _cloud_source(landing: Path) -> tuple[list[str], list[str]]:
     """Header and data lines of the demo's biggest cloud PBX call log (plain UTF-8 CSV)."""
-    biggest = max((landing / CLOUD).glob("calls_*.csv"), key=lambda p: p.stat().st_size)
+    monthly = (landing / CLOUD).glob("calls_????-??.csv")  # the demo's, not the broken ones
+    biggest = max(monthly, key=lambda p: p.stat().st_size)
     lines = biggest.read_text(encoding="utf-8").splitlines()
     return lines[0].split(","), lines[1:]
 
