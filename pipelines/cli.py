@@ -136,6 +136,16 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from pipelines.lib.bench import run_bench
+
+    results = run_bench(
+        args.scale, Path(args.out), seed=args.seed, skip_dashboard=args.skip_dashboard,
+        clients=args.clients, chart_rounds=args.chart_rounds,
+    )  # fmt: skip
+    return 0 if results["full_refresh"]["exit_code"] in (0, 2) else 1
+
+
 def _stop_group(proc: subprocess.Popen) -> None:
     if proc.poll() is not None:
         return
@@ -185,6 +195,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("rollback", help="serve the previously published warehouse again")
     p.add_argument("--warehouse", help="published warehouse file (default: warehouse.duckdb)")
     p.set_defaults(func=cmd_rollback)
+
+    p = sub.add_parser("bench", help="benchmark: floor, full refresh, increment, memory, charts")
+    p.add_argument("--scale", choices=["small", "medium", "large"], default="small")
+    p.add_argument("--out", default="bench", help="results and work folder (default: bench/)")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--skip-dashboard", action="store_true", help="do not start Superset")
+    p.add_argument("--clients", type=int, default=8, help="concurrent chart-data clients")
+    p.add_argument("--chart-rounds", type=int, default=1, help="passes over all charts per client")
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("serve", help="start Superset (and the Dagster UI) on 127.0.0.1")
     p.add_argument("--warehouse", help="published warehouse file to serve")
