@@ -45,7 +45,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     _apply_path_flags(args)
-    from pipelines.lib import superset
+    from pipelines.lib import docs_server, superset
+    from pipelines.lib.quality import docs_dir
 
     settings = get_settings()
     warehouse = settings.warehouse_path
@@ -53,10 +54,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"{warehouse} does not exist yet: run `crmwh run` first", file=sys.stderr)
         return 2
     superset.ensure_installed()
-    creds = superset.prepare(warehouse, settings.state_dir)
+    docs_url = docs_server.docs_url(args.docs_port)
+    creds = superset.prepare(warehouse, settings.state_dir, data_docs_url=docs_url)
     procs: list[subprocess.Popen] = []
     try:
-        procs.append(superset.start(warehouse, settings.state_dir, port=args.port))
+        docs_log = superset.superset_state_dir(settings.state_dir) / "data_docs_server.log"
+        procs.append(docs_server.start(docs_dir(settings.data_dir), docs_log, args.docs_port))
+        procs.append(
+            superset.start(warehouse, settings.state_dir, port=args.port, data_docs_url=docs_url)
+        )
         if not args.no_dagster:
             env = dict(os.environ, DAGSTER_HOME=dagster_home())
             procs.append(
@@ -80,6 +86,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print(f"           password {creds.password}  (stored in {creds.password_file})")
         else:
             print("           password: the one in SUPERSET_ADMIN_PASSWORD")
+        print(f"Data Docs: {docs_url}  (Great Expectations, rebuilt by every run)")
         if not args.no_dagster:
             print(f"Dagster:   http://127.0.0.1:{args.dagster_port}/")
         print("Press Ctrl+C to stop.")
@@ -209,6 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warehouse", help="published warehouse file to serve")
     p.add_argument("--port", type=int, default=8088)
     p.add_argument("--dagster-port", type=int, default=3000)
+    p.add_argument(
+        "--docs-port", type=int, default=8089, help="port of the GX Data Docs site (default 8089)"
+    )
     p.add_argument("--no-dagster", action="store_true", help="start Superset only")
     p.set_defaults(func=cmd_serve)
     return parser

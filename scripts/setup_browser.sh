@@ -16,21 +16,34 @@ browser_dir="$repo/tests/browser"
 chromium="${CHROMIUM:-/usr/bin/chromium}"
 start=$(date +%s)
 
-if [[ ! -x "$chromium" ]]; then
+apt_install() {  # apt_install PACKAGE... (retries while another dpkg holds the lock)
     if [[ "${SKIP_APT:-0}" == "1" ]]; then
-        echo "setup_browser: $chromium missing and SKIP_APT=1" >&2
+        echo "setup_browser: $* missing and SKIP_APT=1" >&2
         exit 1
     fi
-    sudo=""
+    local sudo=""
     [[ "$(id -u)" == "0" ]] || sudo="sudo"
-    echo "setup_browser: installing Debian's chromium"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-        chromium fonts-liberation >/dev/null
+    echo "setup_browser: apt-get install $*"
+    for attempt in 1 2 3 4 5 6; do
+        if $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install \
+            -y -qq --no-install-recommends "$@" >/dev/null; then
+            return 0
+        fi
+        echo "setup_browser: apt-get failed (attempt $attempt), retrying" >&2
+        sleep 10
+    done
+    exit 1
+}
+
+missing=()
+[[ -x "$chromium" ]] || missing+=(chromium fonts-liberation)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+if (( ${#missing[@]} )); then
+    apt_install "${missing[@]}"
 fi
 "$chromium" --version >/dev/null 2>&1 || { echo "setup_browser: $chromium does not run" >&2; exit 1; }
 
-command -v node >/dev/null 2>&1 || { echo "setup_browser: node not found (apt-get install nodejs npm)" >&2; exit 1; }
 want="$(sha256sum "$browser_dir/package-lock.json" | cut -d' ' -f1)"
 stamp="$browser_dir/node_modules/.crmwh-lock.sha256"
 if [[ ! -f "$browser_dir/node_modules/playwright-core/package.json" || ! -f "$stamp" \

@@ -1,31 +1,25 @@
 """Superset: the bundle and config checks, and a real server serving the five dashboards.
 
 The server tests run the real thing end to end (own venv, ``prepare``, gunicorn, HTTP API,
-a browser) on a warehouse built by the real pipeline, because the ways this breaks - a
+HTTP API) on a warehouse built by the real pipeline, because the ways this breaks - a
 dependency that no longer starts, a chart whose saved query no longer matches the marts,
 an import that duplicates objects, a role that sees too much - only show up there. One
-server serves the whole module (preparing one costs a minute or two).
+server (the session fixture ``served`` of conftest.py) serves them all; the browser test
+is tests/test_browser.py.
 """
 
 from __future__ import annotations
 
-import http.cookiejar
 import json
-import os
 import runpy
 import shutil
-import socket
 import statistics
 import subprocess
 import threading
 import time
-import urllib.error
-import urllib.parse
 import urllib.request
 import zipfile
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +28,8 @@ import pytest
 import yaml
 
 from pipelines.lib import superset
-from tests.conftest import CRMWH, ROOT, Built
-
-DASHBOARD_SLUGS = {"executive", "marketing", "sales-funnel", "finance", "data-quality"}
-BROWSER_DIR = ROOT / "tests" / "browser"
-
+from tests.conftest import CRMWH, ROOT
+from tests.superset_api import DASHBOARD_SLUGS, Api, Served, rison_eq
 
 # --------------------------------------------------------------------------- bundle
 
@@ -141,165 +132,6 @@ def test_config_states_session_lifetime_and_access_rules(tmp_path, monkeypatch) 
 # --------------------------------------------------------------------------- server
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Api:
-    """A tiny client for Superset's REST API: JWT login, cookie jar for CSRF."""
-
-    def __init__(self, base: str) -> None:
-        self.base = base
-        self.token = ""
-        self.csrf = ""
-        self.cookies = http.cookiejar.CookieJar()
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.cookies))
-        self.last_headers: Any = None
-
-    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        req = urllib.request.Request(self.base + path, method=method)
-        if body is not None:
-            req.data = json.dumps(body).encode()
-            req.add_header("Content-Type", "application/json")
-        if self.token:
-            req.add_header("Authorization", f"Bearer {self.token}")
-        if self.csrf and method != "GET":
-            req.add_header("X-CSRFToken", self.csrf)
-            req.add_header("Referer", self.base + "/")
-        try:
-            with self.opener.open(req, timeout=120) as resp:
-                self.last_headers = resp.headers
-                return resp.status, json.loads(resp.read() or b"null")
-        except urllib.error.HTTPError as exc:
-            self.last_headers = exc.headers
-            raw = exc.read()
-            try:
-                return exc.code, json.loads(raw)
-            except ValueError:
-                return exc.code, raw.decode("utf-8", "replace")
-
-    def login(self, username: str, password: str) -> None:
-        status, body = self.call(
-            "POST",
-            "/api/v1/security/login",
-            {"username": username, "password": password, "provider": "db", "refresh": False},
-        )
-        assert status == 200, body
-        self.token = body["access_token"]
-        status, body = self.call("GET", "/api/v1/security/csrf_token/")
-        assert status == 200, body
-        self.csrf = body["result"]
-
-    def dashboards(self) -> list[dict[str, Any]]:
-        status, body = self.call("GET", "/api/v1/dashboard/?q=(page_size:100)")
-        assert status == 200, body
-        return body["result"]
-
-    def charts_of(self, dashboard_id: int) -> list[dict[str, Any]]:
-        status, body = self.call("GET", f"/api/v1/dashboard/{dashboard_id}/charts")
-        assert status == 200, body
-        return body["result"]
-
-    def dataset_id(self, table_name: str) -> int:
-        q = _rison_eq("table_name", table_name)
-        status, body = self.call("GET", f"/api/v1/dataset/?q={q}")
-        assert status == 200 and body["result"], (table_name, body)
-        return body["result"][0]["id"]
-
-    def query(
-        self, dataset_id: int, columns: list[str], metric_sql: str | None = "COUNT(*)"
-    ) -> tuple[int, Any]:
-        """Chart data for an ad-hoc query on a dataset (as Explore would send it)."""
-        metrics = (
-            [{"expressionType": "SQL", "sqlExpression": metric_sql, "label": "n"}]
-            if metric_sql
-            else []
-        )
-        return self.call(
-            "POST",
-            "/api/v1/chart/data",
-            {
-                "datasource": {"id": dataset_id, "type": "table"},
-                "force": True,
-                "queries": [{"columns": columns, "metrics": metrics, "row_limit": 10000}],
-                "result_format": "json",
-                "result_type": "full",
-            },
-        )
-
-
-def _rison_eq(column: str, value: str) -> str:
-    return urllib.parse.quote(f"(filters:!((col:{column},opr:eq,value:'{value}')),page_size:100)")
-
-
-@dataclass
-class Served:
-    base: str
-    creds: superset.SupersetCredentials
-    state: Path
-    warehouse: Path
-    proc: subprocess.Popen
-    demo: Built
-    #: bundle dataset table name -> mart tables the warehouse does not have (yet)
-    missing: dict[str, list[str]] = field(default_factory=dict)
-    chart_dataset: dict[str, str] = field(default_factory=dict)  # chart title -> dataset
-
-    def admin(self) -> Api:
-        api = Api(self.base)
-        api.login(self.creds.username, self.creds.password)
-        return api
-
-    def not_built(self, chart_title: str) -> list[str]:
-        return self.missing.get(self.chart_dataset.get(chart_title, ""), [])
-
-
-def _bundle_maps() -> dict[str, str]:
-    def load(kind: str) -> list[dict[str, Any]]:
-        return [
-            yaml.safe_load(p.read_text(encoding="utf-8"))
-            for p in (superset.BUNDLE_DIR / kind).rglob("*.yaml")
-        ]
-
-    by_uuid = {d["uuid"]: d["table_name"] for d in load("datasets")}
-    return {d["slice_name"]: by_uuid[d["dataset_uuid"]] for d in load("charts")}
-
-
-@pytest.fixture(scope="module")
-def served(demo_build: Built, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    """Superset prepared twice (as every `crmwh serve` does) and started on a copy of the
-    demo warehouse, so the refresh test can publish over it without touching other tests."""
-    work = tmp_path_factory.mktemp("superset")
-    warehouse = work / "warehouse.duckdb"
-    shutil.copy2(demo_build.warehouse, warehouse)
-    state = work / "state"
-    t0 = time.monotonic()
-    creds = superset.prepare(warehouse, state)
-    again = superset.prepare(warehouse, state)
-    assert (again.username, again.password) == (creds.username, creds.password)
-    port = _free_port()
-    t1 = time.monotonic()
-    proc = superset.start(warehouse, state, port=port)
-    print(f"prepare x2 {t1 - t0:.1f}s, start {time.monotonic() - t1:.1f}s")
-    _problems, missing = superset.check_bundle_against_warehouse(warehouse)
-    missing_by_table = {Path(rel).stem: tables for rel, tables in missing.items()}
-    try:
-        yield Served(
-            f"http://127.0.0.1:{port}",
-            creds,
-            state,
-            warehouse,
-            proc,
-            demo_build,
-            missing_by_table,
-            _bundle_maps(),
-        )
-    finally:
-        superset.stop(proc)
-    assert proc.poll() is not None
-
-
 def test_prepare_is_idempotent_and_keeps_secrets_private(served: Served) -> None:
     if served.creds.generated:
         assert served.creds.password_file is not None
@@ -321,14 +153,16 @@ def test_prepare_is_idempotent_and_keeps_secrets_private(served: Served) -> None
 
 
 def test_security_headers_and_session_cookie(served: Served) -> None:
-    with urllib.request.urlopen(f"{served.base}/login/", timeout=30) as resp:
-        headers = resp.headers
-    csp = headers.get("Content-Security-Policy", "")
-    assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
-    assert headers.get("X-Frame-Options") == "DENY"
-    assert headers.get("X-Content-Type-Options") == "nosniff"
-    assert headers.get("Referrer-Policy") == "same-origin"
-    assert "camera=()" in headers.get("Permissions-Policy", "")
+    for path in ("/login/", "/health"):
+        with urllib.request.urlopen(f"{served.base}{path}", timeout=30) as resp:
+            headers = resp.headers
+        csp = headers.get("Content-Security-Policy", "")
+        assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp, (path, csp)
+        assert "http:" not in csp.replace("http://127.0.0.1", ""), csp  # no third parties
+        assert headers.get("X-Frame-Options") == "DENY", path
+        assert headers.get("X-Content-Type-Options") == "nosniff", path
+        assert headers.get("Referrer-Policy") == "same-origin", path
+        assert "camera=()" in headers.get("Permissions-Policy", ""), path
 
     api = served.admin()  # the CSRF call opens a (cookie) session
     cookies = api.last_headers.get_all("Set-Cookie") or []
@@ -351,42 +185,109 @@ def _all_charts(api: Api) -> list[dict[str, Any]]:
 
 
 def test_every_chart_of_every_dashboard_returns_rows(served: Served) -> None:
+    """Chart by chart, through the chart data API with each chart's saved query, uncached."""
+    problems, missing = superset.check_bundle_against_warehouse(served.warehouse)
+    assert problems == [] and missing == {}, (problems, missing)
     api = served.admin()
     charts = _all_charts(api)
     assert len(charts) == len(list((superset.BUNDLE_DIR / "charts").glob("*.yaml")))
     latencies: list[float] = []
-    not_built: dict[str, list[str]] = {}
     failures = []
-    for rnd in range(3):  # uncached rounds for the latency figures
-        for chart in charts:
-            t = time.monotonic()
-            status, body = api.call("GET", f"/api/v1/chart/{chart['id']}/data/?force=true")
-            elapsed = time.monotonic() - t
-            title = chart["slice_name"]
-            if absent := served.not_built(title):
-                assert status != 200 and "does not exist" in json.dumps(body), (title, body)
-                not_built[title] = absent
-                continue
-            latencies.append(elapsed)
-            if status != 200:
-                failures.append((title, status, str(body)[:300]))
-            elif rnd == 0 and body["result"][0]["rowcount"] <= 0:
-                failures.append((title, "no rows", ""))
-    assert not failures, failures
+    for chart in charts:
+        t = time.monotonic()
+        status, body = api.call("GET", f"/api/v1/chart/{chart['id']}/data/?force=true")
+        latencies.append(time.monotonic() - t)
+        where = f"{chart['dashboard']} / {chart['slice_name']}"
+        if status != 200:
+            failures.append(f"{where}: HTTP {status} {str(body)[:300]}")
+        elif not body["result"] or body["result"][0]["rowcount"] <= 0:
+            failures.append(f"{where}: no rows")
+    assert not failures, "charts failing on the demo warehouse:\n" + "\n".join(failures)
     latencies.sort()
     p95 = latencies[max(0, int(round(0.95 * len(latencies))) - 1)]
     print(
-        f"chart data, uncached, {len(latencies)} calls over {len(charts) - len(not_built)} "
-        f"charts: p50 {statistics.median(latencies):.2f}s p95 {p95:.2f}s "
-        f"max {latencies[-1]:.2f}s"
+        f"chart data, uncached, {len(latencies)} charts: p50 {statistics.median(latencies):.2f}s"
+        f" p95 {p95:.2f}s max {latencies[-1]:.2f}s"
     )
-    if not_built:
-        pytest.skip(f"{len(not_built)} charts read marts not built yet: {not_built}")
+
+
+def _saved_query(api: Api, chart_id: int) -> dict[str, Any]:
+    status, body = api.call("GET", f"/api/v1/chart/{chart_id}")
+    assert status == 200, body
+    return json.loads(body["result"]["query_context"])
+
+
+def test_native_filters_list_values_and_apply_to_their_charts(served: Served) -> None:
+    """What the dashboard does with each native filter, done through the API: a select
+    filter lists its values from its dataset, and every chart in its scope still answers
+    with that filter applied (a chart lacking the column would fail); the period filter
+    applies a time range to each chart in scope."""
+    api = served.admin()
+    seen: dict[str, set[str]] = {}
+    failures = []
+    for d in api.dashboards():
+        status, body = api.call("GET", f"/api/v1/dashboard/{d['id']}")
+        assert status == 200, body
+        meta = json.loads(body["result"]["json_metadata"])
+        ids = {c["id"]: c["slice_name"] for c in api.charts_of(d["id"])}
+        for flt in meta["native_filter_configuration"]:
+            name = flt["name"]
+            seen.setdefault(d["slug"], set()).add(name)
+            in_scope = [c for c in flt["chartsInScope"] if c in ids]
+            assert in_scope, f"{d['slug']}: filter {name} reaches no chart"
+            if flt["filterType"] == "filter_time":
+                extra = {"op": "TEMPORAL_RANGE", "val": "2000-01-01 : 2100-01-01"}
+                values: list[Any] = []
+            else:
+                target = flt["targets"][0]
+                column = target["column"]["name"]
+                status, res = api.query(target["datasetId"], [column], None)
+                assert status == 200, (d["slug"], name, res)
+                values = [r[column] for r in res["result"][0]["data"] if r[column] is not None]
+                assert values, f"{d['slug']}: filter {name} lists no values"
+                extra = {"col": column, "op": "IN", "val": values[:1]}
+            for chart_id in in_scope:
+                qc = _saved_query(api, chart_id)
+                for query in qc["queries"]:
+                    if extra["op"] == "TEMPORAL_RANGE":
+                        tf = next(
+                            (f for f in query.get("filters", []) if f["op"] == "TEMPORAL_RANGE"),
+                            None,
+                        )
+                        if tf is None:
+                            failures.append(f"{d['slug']}/{ids[chart_id]}: no time column")
+                            continue
+                        tf["val"] = extra["val"]
+                    else:
+                        query.setdefault("filters", []).append(extra)
+                qc["force"] = True
+                status, res = api.call("POST", "/api/v1/chart/data", qc)
+                if status != 200:
+                    failures.append(f"{d['slug']}/{ids[chart_id]} with {name}: {str(res)[:200]}")
+    assert not failures, "\n".join(failures)
+    assert {"Period", "Team", "Manager"} <= seen["executive"]
+    assert {"Attribution model", "Period", "Channel"} <= seen["marketing"]
+    assert {"Period", "Pipeline", "Team", "Manager", "Channel"} <= seen["sales-funnel"]
+    assert {"Period", "Team", "Manager", "As of date"} <= seen["finance"]
+    assert {"Period", "Source"} <= seen["data-quality"]
+
+
+def test_data_quality_dashboard_links_the_served_data_docs(served: Served) -> None:
+    api = served.admin()
+    status, body = api.call("GET", "/api/v1/dashboard/data-quality")
+    assert status == 200, body
+    position = json.loads(body["result"]["position_json"])
+    notes = [n["meta"]["code"] for n in position.values() if n.get("type") == "MARKDOWN"]
+    assert any(f"]({served.data_docs_url})" in n for n in notes), notes
+    assert not any(superset.DATA_DOCS_PLACEHOLDER in n for n in notes)
+    with urllib.request.urlopen(served.data_docs_url, timeout=30) as resp:
+        page = resp.read().decode("utf-8", "replace")
+    assert resp.status == 200 and "Data Docs" in page, page[:300]
 
 
 def test_concurrent_uncached_queries_do_not_share_a_connection(served: Served) -> None:
     api = served.admin()
-    charts = [c for c in _all_charts(api) if not served.not_built(c["slice_name"])][:8]
+    charts = _all_charts(api)[:8]
 
     def fetch(chart_id: int) -> tuple[int, Any]:
         return api.call("GET", f"/api/v1/chart/{chart_id}/data/?force=true")
@@ -399,7 +300,7 @@ def test_concurrent_uncached_queries_do_not_share_a_connection(served: Served) -
 
 def _sql(api: Api, statement: str) -> tuple[int, Any]:
     status, body = api.call(
-        "GET", f"/api/v1/database/?q={_rison_eq('database_name', 'CRM warehouse')}"
+        "GET", f"/api/v1/database/?q={rison_eq('database_name', 'CRM warehouse')}"
     )
     database_id = body["result"][0]["id"] if status == 200 and body["result"] else 1
     return api.call(
@@ -423,19 +324,24 @@ def test_sql_lab_reads_the_marts_but_cannot_write_or_read_files(served: Served) 
 # --------------------------------------------------------------------------- roles
 
 
-def _busiest_manager(warehouse: Path) -> tuple[str, int]:
+def _busiest_manager(warehouse: Path) -> tuple[str, int, int]:
+    """The manager with most deals: id, their deals, their missed calls."""
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
-        return con.execute(
+        manager_id, deals = con.execute(
             "select manager_id, count(*) from marts.fct_deal where manager_id is not null "
             "group by 1 order by 2 desc limit 1"
         ).fetchall()[0]
+        calls = con.execute(
+            "select count(*) from marts.mart_missed_calls where manager_id = ?", [manager_id]
+        ).fetchall()[0][0]
+        return manager_id, deals, calls
     finally:
         con.close()
 
 
 def test_roles_see_what_they_should_and_nothing_more(served: Served) -> None:
-    manager_id, manager_deals = _busiest_manager(served.warehouse)
+    manager_id, manager_deals, _ = _busiest_manager(served.warehouse)
     users = {
         "t_analyst": (["Analyst"], None),
         "t_exec": (["Executive"], None),
@@ -453,7 +359,8 @@ def test_roles_see_what_they_should_and_nothing_more(served: Served) -> None:
         apis[name] = Api(served.base)
         apis[name].login(name, password)
     admin = served.admin()
-    ds = {t: admin.dataset_id(t) for t in ("deals", "customers", "customer_contacts", "invoices")}
+    tables = ("deals", "customers", "customer_contacts", "invoices", "missed_calls")
+    ds = {t: admin.dataset_id(t) for t in tables}
 
     # dashboards each role is given (DASHBOARD_RBAC), and no others
     slugs = {n: {d["slug"] for d in api.dashboards()} for n, api in apis.items()}
@@ -465,54 +372,64 @@ def test_roles_see_what_they_should_and_nothing_more(served: Served) -> None:
     # every chart of every dashboard a role sees renders for it
     for name, api in apis.items():
         for chart in _all_charts(api):
-            if served.not_built(chart["slice_name"]):
-                continue
             status, body = api.call("GET", f"/api/v1/chart/{chart['id']}/data/")
             assert status == 200, (name, chart["slice_name"], body)
 
     # SQL Lab: Analyst only, and only on the marts
     status, body = _sql(apis["t_analyst"], "select count(*) as n from marts.fct_deal")
     assert status == 200 and body["data"][0]["n"] > 0, body
-    status, body = _sql(apis["t_analyst"], "select count(*) as n from raw.file_delivery")
-    assert status != 200, body
-    for name in ("t_exec", "t_finance", "t_manager"):
+    for other in ("raw.file_delivery", "staging.stg_bitrix__deals"):
+        status, body = _sql(apis["t_analyst"], f"select count(*) as n from {other}")
+        assert status != 200, (other, body)
+    for name in ("t_exec", "t_finance", "t_manager", "t_nobody"):
         status, body = _sql(apis[name], "select 1 as x")
         assert status == 403, (name, status, body)
     # Explore: not for the dashboards-only roles
-    status, _ = apis["t_exec"].call("GET", "/api/v1/explore/?datasource_type=table&datasource_id=1")
-    assert status == 403
+    for name in ("t_exec", "t_manager"):
+        status, _ = apis[name].call(
+            "GET", f"/api/v1/explore/?datasource_type=table&datasource_id={ds['deals']}"
+        )
+        assert status == 403, name
     status, _ = apis["t_finance"].call(
         "GET", f"/api/v1/explore/?datasource_type=table&datasource_id={ds['deals']}"
     )
     assert status == 200
 
-    # Row Level Security: a manager sees their own deals, customers and invoices only
+    # Row Level Security: a manager sees their own deals, customers, calls, invoices only
     status, body = apis["t_manager"].query(ds["deals"], ["manager_id"])
     assert status == 200, body
     rows = body["result"][0]["data"]
     assert [(r["manager_id"], r["n"]) for r in rows] == [(manager_id, manager_deals)]
-    for table in ("customers", "invoices"):
+    for table in ("customers", "invoices", "missed_calls"):
         status, body = apis["t_manager"].query(ds[table], ["manager_id"])
         assert status == 200, body
-        assert {r["manager_id"] for r in body["result"][0]["data"]} <= {manager_id}, table
+        seen = {r["manager_id"] for r in body["result"][0]["data"]}
+        assert seen == {manager_id}, (table, seen)
+        status, body = apis["t_exec"].query(ds[table], ["manager_id"])
+        assert len({r["manager_id"] for r in body["result"][0]["data"]}) > 1, table
     status, body = apis["t_exec"].query(ds["deals"], ["manager_id"])
     assert len(body["result"][0]["data"]) > 1  # exempt roles see every manager
-    status, body = apis["t_nobody"].query(ds["deals"], [])
-    assert status == 200 and body["result"][0]["data"][0]["n"] == 0, body
+    for table in ("deals", "customers", "invoices", "missed_calls"):
+        status, body = apis["t_nobody"].query(ds[table], [])
+        assert status == 200 and body["result"][0]["data"][0]["n"] == 0, (table, body)
 
     # contacts: raw for Finance, masked for everyone else, unreachable through the raw set
     status, body = apis["t_finance"].query(ds["customer_contacts"], ["primary_phone"], None)
     assert status == 200, body
     phones = [r["primary_phone"] for r in body["result"][0]["data"] if r["primary_phone"]]
     assert phones and all(p.startswith("+") and "*" not in p for p in phones)
-    for name in ("t_exec", "t_manager", "t_nobody"):
+    status, body = apis["t_finance"].query(ds["customer_contacts"], ["primary_email"], None)
+    mails = [r["primary_email"] for r in body["result"][0]["data"] if r["primary_email"]]
+    assert mails and all("@" in m and "*" not in m for m in mails)
+    for name in ("t_exec", "t_manager", "t_nobody", "t_analyst"):
         status, body = apis[name].query(ds["customer_contacts"], ["primary_phone"], None)
         assert status in (403, 404), (name, status, body)
-    status, body = apis["t_exec"].query(ds["customers"], ["phone_masked", "email_masked"], None)
-    assert status == 200, body
-    masked = [r for r in body["result"][0]["data"] if r["phone_masked"]]
-    assert masked and all("*" in r["phone_masked"] for r in masked)
-    assert all("***@" in r["email_masked"] for r in masked if r["email_masked"])
+    for name in ("t_exec", "t_manager", "t_analyst"):
+        status, body = apis[name].query(ds["customers"], ["phone_masked", "email_masked"], None)
+        assert status == 200, body
+        masked = [r for r in body["result"][0]["data"] if r["phone_masked"]]
+        assert masked and all("*" in r["phone_masked"] for r in masked), name
+        assert all("***@" in r["email_masked"] for r in masked if r["email_masked"]), name
     # an ad-hoc expression cannot reach the raw table through a subquery
     status, body = apis["t_exec"].query(
         ds["customers"], [], "max((select primary_phone from marts.dim_customer limit 1))"
@@ -523,63 +440,78 @@ def test_roles_see_what_they_should_and_nothing_more(served: Served) -> None:
 # --------------------------------------------------------------------------- refresh
 
 
+def _land_a_new_export(landing: Path) -> Path:
+    """A later Bitrix deals export: the latest one minus its last deal (a new file, new
+    checksum, so the run ingests it, rebuilds and publishes)."""
+    latest = sorted((landing / "crm_bitrix").glob("deals_*.csv"))[-1]
+    lines = latest.read_bytes().splitlines(keepends=True)
+    new = latest.with_name("deals_2099-01-01.csv")
+    new.write_bytes(b"".join(lines[:-1]))
+    return new
+
+
 def test_zero_chart_errors_while_a_refresh_publishes(served: Served, tmp_path: Path) -> None:
-    """`crmwh run` builds a new warehouse and swaps it over the served file while clients
-    fetch chart data in a loop: not one chart request may fail."""
+    """`crmwh run` over a landing folder with a new export builds a new warehouse and swaps
+    it over the served file while 3 clients fetch chart data (several charts, uncached) in
+    a loop: not one chart request may fail, and the swap happens while they query."""
     api = served.admin()
-    charts = [c for c in _all_charts(api) if not served.not_built(c["slice_name"])]
+    charts = _all_charts(api)
+    picked = [
+        c for c in charts if c["dashboard"] in ("Executive overview", "Sales — funnel and managers")
+    ][:10]
+    assert len(picked) >= 6, [c["dashboard"] for c in charts]
     data = tmp_path / "data"
     shutil.copytree(served.demo.data, data)  # the manifest: a rerun, not a first load
+    landing = tmp_path / "landing"
+    shutil.copytree(served.demo.landing, landing)
+    _land_a_new_export(landing)
     env = dict(
         served.demo.env, CRMWH_PATHS__DATA=str(data), CRMWH_PATHS__STATE=str(tmp_path / "state")
     )
     inode = served.warehouse.stat().st_ino
     log_path = tmp_path / "run.log"
-    log = open(log_path, "w", encoding="utf-8")  # a pipe would fill up and block the run
-    run = subprocess.Popen(
-        [
-            *CRMWH,
-            "run",
-            "--landing",
-            str(served.demo.landing),
-            "--warehouse",
-            str(served.warehouse),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    results: list[tuple[str, int, str]] = []
+    results: list[tuple[float, str, int, str]] = []
     swaps: list[float] = []
     stop = threading.Event()
 
-    def client() -> None:
+    def client(offset: int) -> None:
         mine = Api(served.base)
         mine.login(served.creds.username, served.creds.password)
+        order = picked[offset:] + picked[:offset]
         while not stop.is_set():
-            for chart in charts:
+            for chart in order:
                 status, body = mine.call("GET", f"/api/v1/chart/{chart['id']}/data/?force=true")
                 ok = status == 200 and body["result"][0]["rowcount"] > 0
-                results.append((chart["slice_name"], status, "" if ok else str(body)[:300]))
+                err = "" if ok else f"HTTP {status} {str(body)[:300]}"
+                results.append((time.monotonic(), chart["slice_name"], status, err))
                 if stop.is_set():
                     return
 
-    threads = [threading.Thread(target=client, daemon=True) for _ in range(2)]
+    threads = [threading.Thread(target=client, args=(i * 3,), daemon=True) for i in range(3)]
     for t in threads:
         t.start()
-    deadline = time.monotonic() + 1200
+    with open(log_path, "w", encoding="utf-8") as log:  # a pipe could fill and block the run
+        run = subprocess.Popen(
+            [*CRMWH, "run", "--landing", str(landing), "--warehouse", str(served.warehouse)],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    t_start = time.monotonic()
+    deadline = t_start + 1500
     try:
         while run.poll() is None and time.monotonic() < deadline:
-            if served.warehouse.stat().st_ino != inode and not swaps:
+            if served.warehouse.stat().st_ino != inode:
                 swaps.append(time.monotonic())
-            time.sleep(0.2)
-        if served.warehouse.stat().st_ino != inode and not swaps:
-            swaps.append(time.monotonic())
-        after = len(results)
-        settle = time.monotonic() + 60
-        while len(results) < after + len(charts) and time.monotonic() < settle:
+                inode = served.warehouse.stat().st_ino
+            time.sleep(0.1)
+        t_end = time.monotonic()
+        if served.warehouse.stat().st_ino != inode:
+            swaps.append(t_end)
+        settle = time.monotonic() + 120
+        while sum(1 for r in results if r[0] > t_end) < len(picked) and time.monotonic() < settle:
             time.sleep(0.5)  # a full pass over the charts on the new file
     finally:
         stop.set()
@@ -588,81 +520,20 @@ def test_zero_chart_errors_while_a_refresh_publishes(served: Served, tmp_path: P
         if run.poll() is None:
             run.kill()
         run.wait()
-        log.close()
     out = log_path.read_text(encoding="utf-8", errors="replace")
     assert run.returncode == 0, out[-4000:]
     assert swaps, "crmwh run finished without publishing a new warehouse file"
-    errors = [r for r in results if r[2]]
-    print(f"refresh: {len(results)} chart queries during the run and after, {len(errors)} errors")
-    assert len(results) >= 2 * len(charts)
-    assert errors == []
-
-
-# --------------------------------------------------------------------------- browser
-
-
-def _browser_tools() -> list[str]:
-    missing = []
-    if shutil.which("node") is None:
-        missing.append("node")
-    if not Path(os.environ.get("CHROMIUM", "/usr/bin/chromium")).exists():
-        missing.append("chromium")
-    if not (BROWSER_DIR / "node_modules" / "playwright-core").exists():
-        missing.append("playwright-core")
-    return missing
-
-
-def test_browser_renders_every_dashboard_without_errors(served: Served) -> None:
-    """playwright-core drives Debian's Chromium: log in, open each dashboard, no chart in
-    error; full-page screenshots land in tests/browser/screenshots/ (gitignored)."""
-    missing = _browser_tools()
-    if missing:
-        msg = f"browser test needs {missing}: run scripts/setup_browser.sh"
-        if os.environ.get("CI"):
-            pytest.fail(msg)
-        pytest.skip(msg)
-    shots = BROWSER_DIR / "screenshots"
-    env = dict(
-        os.environ,
-        SUPERSET_URL=served.base,
-        SUPERSET_USER=served.creds.username,
-        SUPERSET_PASSWORD=served.creds.password,
-        SCREENSHOT_DIR=str(shots),
+    errors = [r for r in results if r[3]]
+    before = sum(1 for r in results if r[0] < swaps[0])
+    after = sum(1 for r in results if r[0] > swaps[0])
+    print(
+        f"refresh: run {t_end - t_start:.0f}s, {len(swaps)} swap(s), {len(results)} chart "
+        f"queries by 3 clients ({before} before the swap, {after} after), {len(errors)} errors"
     )
-    done = subprocess.run(
-        ["node", str(BROWSER_DIR / "dashboards.mjs")],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
+    assert before > 0 and after >= len(picked), (before, after)
+    assert errors == [], errors[:10]
+    # the new export was ingested by that run (recorded in the manifest by checksum)
+    manifest = "".join(
+        p.read_text("utf-8", "replace") for p in (data / "manifest").rglob("*") if p.is_file()
     )
-    lines = done.stdout.strip().splitlines()
-    assert lines, done.stderr[-4000:]
-    report = json.loads(lines[-1])
-    assert not [e for e in report["errors"] if e.startswith("setup")], report["errors"]
-    assert {d["slug"] for d in report["dashboards"]} == DASHBOARD_SLUGS
-    absent = sorted({t for tables in served.missing.values() for t in tables})
-    problems = []
-    for d in report["dashboards"]:
-        assert Path(d["screenshot"]).stat().st_size > 10_000, d
-        assert d["chartRequests"] >= d["charts"], d
-        for msg in [m["message"] for m in d["failedRequests"]] + d["errorsInPage"]:
-            if not any(f"{t} does not exist" in msg for t in absent):
-                problems.append((d["title"], msg))
-    print("screenshots:", ", ".join(d["screenshot"] for d in report["dashboards"]))
-    assert problems == []
-    # the dashboards' default filters reach the charts on first load: one attribution
-    # model on every marketing chart, one as-of snapshot on the aging charts
-    requests = {d["slug"]: d["requests"] for d in report["dashboards"]}
-    marketing = requests["marketing"]
-    assert marketing and all(
-        any(f.startswith('attribution_model IN ["last_touch"]') for f in r["filters"])
-        for r in marketing
-    ), marketing
-    as_of = {"Aging buckets as of the chosen date", "Overdue by customer", "Overdue by manager"}
-    aging = [r for r in requests["finance"] if r["chart"] in as_of]
-    assert {r["chart"] for r in aging} == as_of, requests["finance"]
-    assert all(any(f.startswith("as_of IN") for f in r["filters"]) for r in aging), aging
-    if absent:
-        pytest.skip(f"charts on marts not built yet showed errors (expected): {absent}")
+    assert "deals_2099-01-01.csv" in manifest

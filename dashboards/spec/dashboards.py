@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dashboards.spec import datasets as D
 from dashboards.spec.model import (
+    DATA_DOCS_URL,
     Bundle,
     Chart,
     Dashboard,
+    Markdown,
     NativeFilter,
     Where,
     big_number,
@@ -752,6 +754,15 @@ QUALITY = Dashboard(
     filters=[
         _period("Load time."),
         _select("source", "Source", "source", D.DATA_QUALITY, "Source system(s)."),
+    ],
+    notes=[
+        Markdown(
+            "data_docs",
+            "**Check details:** every expectation of every load, with the failing values, "
+            f"is in the [Great Expectations Data Docs]({DATA_DOCS_URL}) "
+            "(served by `crmwh serve`, rebuilt by every `crmwh run`).",
+            height=10,
+        )
     ],
 )
 

@@ -630,6 +630,22 @@ class NativeFilter:
     only: Sequence[str] | None = None  # chart keys the filter is limited to
 
 
+@dataclass(frozen=True)
+class Markdown:
+    """A text element of a dashboard (Superset's MARKDOWN component), one row of its own.
+
+    ``DATA_DOCS_URL`` in the text is replaced when the bundle is zipped for import
+    (``pipelines.lib.superset.build_bundle_zip``), because the address is per install.
+    """
+
+    key: str
+    text: str
+    height: int = 12
+
+
+DATA_DOCS_URL = "__DATA_DOCS_URL__"
+
+
 @dataclass
 class Dashboard:
     key: str
@@ -639,6 +655,8 @@ class Dashboard:
     rows: Sequence[Sequence[tuple[Chart, int, int]]]  # (chart, width of 12, height)
     filters: Sequence[NativeFilter] = ()
     uuid: str | None = None
+    #: text elements above the charts (each a full-width row)
+    notes: Sequence[Markdown] = ()
 
     @property
     def id(self) -> str:
@@ -655,6 +673,23 @@ class Dashboard:
             "GRID_ID": {"type": "GRID", "id": "GRID_ID", "children": [], "parents": ["ROOT_ID"]},
             "HEADER_ID": {"id": "HEADER_ID", "type": "HEADER", "meta": {"text": self.title}},
         }
+        for note in self.notes:
+            row_id, node_id = f"ROW-{note.key}", f"MARKDOWN-{note.key}"
+            position["GRID_ID"]["children"].append(row_id)
+            position[node_id] = {
+                "type": "MARKDOWN",
+                "id": node_id,
+                "children": [],
+                "parents": ["ROOT_ID", "GRID_ID", row_id],
+                "meta": {"width": 12, "height": note.height, "code": note.text},
+            }
+            position[row_id] = {
+                "type": "ROW",
+                "id": row_id,
+                "children": [node_id],
+                "parents": ["ROOT_ID", "GRID_ID"],
+                "meta": {"background": "BACKGROUND_TRANSPARENT"},
+            }
         for i, row in enumerate(self.rows, start=1):
             row_id = f"ROW-{i}"
             position["GRID_ID"]["children"].append(row_id)

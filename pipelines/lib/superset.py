@@ -329,13 +329,28 @@ READ_ONLY_CONNECT_ARGS: dict[str, Any] = {
 }
 
 
-def build_bundle_zip(warehouse: Path, dest: Path, bundle_dir: Path = BUNDLE_DIR) -> Path:
+#: Where ``crmwh serve`` serves the GX Data Docs by default (``--docs-port``).
+DEFAULT_DATA_DOCS_URL = "http://127.0.0.1:8089/"
+#: Placeholder for that address in the dashboards' markdown (``dashboards.spec.model``).
+DATA_DOCS_PLACEHOLDER = "__DATA_DOCS_URL__"
+
+
+def build_bundle_zip(
+    warehouse: Path,
+    dest: Path,
+    bundle_dir: Path = BUNDLE_DIR,
+    *,
+    data_docs_url: str = DEFAULT_DATA_DOCS_URL,
+) -> Path:
     """Zip the YAML bundle for import, pointing its database at ``warehouse``.
 
     The committed YAML holds a placeholder URI, because the warehouse path differs per
     machine; here it becomes ``duckdb:///<absolute path>`` with read-only engine params.
+    Likewise the Data Docs link of the dashboards becomes ``data_docs_url``.
     ``metadata.yaml`` is stamped ``type: assets`` for Superset's assets importer.
     """
+    if not re.fullmatch(r"https?://[^\s()<>\[\]]+", data_docs_url):
+        raise SupersetError(f"data docs URL {data_docs_url!r} is not an http(s) address")
     docs = _load_yaml_files(bundle_dir)
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -353,6 +368,8 @@ def build_bundle_zip(warehouse: Path, dest: Path, bundle_dir: Path = BUNDLE_DIR)
             elif rel == "metadata.yaml":
                 doc = {**doc, "type": "assets"}
             text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+            if rel.startswith("dashboards/"):
+                text = text.replace(DATA_DOCS_PLACEHOLDER, data_docs_url)
             zf.writestr(f"crm_warehouse_bundle/{rel}", text)
     data = buf.getvalue()
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -800,7 +817,9 @@ def _bundle_hash(bundle_dir: Path = BUNDLE_DIR) -> str:
     return h.hexdigest()
 
 
-def _stamp(warehouse: Path, username: str) -> dict[str, str]:
+def _stamp(
+    warehouse: Path, username: str, data_docs_url: str = DEFAULT_DATA_DOCS_URL
+) -> dict[str, str]:
     """What a prepared state depends on; a change to any of it means prepare again."""
     return {
         "lock": _lock_hash(),
@@ -813,6 +832,7 @@ def _stamp(warehouse: Path, username: str) -> dict[str, str]:
         "bundle": _bundle_hash(),
         "warehouse": warehouse_uri(warehouse),
         "admin": username,
+        "data_docs": data_docs_url,
     }
 
 
@@ -823,7 +843,9 @@ def _read_stamp(sdir: Path) -> dict[str, str]:
         return {}
 
 
-def prepare(warehouse: Path, state_dir: Path) -> SupersetCredentials:
+def prepare(
+    warehouse: Path, state_dir: Path, *, data_docs_url: str = DEFAULT_DATA_DOCS_URL
+) -> SupersetCredentials:
     """Get Superset ready to serve ``warehouse``: metadata DB, admin, database, dashboards.
 
     Idempotent, so the CLI calls it before every start: migrations and ``superset init``
@@ -852,7 +874,7 @@ def prepare(warehouse: Path, state_dir: Path) -> SupersetCredentials:
         _run_superset(["superset", "init"], sdir, what="superset init")
     _ensure_admin(sdir, creds)
 
-    zip_path = build_bundle_zip(warehouse, sdir / "bundle.zip")
+    zip_path = build_bundle_zip(warehouse, sdir / "bundle.zip", data_docs_url=data_docs_url)
     _run_superset(
         ["python", str(IMPORT_SCRIPT), str(zip_path), creds.username],
         sdir,
@@ -863,7 +885,8 @@ def prepare(warehouse: Path, state_dir: Path) -> SupersetCredentials:
         sdir,
         what="roles and row level security",
     )
-    _write_private(sdir / "prepared.json", json.dumps(_stamp(warehouse, creds.username)) + "\n")
+    stamp = _stamp(warehouse, creds.username, data_docs_url)
+    _write_private(sdir / "prepared.json", json.dumps(stamp) + "\n")
     return creds
 
 
@@ -897,7 +920,12 @@ def wait_healthy(base_url: str, proc: subprocess.Popen | None = None, timeout: f
 
 
 def start(
-    warehouse: Path, state_dir: Path, port: int = 8088, *, threads: int = 4
+    warehouse: Path,
+    state_dir: Path,
+    port: int = 8088,
+    *,
+    threads: int = 4,
+    data_docs_url: str = DEFAULT_DATA_DOCS_URL,
 ) -> subprocess.Popen:
     """Start the Superset web server on 127.0.0.1:``port``; return once ``/health`` is OK.
 
@@ -912,8 +940,9 @@ def start(
     warehouse = Path(warehouse).resolve()
     sdir = superset_state_dir(state_dir)
     creds_user = os.environ.get("SUPERSET_ADMIN_USERNAME", "").strip() or "admin"
-    if _read_stamp(sdir) != _stamp(warehouse, creds_user) or not _venv_current(venv_dir()):
-        prepare(warehouse, state_dir)
+    stamp = _stamp(warehouse, creds_user, data_docs_url)
+    if _read_stamp(sdir) != stamp or not _venv_current(venv_dir()):
+        prepare(warehouse, state_dir, data_docs_url=data_docs_url)
     if not _port_free(port):
         raise SupersetError(f"port {port} on 127.0.0.1 is already in use")
     log_path = sdir / "server.log"

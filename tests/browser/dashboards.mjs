@@ -2,10 +2,10 @@
 // an error, and save a full-page screenshot of each.
 //
 // playwright-core only (no browser download): it drives the Chromium that Debian's
-// `chromium` package installs (scripts/setup_browser.sh). Run by tests/test_dashboards_browser.py:
+// `chromium` package installs (scripts/setup_browser.sh). Run by tests/test_browser.py:
 //
 //   SUPERSET_URL=http://127.0.0.1:8088 SUPERSET_USER=admin SUPERSET_PASSWORD=... \
-//   SCREENSHOT_DIR=tests/browser/screenshots node tests/browser/dashboards.mjs
+//   SCREENSHOT_DIR=state/screenshots node tests/browser/dashboards.mjs
 //
 // Prints one JSON object on the last line of stdout: {dashboards: [{title, slug, charts,
 // chartRequests, failedRequests, errorsInPage, screenshot}], errors: [...]}; exits 1 when any
@@ -17,7 +17,7 @@ import { chromium } from "playwright-core";
 const base = process.env.SUPERSET_URL ?? "http://127.0.0.1:8088";
 const user = process.env.SUPERSET_USER ?? "admin";
 const password = process.env.SUPERSET_PASSWORD ?? "";
-const outDir = process.env.SCREENSHOT_DIR ?? "tests/browser/screenshots";
+const outDir = process.env.SCREENSHOT_DIR ?? "state/screenshots";
 const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const timeoutMs = Number(process.env.DASHBOARD_TIMEOUT_MS ?? 120000);
 
