@@ -29,7 +29,7 @@ class Built:
     first_run: subprocess.CompletedProcess
 
 
-def crmwh(args: list[str], env: dict[str, str], timeout: int = 900) -> subprocess.CompletedProcess:
+def crmwh(args: list[str], env: dict[str, str], timeout: int = 2400) -> subprocess.CompletedProcess:
     """Run the real `crmwh` command line in a subprocess."""
     return subprocess.run(
         [*CRMWH, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
