@@ -38,6 +38,17 @@ def crmwh(args: list[str], env: dict[str, str], timeout: int = 2400) -> subproce
 
 @pytest.fixture(scope="session")
 def demo_build(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    reuse = os.environ.get("CRMWH_TEST_DEMO_DIR")
+    if reuse:  # a developer's shortcut: a copy of an earlier session's demo0 directory
+        base = Path(reuse)
+        env = dict(
+            os.environ, CRMWH_PATHS__STATE=str(base / "state"), CRMWH_PATHS__DATA=str(base / "data")
+        )
+        assert (base / "warehouse.duckdb").exists(), f"{base}: no warehouse.duckdb"
+        done = subprocess.CompletedProcess(["reused"], 0, "", "")
+        return Built(
+            base / "landing", base / "data", base / "warehouse.duckdb", base / "state", env, done
+        )
     base = tmp_path_factory.mktemp("demo")
     landing, data, warehouse, state = (
         base / "landing",

@@ -233,7 +233,10 @@ def test_native_filters_list_values_and_apply_to_their_charts(served: Served) ->
         for flt in meta["native_filter_configuration"]:
             name = flt["name"]
             seen.setdefault(d["slug"], set()).add(name)
-            in_scope = [c for c in flt["chartsInScope"] if c in ids]
+            # the scope as the dashboard computes it on load: every chart under the root
+            # but the excluded ones (the importer remaps `excluded`, not `chartsInScope`)
+            assert flt["scope"]["rootPath"] == ["ROOT_ID"], flt["scope"]
+            in_scope = [c for c in ids if c not in flt["scope"]["excluded"]]
             assert in_scope, f"{d['slug']}: filter {name} reaches no chart"
             if flt["filterType"] == "filter_time":
                 extra = {"op": "TEMPORAL_RANGE", "val": "2000-01-01 : 2100-01-01"}
