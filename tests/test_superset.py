@@ -280,7 +280,11 @@ def test_data_quality_dashboard_links_the_served_data_docs(served: Served) -> No
     status, body = api.call("GET", "/api/v1/dashboard/data-quality")
     assert status == 200, body
     position = json.loads(body["result"]["position_json"])
-    notes = [n["meta"]["code"] for n in position.values() if n.get("type") == "MARKDOWN"]
+    notes = [
+        n["meta"]["code"]
+        for n in position.values()
+        if isinstance(n, dict) and n.get("type") == "MARKDOWN"
+    ]
     assert any(f"]({served.data_docs_url})" in n for n in notes), notes
     assert not any(superset.DATA_DOCS_PLACEHOLDER in n for n in notes)
     with urllib.request.urlopen(served.data_docs_url, timeout=30) as resp:
