@@ -8,10 +8,11 @@ CRMWH := $(VENV)/bin/crmwh
 LANDING ?= sources/landing
 SCALE ?= small
 
-.PHONY: setup setup-superset demo-data run serve demo test lint clean
+.PHONY: setup setup-superset setup-browser demo-data run serve demo test lint clean
 
-## setup: install the pipeline (uv, from uv.lock) and Superset (its own venv, pinned)
-setup: $(VENV)/.synced setup-superset
+## setup: install the pipeline (uv, from uv.lock), Superset (its own venv, pinned) and the
+## browser test's tools (Debian's chromium, playwright-core from tests/browser/package-lock.json)
+setup: $(VENV)/.synced setup-superset setup-browser
 
 $(UV):
 	$(PYTHON) -m pip install --quiet --user "uv==$(UV_VERSION)" || $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)"
@@ -22,6 +23,9 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 
 setup-superset:
 	bash scripts/setup_superset.sh
+
+setup-browser:
+	bash scripts/setup_browser.sh
 
 ## demo: set everything up, generate sample exports, run the pipeline, serve dashboards
 demo: setup

@@ -45,7 +45,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     _apply_path_flags(args)
-    from pipelines.lib import superset
+    from pipelines.lib import docs_server, superset
+    from pipelines.lib.quality import docs_dir
 
     settings = get_settings()
     warehouse = settings.warehouse_path
@@ -53,10 +54,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"{warehouse} does not exist yet: run `crmwh run` first", file=sys.stderr)
         return 2
     superset.ensure_installed()
-    creds = superset.prepare(warehouse, settings.state_dir)
+    docs_url = docs_server.docs_url(args.docs_port)
+    creds = superset.prepare(warehouse, settings.state_dir, data_docs_url=docs_url)
     procs: list[subprocess.Popen] = []
     try:
-        procs.append(superset.start(warehouse, settings.state_dir, port=args.port))
+        docs_log = superset.superset_state_dir(settings.state_dir) / "data_docs_server.log"
+        procs.append(docs_server.start(docs_dir(settings.data_dir), docs_log, args.docs_port))
+        procs.append(
+            superset.start(warehouse, settings.state_dir, port=args.port, data_docs_url=docs_url)
+        )
         if not args.no_dagster:
             env = dict(os.environ, DAGSTER_HOME=dagster_home())
             procs.append(
@@ -80,6 +86,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print(f"           password {creds.password}  (stored in {creds.password_file})")
         else:
             print("           password: the one in SUPERSET_ADMIN_PASSWORD")
+        print(f"Data Docs: {docs_url}  (Great Expectations, rebuilt by every run)")
         if not args.no_dagster:
             print(f"Dagster:   http://127.0.0.1:{args.dagster_port}/")
         print("Press Ctrl+C to stop.")
@@ -136,6 +143,16 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from pipelines.lib.bench import run_bench
+
+    results = run_bench(
+        args.scale, Path(args.out), seed=args.seed, skip_dashboard=args.skip_dashboard,
+        clients=args.clients, chart_rounds=args.chart_rounds,
+    )  # fmt: skip
+    return 0 if results["full_refresh"]["exit_code"] in (0, 2) else 1
+
+
 def _stop_group(proc: subprocess.Popen) -> None:
     if proc.poll() is not None:
         return
@@ -186,10 +203,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warehouse", help="published warehouse file (default: warehouse.duckdb)")
     p.set_defaults(func=cmd_rollback)
 
+    p = sub.add_parser("bench", help="benchmark: floor, full refresh, increment, memory, charts")
+    p.add_argument("--scale", choices=["small", "medium", "large"], default="small")
+    p.add_argument("--out", default="bench", help="results and work folder (default: bench/)")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--skip-dashboard", action="store_true", help="do not start Superset")
+    p.add_argument("--clients", type=int, default=8, help="concurrent chart-data clients")
+    p.add_argument("--chart-rounds", type=int, default=1, help="passes over all charts per client")
+    p.set_defaults(func=cmd_bench)
+
     p = sub.add_parser("serve", help="start Superset (and the Dagster UI) on 127.0.0.1")
     p.add_argument("--warehouse", help="published warehouse file to serve")
     p.add_argument("--port", type=int, default=8088)
     p.add_argument("--dagster-port", type=int, default=3000)
+    p.add_argument(
+        "--docs-port", type=int, default=8089, help="port of the GX Data Docs site (default 8089)"
+    )
     p.add_argument("--no-dagster", action="store_true", help="start Superset only")
     p.set_defaults(func=cmd_serve)
     return parser

@@ -1,12 +1,13 @@
 """Assembles the Dagster Definitions; nothing else lives here."""
 
-from dagster import Definitions, define_asset_job
+from dagster import AssetSelection, Definitions, define_asset_job
 
 from pipelines.defs.automation import (
     build_daily_schedule,
     build_landing_sensor,
     notify_on_run_failure,
 )
+from pipelines.defs.dashboards import dataset_asset_specs
 from pipelines.defs.ingest import ingest_assets
 from pipelines.defs.publish import published_warehouse
 from pipelines.defs.quality import quality_checks  # data-quality suites (issue 4)
@@ -14,12 +15,12 @@ from pipelines.defs.transform.dbt import dbt_models, dbt_resource
 
 full_refresh = define_asset_job(
     "full_refresh",
-    selection="*",
+    selection=AssetSelection.all() - AssetSelection.groups("dashboards"),
     description="Ingest every landed file, run checks, build dbt, publish the warehouse.",
 )
 
 defs = Definitions(
-    assets=[*ingest_assets(), dbt_models, published_warehouse],
+    assets=[*ingest_assets(), dbt_models, published_warehouse, *dataset_asset_specs()],
     asset_checks=quality_checks(set(dbt_models.keys)),  # data-quality suites (issue 4)
     jobs=[full_refresh],
     schedules=[build_daily_schedule(full_refresh)],

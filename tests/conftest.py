@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.superset_api import Served, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 CRMWH = [sys.executable, "-m", "pipelines.cli"]
@@ -24,7 +29,7 @@ class Built:
     first_run: subprocess.CompletedProcess
 
 
-def crmwh(args: list[str], env: dict[str, str], timeout: int = 900) -> subprocess.CompletedProcess:
+def crmwh(args: list[str], env: dict[str, str], timeout: int = 2400) -> subprocess.CompletedProcess:
     """Run the real `crmwh` command line in a subprocess."""
     return subprocess.run(
         [*CRMWH, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
@@ -33,6 +38,17 @@ def crmwh(args: list[str], env: dict[str, str], timeout: int = 900) -> subproces
 
 @pytest.fixture(scope="session")
 def demo_build(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    reuse = os.environ.get("CRMWH_TEST_DEMO_DIR")
+    if reuse:  # a developer's shortcut: a copy of an earlier session's demo0 directory
+        base = Path(reuse)
+        env = dict(
+            os.environ, CRMWH_PATHS__STATE=str(base / "state"), CRMWH_PATHS__DATA=str(base / "data")
+        )
+        assert (base / "warehouse.duckdb").exists(), f"{base}: no warehouse.duckdb"
+        done = subprocess.CompletedProcess(["reused"], 0, "", "")
+        return Built(
+            base / "landing", base / "data", base / "warehouse.duckdb", base / "state", env, done
+        )
     base = tmp_path_factory.mktemp("demo")
     landing, data, warehouse, state = (
         base / "landing",
@@ -53,3 +69,39 @@ def demo_build(tmp_path_factory: pytest.TempPathFactory) -> Built:
 def built_warehouse(demo_build: Built) -> Path:
     """Path to a warehouse.duckdb built by `crmwh run` on small sample exports."""
     return demo_build.warehouse
+
+
+@pytest.fixture(scope="session")
+def served(demo_build: Built, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """Superset prepared twice (as every `crmwh serve` does) and started on a copy of the
+    demo warehouse (so the refresh test can publish over it), with the GX Data Docs of the
+    demo run served next to it as `crmwh serve` does. One server for the whole session:
+    preparing one costs a minute or more."""
+    from pipelines.lib import docs_server, superset
+    from pipelines.lib.quality import docs_dir
+
+    work = tmp_path_factory.mktemp("superset")
+    warehouse = work / "warehouse.duckdb"
+    shutil.copy2(demo_build.warehouse, warehouse)
+    state = work / "state"
+    docs_port = free_port()
+    docs = docs_server.start(docs_dir(demo_build.data), work / "docs.log", docs_port)
+    docs_url = docs_server.docs_url(docs_port)
+    try:
+        t0 = time.monotonic()
+        creds = superset.prepare(warehouse, state, data_docs_url=docs_url)
+        again = superset.prepare(warehouse, state, data_docs_url=docs_url)
+        assert (again.username, again.password) == (creds.username, creds.password)
+        port = free_port()
+        t1 = time.monotonic()
+        proc = superset.start(warehouse, state, port=port, data_docs_url=docs_url)
+        print(f"superset: prepare x2 {t1 - t0:.1f}s, start {time.monotonic() - t1:.1f}s")
+        try:
+            yield Served(
+                f"http://127.0.0.1:{port}", creds, state, warehouse, proc, demo_build, docs_url
+            )
+        finally:
+            superset.stop(proc)
+        assert proc.poll() is not None
+    finally:
+        docs_server.stop(docs)

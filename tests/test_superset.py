@@ -1,34 +1,35 @@
-"""Superset: the dashboards bundle is consistent, and a real server serves it.
+"""Superset: the bundle and config checks, and a real server serving the five dashboards.
 
-The server test runs the real thing end to end (own venv, ``prepare``, gunicorn, HTTP
-API) on a warehouse built by the real pipeline, because the ways this breaks - a
+The server tests run the real thing end to end (own venv, ``prepare``, gunicorn, HTTP API,
+HTTP API) on a warehouse built by the real pipeline, because the ways this breaks - a
 dependency that no longer starts, a chart whose saved query no longer matches the marts,
-an import that duplicates objects - only show up there.
+an import that duplicates objects, a role that sees too much - only show up there. One
+server (the session fixture ``served`` of conftest.py) serves them all; the browser test
+is tests/test_browser.py.
 """
 
 from __future__ import annotations
 
-import http.cookiejar
 import json
 import runpy
 import shutil
-import socket
+import statistics
+import subprocess
+import threading
 import time
-import urllib.error
-import urllib.parse
 import urllib.request
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 import yaml
 
 from pipelines.lib import superset
-
-DASHBOARD_TITLE = "Sales funnel"
-
+from tests.conftest import CRMWH, ROOT
+from tests.superset_api import DASHBOARD_SLUGS, Api, Served, rison_eq
 
 # --------------------------------------------------------------------------- bundle
 
@@ -52,7 +53,7 @@ def _edit(path: Path, change: Any) -> None:
 def test_validate_bundle_reports_broken_uuids(tmp_path: Path) -> None:
     bundle = _copy_bundle(tmp_path)
     missing = "00000000-0000-4000-8000-000000000000"
-    chart = bundle / "charts" / "Won_deals.yaml"
+    chart = next((bundle / "charts").glob("Won_deals_*.yaml"))
     _edit(chart, lambda d: d.update(dataset_uuid=missing))
 
     def break_position(doc: dict) -> None:
@@ -61,16 +62,16 @@ def test_validate_bundle_reports_broken_uuids(tmp_path: Path) -> None:
         )
         node["meta"]["uuid"] = missing
 
-    _edit(bundle / "dashboards" / "Sales_funnel.yaml", break_position)
+    _edit(bundle / "dashboards" / "Sales_funnel_and_managers.yaml", break_position)
 
     problems = superset.validate_bundle(bundle)
-    assert any("charts/Won_deals.yaml" in p and missing in p for p in problems), problems
-    assert any("dashboards/Sales_funnel.yaml" in p and missing in p for p in problems), problems
+    assert any(chart.name in p and missing in p for p in problems), problems
+    assert any("Sales_funnel_and_managers.yaml" in p and missing in p for p in problems), problems
 
 
 def test_validate_bundle_rejects_tables_outside_the_marts(tmp_path: Path) -> None:
     bundle = _copy_bundle(tmp_path)
-    dataset = bundle / "datasets" / "crm_warehouse" / "fct_deal.yaml"
+    dataset = bundle / "datasets" / "crm_warehouse" / "mart_dso.yaml"
     _edit(dataset, lambda d: d.update(table_name="stg_bitrix__deals"))
     problems = superset.validate_bundle(bundle)
     assert any("stg_bitrix__deals" in p for p in problems), problems
@@ -114,158 +115,446 @@ def test_config_reads_the_generated_secret_key(tmp_path, monkeypatch) -> None:
     assert config["TALISMAN_ENABLED"] is True
 
 
+def test_config_states_session_lifetime_and_access_rules(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("CRMWH_SUPERSET_STATE", str(tmp_path))
+    superset._ensure_secret_key(tmp_path)
+    config = runpy.run_path(str(superset.CONFIG_FILE))
+    assert config["PERMANENT_SESSION_LIFETIME"].total_seconds() == 8 * 3600
+    assert config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds() == 15 * 60
+    assert config["SESSION_COOKIE_HTTPONLY"] and config["SESSION_COOKIE_SAMESITE"] == "Lax"
+    assert callable(config["FLASK_APP_MUTATOR"])  # makes sessions permanent (see config)
+    flags = config["FEATURE_FLAGS"]
+    assert flags["DASHBOARD_RBAC"] is True
+    assert flags["ALLOW_ADHOC_SUBQUERY"] is False
+    assert flags["ENABLE_TEMPLATE_PROCESSING"] is False
+
+
 # --------------------------------------------------------------------------- server
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Api:
-    """A tiny client for Superset's REST API: JWT login, cookie jar for CSRF."""
-
-    def __init__(self, base: str) -> None:
-        self.base = base
-        self.token = ""
-        self.csrf = ""
-        self.opener = urllib.request.build_opener(
-            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
-        )
-
-    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        req = urllib.request.Request(self.base + path, method=method)
-        if body is not None:
-            req.data = json.dumps(body).encode()
-            req.add_header("Content-Type", "application/json")
-        if self.token:
-            req.add_header("Authorization", f"Bearer {self.token}")
-        if self.csrf and method != "GET":
-            req.add_header("X-CSRFToken", self.csrf)
-            req.add_header("Referer", self.base + "/")
-        try:
-            with self.opener.open(req, timeout=60) as resp:
-                return resp.status, json.loads(resp.read() or b"null")
-        except urllib.error.HTTPError as exc:
-            raw = exc.read()
-            try:
-                return exc.code, json.loads(raw)
-            except ValueError:
-                return exc.code, raw.decode("utf-8", "replace")
-
-    def login(self, username: str, password: str) -> None:
-        status, body = self.call(
-            "POST",
-            "/api/v1/security/login",
-            {"username": username, "password": password, "provider": "db", "refresh": False},
-        )
-        assert status == 200, body
-        self.token = body["access_token"]
-        status, body = self.call("GET", "/api/v1/security/csrf_token/")
-        assert status == 200, body
-        self.csrf = body["result"]
-
-
-def _rison_eq(column: str, value: str) -> str:
-    return urllib.parse.quote(f"(filters:!((col:{column},opr:eq,value:'{value}')),page_size:100)")
-
-
-def test_superset_serves_the_sales_funnel(built_warehouse: Path, tmp_path: Path) -> None:
-    state = tmp_path / "state"
-    t0 = time.monotonic()
-    creds = superset.prepare(built_warehouse, state)
-    # a second prepare (as on every `crmwh serve`) must update in place, not duplicate
-    again = superset.prepare(built_warehouse, state)
-    assert (again.username, again.password) == (creds.username, creds.password)
-    if creds.generated:
-        assert creds.password_file is not None
-        assert creds.password_file.stat().st_mode & 0o777 == 0o600
-    key_file = state / "superset" / "secret_key"
+def test_prepare_is_idempotent_and_keeps_secrets_private(served: Served) -> None:
+    if served.creds.generated:
+        assert served.creds.password_file is not None
+        assert served.creds.password_file.stat().st_mode & 0o777 == 0o600
+    key_file = served.state / "superset" / "secret_key"
     assert key_file.stat().st_mode & 0o777 == 0o600
 
-    port = _free_port()
-    t1 = time.monotonic()
-    proc = superset.start(built_warehouse, state, port=port)
-    started = time.monotonic()
-    try:
-        base = f"http://127.0.0.1:{port}"
-        print(f"prepare x2 {t1 - t0:.1f}s, start {started - t1:.1f}s")
+    api = Api(served.base)
+    status, _ = api.call("GET", "/api/v1/dashboard/")
+    assert status == 401
+    api = served.admin()
+    dashboards = api.dashboards()
+    assert {d["slug"] for d in dashboards} == DASHBOARD_SLUGS  # imported once, not twice
+    status, me = api.call("GET", "/api/v1/me/")
+    assert all([o["id"] for o in d["owners"]] == [me["result"]["id"]] for d in dashboards)
+    bundle_charts = list((superset.BUNDLE_DIR / "charts").glob("*.yaml"))
+    status, body = api.call("GET", "/api/v1/chart/?q=(page_size:100)")
+    assert body["count"] == len(bundle_charts), "re-import duplicated charts"
 
-        # security headers are set by Talisman on every page
-        with urllib.request.urlopen(f"{base}/login/", timeout=30) as resp:
+
+def test_security_headers_and_session_cookie(served: Served) -> None:
+    for path in ("/login/", "/health"):
+        with urllib.request.urlopen(f"{served.base}{path}", timeout=30) as resp:
             headers = resp.headers
-        assert "default-src 'self'" in headers.get("Content-Security-Policy", "")
-        assert headers.get("X-Frame-Options") == "DENY"
+        csp = headers.get("Content-Security-Policy", "")
+        assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp, (path, csp)
+        assert "http:" not in csp.replace("http://127.0.0.1", ""), csp  # no third parties
+        assert headers.get("X-Frame-Options") == "DENY", path
+        assert headers.get("X-Content-Type-Options") == "nosniff", path
+        assert headers.get("Referrer-Policy") == "same-origin", path
+        assert "camera=()" in headers.get("Permissions-Policy", ""), path
 
-        api = Api(base)
-        status, _ = api.call("GET", "/api/v1/dashboard/")
-        assert status == 401
-        api.login(creds.username, creds.password)
+    api = served.admin()  # the CSRF call opens a (cookie) session
+    cookies = api.last_headers.get_all("Set-Cookie") or []
+    session = next(c for c in cookies if c.startswith("crmwh_session="))
+    attrs = {a.strip().split("=")[0].lower(): a for a in session.split(";")}
+    assert "httponly" in attrs and "samesite" in attrs and "Lax" in attrs["samesite"]
+    expires = attrs["expires"].split("=", 1)[1]
+    left = time.mktime(time.strptime(expires, "%a, %d %b %Y %H:%M:%S GMT")) - time.mktime(
+        time.gmtime()
+    )
+    assert 7.5 * 3600 < left <= 8 * 3600 + 60, f"session cookie expires in {left / 3600:.2f}h"
 
-        status, body = api.call(
-            "GET", f"/api/v1/dashboard/?q={_rison_eq('dashboard_title', DASHBOARD_TITLE)}"
-        )
+
+def _all_charts(api: Api) -> list[dict[str, Any]]:
+    charts: dict[int, dict[str, Any]] = {}
+    for d in api.dashboards():
+        for chart in api.charts_of(d["id"]):
+            charts.setdefault(chart["id"], {**chart, "dashboard": d["dashboard_title"]})
+    return list(charts.values())
+
+
+def test_every_chart_of_every_dashboard_returns_rows(served: Served) -> None:
+    """Chart by chart, through the chart data API with each chart's saved query, uncached."""
+    problems, missing = superset.check_bundle_against_warehouse(served.warehouse)
+    assert problems == [] and missing == {}, (problems, missing)
+    api = served.admin()
+    charts = _all_charts(api)
+    assert len(charts) == len(list((superset.BUNDLE_DIR / "charts").glob("*.yaml")))
+    latencies: list[float] = []
+    failures = []
+    for chart in charts:
+        t = time.monotonic()
+        status, body = api.call("GET", f"/api/v1/chart/{chart['id']}/data/?force=true")
+        latencies.append(time.monotonic() - t)
+        where = f"{chart['dashboard']} / {chart['slice_name']}"
+        if status != 200:
+            failures.append(f"{where}: HTTP {status} {str(body)[:300]}")
+        elif not body["result"] or body["result"][0]["rowcount"] <= 0:
+            failures.append(f"{where}: no rows")
+    assert not failures, "charts failing on the demo warehouse:\n" + "\n".join(failures)
+    latencies.sort()
+    p95 = latencies[max(0, int(round(0.95 * len(latencies))) - 1)]
+    print(
+        f"chart data, uncached, {len(latencies)} charts: p50 {statistics.median(latencies):.2f}s"
+        f" p95 {p95:.2f}s max {latencies[-1]:.2f}s"
+    )
+
+
+def _saved_query(api: Api, chart_id: int) -> dict[str, Any]:
+    status, body = api.call("GET", f"/api/v1/chart/{chart_id}")
+    assert status == 200, body
+    return json.loads(body["result"]["query_context"])
+
+
+def test_native_filters_list_values_and_apply_to_their_charts(served: Served) -> None:
+    """What the dashboard does with each native filter, done through the API: a select
+    filter lists its values from its dataset, and every chart in its scope still answers
+    with that filter applied (a chart lacking the column would fail); the period filter
+    applies a time range to each chart in scope."""
+    api = served.admin()
+    seen: dict[str, set[str]] = {}
+    failures = []
+    for d in api.dashboards():
+        status, body = api.call("GET", f"/api/v1/dashboard/{d['id']}")
         assert status == 200, body
-        assert [d["dashboard_title"] for d in body["result"]] == [DASHBOARD_TITLE]
-        dashboard_id = body["result"][0]["id"]
-        status, me = api.call("GET", "/api/v1/me/")
-        assert status == 200, me
-        assert [o["id"] for o in body["result"][0]["owners"]] == [me["result"]["id"]]
+        meta = json.loads(body["result"]["json_metadata"])
+        ids = {c["id"]: c["slice_name"] for c in api.charts_of(d["id"])}
+        for flt in meta["native_filter_configuration"]:
+            name = flt["name"]
+            seen.setdefault(d["slug"], set()).add(name)
+            # the scope as the dashboard computes it on load: every chart under the root
+            # but the excluded ones (the importer remaps `excluded`, not `chartsInScope`)
+            assert flt["scope"]["rootPath"] == ["ROOT_ID"], flt["scope"]
+            in_scope = [c for c in ids if c not in flt["scope"]["excluded"]]
+            assert in_scope, f"{d['slug']}: filter {name} reaches no chart"
+            if flt["filterType"] == "filter_time":
+                extra = {"op": "TEMPORAL_RANGE", "val": "2000-01-01 : 2100-01-01"}
+                values: list[Any] = []
+            else:
+                target = flt["targets"][0]
+                column = target["column"]["name"]
+                status, res = api.query(target["datasetId"], [column], None)
+                assert status == 200, (d["slug"], name, res)
+                values = [r[column] for r in res["result"][0]["data"] if r[column] is not None]
+                assert values, f"{d['slug']}: filter {name} lists no values"
+                extra = {"col": column, "op": "IN", "val": values[:1]}
+            for chart_id in in_scope:
+                qc = _saved_query(api, chart_id)
+                for query in qc["queries"]:
+                    if extra["op"] == "TEMPORAL_RANGE":
+                        tf = next(
+                            (f for f in query.get("filters", []) if f["op"] == "TEMPORAL_RANGE"),
+                            None,
+                        )
+                        if tf is None:
+                            failures.append(f"{d['slug']}/{ids[chart_id]}: no time column")
+                            continue
+                        tf["val"] = extra["val"]
+                    else:
+                        query.setdefault("filters", []).append(extra)
+                qc["force"] = True
+                status, res = api.call("POST", "/api/v1/chart/data", qc)
+                if status != 200:
+                    failures.append(f"{d['slug']}/{ids[chart_id]} with {name}: {str(res)[:200]}")
+    assert not failures, "\n".join(failures)
+    assert {"Period", "Team", "Manager"} <= seen["executive"]
+    assert {"Attribution model", "Period", "Channel"} <= seen["marketing"]
+    assert {"Period", "Pipeline", "Team", "Manager", "Channel"} <= seen["sales-funnel"]
+    assert {"Period", "Team", "Manager", "As of date"} <= seen["finance"]
+    assert {"Period", "Source"} <= seen["data-quality"]
 
-        status, body = api.call("GET", f"/api/v1/dashboard/{dashboard_id}/charts")
-        assert status == 200, body
-        charts = body["result"]
-        bundle_charts = list((superset.BUNDLE_DIR / "charts").glob("*.yaml"))
-        assert len(charts) == len(bundle_charts)
-        status, body = api.call("GET", "/api/v1/chart/?q=(page_size:100)")
-        assert body["count"] == len(bundle_charts), "re-import duplicated charts"
 
-        timings = {}
-        for chart in charts:
-            t = time.monotonic()
-            status, body = api.call("GET", f"/api/v1/chart/{chart['id']}/data/")
-            timings[chart["slice_name"]] = time.monotonic() - t
-            assert status == 200, (chart["slice_name"], body)
-            rows = body["result"][0]["rowcount"]
-            assert rows > 0, f"{chart['slice_name']}: no rows"
-        print("chart data latency:", {k: f"{v:.2f}s" for k, v in timings.items()})
+def test_data_quality_dashboard_links_the_served_data_docs(served: Served) -> None:
+    api = served.admin()
+    status, body = api.call("GET", "/api/v1/dashboard/data-quality")
+    assert status == 200, body
+    position = json.loads(body["result"]["position_json"])
+    notes = [
+        n["meta"]["code"]
+        for n in position.values()
+        if isinstance(n, dict) and n.get("type") == "MARKDOWN"
+    ]
+    assert any(f"]({served.data_docs_url})" in n for n in notes), notes
+    assert not any(superset.DATA_DOCS_PLACEHOLDER in n for n in notes)
+    with urllib.request.urlopen(served.data_docs_url, timeout=30) as resp:
+        page = resp.read().decode("utf-8", "replace")
+    assert resp.status == 200 and "Data Docs" in page, page[:300]
 
-        # concurrent, uncached queries (as a dashboard load makes them): each thread must
-        # get its own DuckDB connection, so all succeed with the same row counts
-        def fetch(chart_id: int) -> tuple[int, Any]:
-            return api.call("GET", f"/api/v1/chart/{chart_id}/data/?force=true")
 
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            results = list(pool.map(fetch, [c["id"] for c in charts] * 2))
-        assert all(status == 200 for status, _ in results), results
-        assert all(body["result"][0]["rowcount"] > 0 for _, body in results)
+def test_concurrent_uncached_queries_do_not_share_a_connection(served: Served) -> None:
+    api = served.admin()
+    charts = _all_charts(api)[:8]
 
-        # SQL Lab reads the marts but cannot write, nor read files on the server
-        status, body = api.call(
-            "GET", f"/api/v1/database/?q={_rison_eq('database_name', 'CRM warehouse')}"
-        )
-        database_id = body["result"][0]["id"]
+    def fetch(chart_id: int) -> tuple[int, Any]:
+        return api.call("GET", f"/api/v1/chart/{chart_id}/data/?force=true")
 
-        def sql(statement: str) -> tuple[int, Any]:
-            return api.call(
-                "POST",
-                "/api/v1/sqllab/execute/",
-                {
-                    "database_id": database_id,
-                    "sql": statement,
-                    "runAsync": False,
-                    "schema": "marts",
-                },
-            )
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(fetch, [c["id"] for c in charts] * 2))
+    assert all(status == 200 for status, _ in results), results
+    assert all(body["result"][0]["rowcount"] > 0 for _, body in results)
 
-        status, body = sql("select count(*) as n from marts.fct_deal")
-        assert status == 200, body
-        assert body["data"][0]["n"] > 0
-        status, body = sql("select * from read_csv('/etc/passwd')")
-        assert status != 200 and "disabled by configuration" in json.dumps(body), body
-        status, body = sql("create table marts.x as select 1 as a")
-        assert status != 200 and "DML_NOT_ALLOWED_ERROR" in json.dumps(body), body
+
+def _sql(api: Api, statement: str) -> tuple[int, Any]:
+    status, body = api.call(
+        "GET", f"/api/v1/database/?q={rison_eq('database_name', 'CRM warehouse')}"
+    )
+    database_id = body["result"][0]["id"] if status == 200 and body["result"] else 1
+    return api.call(
+        "POST",
+        "/api/v1/sqllab/execute/",
+        {"database_id": database_id, "sql": statement, "runAsync": False, "schema": "marts"},
+    )
+
+
+def test_sql_lab_reads_the_marts_but_cannot_write_or_read_files(served: Served) -> None:
+    api = served.admin()
+    status, body = _sql(api, "select count(*) as n from marts.fct_deal")
+    assert status == 200, body
+    assert body["data"][0]["n"] > 0
+    status, body = _sql(api, "select * from read_csv('/etc/passwd')")
+    assert status != 200 and "disabled by configuration" in json.dumps(body), body
+    status, body = _sql(api, "create table marts.x as select 1 as a")
+    assert status != 200 and "DML_NOT_ALLOWED_ERROR" in json.dumps(body), body
+
+
+# --------------------------------------------------------------------------- roles
+
+
+def _busiest_manager(warehouse: Path) -> tuple[str, int, int]:
+    """The manager with most deals: id, their deals, their missed calls."""
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        manager_id, deals = con.execute(
+            "select manager_id, count(*) from marts.fct_deal where manager_id is not null "
+            "group by 1 order by 2 desc limit 1"
+        ).fetchall()[0]
+        calls = con.execute(
+            "select count(*) from marts.mart_missed_calls where manager_id = ?", [manager_id]
+        ).fetchall()[0][0]
+        return manager_id, deals, calls
     finally:
-        superset.stop(proc)
-    assert proc.poll() is not None
+        con.close()
+
+
+def test_roles_see_what_they_should_and_nothing_more(served: Served) -> None:
+    manager_id, manager_deals, _ = _busiest_manager(served.warehouse)
+    users = {
+        "t_analyst": (["Analyst"], None),
+        "t_exec": (["Executive"], None),
+        "t_finance": (["Finance"], None),
+        "t_manager": (["Manager"], manager_id),
+        "t_nobody": (["Manager"], None),  # a Manager without a manager id: deny by default
+    }
+    password = "Role-Test-Pass-1"
+    for name, (roles, mid) in users.items():
+        superset.ensure_user(served.state, name, password, roles, manager_id=mid)
+    # idempotent: running it again changes nothing and does not fail
+    superset.ensure_user(served.state, "t_manager", password, ["Manager"], manager_id=manager_id)
+    apis = {}
+    for name in users:
+        apis[name] = Api(served.base)
+        apis[name].login(name, password)
+    admin = served.admin()
+    tables = ("deals", "customers", "customer_contacts", "invoices", "missed_calls")
+    ds = {t: admin.dataset_id(t) for t in tables}
+
+    # dashboards each role is given (DASHBOARD_RBAC), and no others
+    slugs = {n: {d["slug"] for d in api.dashboards()} for n, api in apis.items()}
+    assert slugs["t_exec"] == slugs["t_finance"] == slugs["t_analyst"] == DASHBOARD_SLUGS
+    assert slugs["t_manager"] == {"executive", "sales-funnel", "data-quality"}
+    status, _ = apis["t_manager"].call("GET", "/api/v1/dashboard/finance")
+    assert status in (403, 404)
+
+    # every chart of every dashboard a role sees renders for it
+    for name, api in apis.items():
+        for chart in _all_charts(api):
+            status, body = api.call("GET", f"/api/v1/chart/{chart['id']}/data/")
+            assert status == 200, (name, chart["slice_name"], body)
+
+    # SQL Lab: Analyst only, and only on the marts
+    status, body = _sql(apis["t_analyst"], "select count(*) as n from marts.fct_deal")
+    assert status == 200 and body["data"][0]["n"] > 0, body
+    for other in ("raw.file_delivery", "staging.stg_bitrix__deals"):
+        status, body = _sql(apis["t_analyst"], f"select count(*) as n from {other}")
+        assert status != 200, (other, body)
+    for name in ("t_exec", "t_finance", "t_manager", "t_nobody"):
+        status, body = _sql(apis[name], "select 1 as x")
+        assert status == 403, (name, status, body)
+    # Explore: not for the dashboards-only roles
+    for name in ("t_exec", "t_manager"):
+        status, _ = apis[name].call(
+            "GET", f"/api/v1/explore/?datasource_type=table&datasource_id={ds['deals']}"
+        )
+        assert status == 403, name
+    status, _ = apis["t_finance"].call(
+        "GET", f"/api/v1/explore/?datasource_type=table&datasource_id={ds['deals']}"
+    )
+    assert status == 200
+
+    # Row Level Security: a manager sees their own deals, customers, calls, invoices only
+    status, body = apis["t_manager"].query(ds["deals"], ["manager_id"])
+    assert status == 200, body
+    rows = body["result"][0]["data"]
+    assert [(r["manager_id"], r["n"]) for r in rows] == [(manager_id, manager_deals)]
+    for table in ("customers", "invoices", "missed_calls"):
+        status, body = apis["t_manager"].query(ds[table], ["manager_id"])
+        assert status == 200, body
+        seen = {r["manager_id"] for r in body["result"][0]["data"]}
+        assert seen == {manager_id}, (table, seen)
+        status, body = apis["t_exec"].query(ds[table], ["manager_id"])
+        assert len({r["manager_id"] for r in body["result"][0]["data"]}) > 1, table
+    status, body = apis["t_exec"].query(ds["deals"], ["manager_id"])
+    assert len(body["result"][0]["data"]) > 1  # exempt roles see every manager
+    for table in ("deals", "customers", "invoices", "missed_calls"):
+        status, body = apis["t_nobody"].query(ds[table], [])
+        assert status == 200 and body["result"][0]["data"][0]["n"] == 0, (table, body)
+
+    # contacts: raw for Finance, masked for everyone else, unreachable through the raw set
+    status, body = apis["t_finance"].query(ds["customer_contacts"], ["primary_phone"], None)
+    assert status == 200, body
+    phones = [r["primary_phone"] for r in body["result"][0]["data"] if r["primary_phone"]]
+    assert phones and all(p.startswith("+") and "*" not in p for p in phones)
+    status, body = apis["t_finance"].query(ds["customer_contacts"], ["primary_email"], None)
+    mails = [r["primary_email"] for r in body["result"][0]["data"] if r["primary_email"]]
+    assert mails and all("@" in m and "*" not in m for m in mails)
+    for name in ("t_exec", "t_manager", "t_nobody"):
+        status, body = apis[name].query(ds["customer_contacts"], ["primary_phone"], None)
+        assert status in (403, 404), (name, status, body)
+    for name in ("t_exec", "t_manager", "t_analyst"):
+        status, body = apis[name].query(ds["customers"], ["phone_masked", "email_masked"], None)
+        assert status == 200, body
+        masked = [r for r in body["result"][0]["data"] if r["phone_masked"]]
+        assert masked and all("*" in r["phone_masked"] for r in masked), name
+        assert all("***@" in r["email_masked"] for r in masked if r["email_masked"]), name
+    # an ad-hoc expression cannot reach the raw table through a subquery
+    status, body = apis["t_exec"].query(
+        ds["customers"], [], "max((select primary_phone from marts.dim_customer limit 1))"
+    )
+    assert status != 200, body
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known limit: the Analyst's schema access to `marts` (what SQL Lab needs) also "
+    "grants the customer_contacts dataset; closing it needs masked views in the warehouse",
+)
+def test_analyst_cannot_read_raw_contacts(served: Served) -> None:
+    superset.ensure_user(served.state, "t_analyst2", "Role-Test-Pass-2", ["Analyst"])
+    api = Api(served.base)
+    api.login("t_analyst2", "Role-Test-Pass-2")
+    ds = served.admin().dataset_id("customer_contacts")
+    status, body = api.query(ds, ["primary_phone"], None)
+    assert status in (403, 404), (status, str(body)[:300])
+
+
+# --------------------------------------------------------------------------- refresh
+
+
+def _land_a_new_export(landing: Path) -> Path:
+    """A later Bitrix deals export: the latest one minus its last deal (a new file, new
+    checksum, so the run ingests it, rebuilds and publishes)."""
+    latest = sorted((landing / "crm_bitrix").glob("deals_*.csv"))[-1]
+    lines = latest.read_bytes().splitlines(keepends=True)
+    new = latest.with_name("deals_2099-01-01.csv")
+    new.write_bytes(b"".join(lines[:-1]))
+    return new
+
+
+def test_zero_chart_errors_while_a_refresh_publishes(served: Served, tmp_path: Path) -> None:
+    """`crmwh run` over a landing folder with a new export builds a new warehouse and swaps
+    it over the served file while 3 clients fetch chart data (several charts, uncached) in
+    a loop: not one chart request may fail, and the swap happens while they query."""
+    api = served.admin()
+    charts = _all_charts(api)
+    picked = [
+        c for c in charts if c["dashboard"] in ("Executive overview", "Sales — funnel and managers")
+    ][:10]
+    assert len(picked) >= 6, [c["dashboard"] for c in charts]
+    data = tmp_path / "data"
+    shutil.copytree(served.demo.data, data)  # the manifest: a rerun, not a first load
+    landing = tmp_path / "landing"
+    shutil.copytree(served.demo.landing, landing)
+    _land_a_new_export(landing)
+    env = dict(
+        served.demo.env, CRMWH_PATHS__DATA=str(data), CRMWH_PATHS__STATE=str(tmp_path / "state")
+    )
+    inode = served.warehouse.stat().st_ino
+    log_path = tmp_path / "run.log"
+    results: list[tuple[float, str, int, str]] = []
+    swaps: list[float] = []
+    stop = threading.Event()
+
+    def client(offset: int) -> None:
+        mine = Api(served.base)
+        mine.login(served.creds.username, served.creds.password)
+        order = picked[offset:] + picked[:offset]
+        while not stop.is_set():
+            for chart in order:
+                status, body = mine.call("GET", f"/api/v1/chart/{chart['id']}/data/?force=true")
+                ok = status == 200 and body["result"][0]["rowcount"] > 0
+                err = "" if ok else f"HTTP {status} {str(body)[:300]}"
+                results.append((time.monotonic(), chart["slice_name"], status, err))
+                if stop.is_set():
+                    return
+
+    threads = [threading.Thread(target=client, args=(i * 3,), daemon=True) for i in range(3)]
+    for t in threads:
+        t.start()
+    with open(log_path, "w", encoding="utf-8") as log:  # a pipe could fill and block the run
+        run = subprocess.Popen(
+            [*CRMWH, "run", "--landing", str(landing), "--warehouse", str(served.warehouse)],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    t_start = time.monotonic()
+    deadline = t_start + 1500
+    try:
+        while run.poll() is None and time.monotonic() < deadline:
+            if served.warehouse.stat().st_ino != inode:
+                swaps.append(time.monotonic())
+                inode = served.warehouse.stat().st_ino
+            time.sleep(0.1)
+        t_end = time.monotonic()
+        if served.warehouse.stat().st_ino != inode:
+            swaps.append(t_end)
+        settle = time.monotonic() + 120
+        while sum(1 for r in results if r[0] > t_end) < len(picked) and time.monotonic() < settle:
+            time.sleep(0.5)  # a full pass over the charts on the new file
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=180)
+        if run.poll() is None:
+            run.kill()
+        run.wait()
+    out = log_path.read_text(encoding="utf-8", errors="replace")
+    assert run.returncode == 0, out[-4000:]
+    assert swaps, "crmwh run finished without publishing a new warehouse file"
+    errors = [r for r in results if r[3]]
+    before = sum(1 for r in results if r[0] < swaps[0])
+    after = sum(1 for r in results if r[0] > swaps[0])
+    print(
+        f"refresh: run {t_end - t_start:.0f}s, {len(swaps)} swap(s), {len(results)} chart "
+        f"queries by 3 clients ({before} before the swap, {after} after), {len(errors)} errors"
+    )
+    assert before > 0 and after >= len(picked), (before, after)
+    assert errors == [], errors[:10]
+    # the new export was ingested by that run (recorded in the manifest by checksum)
+    manifest = "".join(
+        p.read_text("utf-8", "replace") for p in (data / "manifest").rglob("*") if p.is_file()
+    )
+    assert "deals_2099-01-01.csv" in manifest

@@ -71,17 +71,52 @@ FEATURE_FLAGS = {
     "THUMBNAILS": False,
     "ESTIMATE_QUERY_COST": False,
     "ENABLE_SUPERSET_META_DB": False,
+    # dashboards list the roles that may open them (dashboards/security.yaml)
+    "DASHBOARD_RBAC": True,
+    # no subqueries in ad-hoc chart expressions: a role that may read a masked dataset
+    # must not reach the unmasked table through `(select primary_phone from ...)`
+    "ALLOW_ADHOC_SUBQUERY": False,
+    # Row Level Security is for dashboards; roles with SQL Lab see whole marts
+    "RLS_IN_SQLLAB": False,
 }
 
-# Sessions: signed cookies, HTTP-only, SameSite, and a working day long.
-PERMANENT_SESSION_LIFETIME = timedelta(hours=8)
+# Sessions: signed cookies, HTTP-only, SameSite, and a working day long. Flask applies
+# PERMANENT_SESSION_LIFETIME only to permanent sessions, and neither Superset nor
+# Flask-AppBuilder marks them so: without FLASK_APP_MUTATOR below the session cookie would
+# be a browser-session cookie whose signature never expires on the server. With it, the
+# cookie carries an expiry and Flask rejects a cookie signed longer ago than the lifetime
+# (refreshed on each request: 8 hours without activity log the user out).
+SESSION_LIFETIME = timedelta(hours=8)
+PERMANENT_SESSION_LIFETIME = SESSION_LIFETIME
+SESSION_REFRESH_EACH_REQUEST = True
+SESSION_COOKIE_NAME = "crmwh_session"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 # Served on 127.0.0.1 over plain HTTP; a TLS-terminating proxy in front should set
 # CRMWH_SUPERSET_HTTPS=1 so cookies are marked Secure.
 SESSION_COOKIE_SECURE = os.environ.get("CRMWH_SUPERSET_HTTPS") == "1"
 WTF_CSRF_ENABLED = True
-WTF_CSRF_TIME_LIMIT = int(timedelta(hours=8).total_seconds())
+WTF_CSRF_TIME_LIMIT = int(SESSION_LIFETIME.total_seconds())
+# "Remember me" is not offered; should Flask-Login set its cookie, it lasts no longer
+# than a session and is as protected.
+REMEMBER_COOKIE_DURATION = SESSION_LIFETIME
+REMEMBER_COOKIE_HTTPONLY = True
+REMEMBER_COOKIE_SAMESITE = "Lax"
+REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# API tokens (POST /api/v1/security/login) expire like Flask-JWT-Extended's default, but
+# stated: 15 minutes, refresh tokens a session long.
+JWT_ACCESS_TOKEN_EXPIRES = timedelta(minutes=15)
+JWT_REFRESH_TOKEN_EXPIRES = SESSION_LIFETIME
+
+
+def FLASK_APP_MUTATOR(app):  # noqa: N802, ANN001, ANN201 - Superset's hook name
+    """Make every session permanent, so PERMANENT_SESSION_LIFETIME applies to it."""
+    from flask import session
+
+    @app.before_request
+    def _permanent_session():  # noqa: ANN202
+        session.permanent = True
+
 
 # Security headers (flask-talisman): a strict CSP with no third-party origins (this
 # server has no internet), no framing, no referrer leaks.
@@ -104,6 +139,7 @@ TALISMAN_CONFIG = {
     "session_cookie_secure": SESSION_COOKIE_SECURE,
     "frame_options": "DENY",
     "referrer_policy": "same-origin",
+    "permissions_policy": {"camera": "()", "microphone": "()", "geolocation": "()"},
 }
 TALISMAN_DEV_CONFIG = TALISMAN_CONFIG
 HTTP_HEADERS = {"X-Content-Type-Options": "nosniff"}

@@ -44,6 +44,8 @@ SERVER_DIR = DASHBOARDS_DIR / "server"
 CONFIG_FILE = SERVER_DIR / "superset_config.py"
 LOCK_FILE = SERVER_DIR / "requirements.lock"
 IMPORT_SCRIPT = SERVER_DIR / "import_bundle.py"
+SECURITY_SCRIPT = SERVER_DIR / "apply_security.py"
+SECURITY_FILE = DASHBOARDS_DIR / "security.yaml"
 SETUP_SCRIPT = PROJECT_ROOT / "scripts" / "setup_superset.sh"
 LOCK_STAMP = ".crmwh-lock.sha256"
 
@@ -69,6 +71,20 @@ MART_TABLES: frozenset[str] = frozenset(
         "mart_data_quality",
     }
 )
+#: Further marts the dashboards read that metrics.md does not list (yet): each is a dbt
+#: model of ``dbt_project/models/marts`` documented in its folder's YAML. Kept apart so the
+#: contract above stays exactly the one in metrics.md.
+EXTRA_MART_TABLES: frozenset[str] = frozenset(
+    {
+        "mart_dso",
+        "mart_lead_processing",
+        "mart_unmatched_payments",
+        "dim_channel",
+        "dim_date",
+        "dim_product",
+    }
+)
+DASHBOARD_TABLES: frozenset[str] = MART_TABLES | EXTRA_MART_TABLES
 MART_SCHEMA = "marts"
 
 #: Passwords that ship in docs and tutorials; never accepted for the admin.
@@ -313,13 +329,28 @@ READ_ONLY_CONNECT_ARGS: dict[str, Any] = {
 }
 
 
-def build_bundle_zip(warehouse: Path, dest: Path, bundle_dir: Path = BUNDLE_DIR) -> Path:
+#: Where ``crmwh serve`` serves the GX Data Docs by default (``--docs-port``).
+DEFAULT_DATA_DOCS_URL = "http://127.0.0.1:8089/"
+#: Placeholder for that address in the dashboards' markdown (``dashboards.spec.model``).
+DATA_DOCS_PLACEHOLDER = "__DATA_DOCS_URL__"
+
+
+def build_bundle_zip(
+    warehouse: Path,
+    dest: Path,
+    bundle_dir: Path = BUNDLE_DIR,
+    *,
+    data_docs_url: str = DEFAULT_DATA_DOCS_URL,
+) -> Path:
     """Zip the YAML bundle for import, pointing its database at ``warehouse``.
 
     The committed YAML holds a placeholder URI, because the warehouse path differs per
     machine; here it becomes ``duckdb:///<absolute path>`` with read-only engine params.
+    Likewise the Data Docs link of the dashboards becomes ``data_docs_url``.
     ``metadata.yaml`` is stamped ``type: assets`` for Superset's assets importer.
     """
+    if not re.fullmatch(r"https?://[^\s()<>\[\]]+", data_docs_url):
+        raise SupersetError(f"data docs URL {data_docs_url!r} is not an http(s) address")
     docs = _load_yaml_files(bundle_dir)
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -337,6 +368,8 @@ def build_bundle_zip(warehouse: Path, dest: Path, bundle_dir: Path = BUNDLE_DIR)
             elif rel == "metadata.yaml":
                 doc = {**doc, "type": "assets"}
             text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+            if rel.startswith("dashboards/"):
+                text = text.replace(DATA_DOCS_PLACEHOLDER, data_docs_url)
             zf.writestr(f"crm_warehouse_bundle/{rel}", text)
     data = buf.getvalue()
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -345,11 +378,28 @@ def build_bundle_zip(warehouse: Path, dest: Path, bundle_dir: Path = BUNDLE_DIR)
 
 
 _SQL_TABLE_RE = re.compile(r"\b(?:from|join)\s+((?:\"?\w+\"?\.){0,2}\"?\w+\"?)", re.IGNORECASE)
+_SQL_CTE_RE = re.compile(r"(?:\bwith|,)\s*(\w+)\s+as\s*\(", re.IGNORECASE)
+_SQL_COMMENT_RE = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
+_SQL_STRING_RE = re.compile(r"'(?:[^']|'')*'")
 
 
 def _virtual_tables(sql: str) -> list[str]:
-    """Tables a virtual dataset's SQL reads (``from``/``join`` targets), unquoted."""
-    return [m.group(1).replace('"', "").lower() for m in _SQL_TABLE_RE.finditer(sql)]
+    """Tables a virtual dataset's SQL reads (``from``/``join`` targets), unquoted.
+
+    Names the SQL defines itself as common table expressions are not tables; comments
+    and string literals are ignored so that neither hides nor invents a table.
+    """
+    text = _SQL_STRING_RE.sub("''", _SQL_COMMENT_RE.sub(" ", sql))
+    ctes = {name.lower() for name in _SQL_CTE_RE.findall(text)}
+    tables = [m.group(1).replace('"', "").lower() for m in _SQL_TABLE_RE.finditer(text)]
+    return [t for t in tables if t not in ctes]
+
+
+def dataset_tables(doc: Mapping[str, Any]) -> list[str]:
+    """The mart tables (``marts.<name>``) a dataset YAML reads, physical or virtual."""
+    if doc.get("sql"):
+        return [t.rpartition(".")[2] for t in _virtual_tables(str(doc["sql"]))]
+    return [str(doc.get("table_name", "")).lower()]
 
 
 def _is_uuid(value: Any) -> bool:
@@ -378,22 +428,76 @@ def _chart_refs(params: Mapping[str, Any]) -> tuple[list[str], list[str]]:
         for item in value if isinstance(value, list) else [value]:
             if isinstance(item, str) and item:
                 columns.append(item)
+    for item in params.get("order_by_cols") or []:
+        try:
+            columns.append(str(json.loads(item)[0]))
+        except (TypeError, ValueError, IndexError):
+            columns.append(str(item))
     for flt in params.get("adhoc_filters") or []:
         if isinstance(flt, Mapping) and flt.get("expressionType") == "SIMPLE":
             columns.append(str(flt.get("subject")))
     return metrics, columns
 
 
+def _query_context_refs(qc: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """Saved metrics and plain columns the saved query context's queries name."""
+    metrics: list[str] = []
+    columns: list[str] = []
+    for query in qc.get("queries") or []:
+        for m in query.get("metrics") or []:
+            if isinstance(m, str):
+                metrics.append(m)
+        for c in query.get("columns") or []:
+            if isinstance(c, str):
+                columns.append(c)
+            elif isinstance(c, Mapping) and c.get("columnType") == "BASE_AXIS":
+                columns.append(str(c.get("sqlExpression")))
+        for f in query.get("filters") or []:
+            if isinstance(f, Mapping) and isinstance(f.get("col"), str):
+                columns.append(f["col"])
+        for item in query.get("orderby") or []:
+            if isinstance(item, list) and item and isinstance(item[0], str):
+                (metrics if item[0] not in columns else columns).append(item[0])
+    return metrics, columns
+
+
+def _check_position(rel: str, position: Mapping[str, Any]) -> list[str]:
+    """The layout tree: every child exists and names its parent, every chart is reachable."""
+    problems: list[str] = []
+    nodes = {k: v for k, v in position.items() if isinstance(v, Mapping)}
+    if "ROOT_ID" not in nodes or "GRID_ID" not in nodes:
+        return [f"{rel}: position has no ROOT_ID/GRID_ID"]
+    reachable: set[str] = set()
+    stack = ["ROOT_ID"]
+    while stack:
+        key = stack.pop()
+        if key in reachable:
+            continue
+        reachable.add(key)
+        for child in nodes[key].get("children") or []:
+            if child not in nodes:
+                problems.append(f"{rel}: position {key} has unknown child {child}")
+                continue
+            if key not in (nodes[child].get("parents") or [key]):
+                problems.append(f"{rel}: position {child} does not name its parent {key}")
+            stack.append(child)
+    for key, node in nodes.items():
+        if node.get("type") == "CHART" and key not in reachable:
+            problems.append(f"{rel}: position {key} is not in the layout tree")
+    return problems
+
+
 def validate_bundle(
-    path: Path = BUNDLE_DIR, allowed_tables: Collection[str] = MART_TABLES
+    path: Path = BUNDLE_DIR, allowed_tables: Collection[str] = DASHBOARD_TABLES
 ) -> list[str]:
     """Problems in a dashboards bundle, as readable strings (empty list: valid).
 
     Superset's importer follows UUID chains (dashboard position -> chart -> dataset ->
     database) and silently skips a link that points nowhere, so a typo shows up as a
     missing chart in production. This catches those before import, plus datasets built
-    on anything but the public mart tables in ``allowed_tables``, and charts that name
-    metrics or columns their dataset does not define.
+    on anything but the mart tables in ``allowed_tables``, charts whose params or saved
+    query name metrics or columns their dataset does not define, broken layout trees, and
+    native filters whose targets or scopes point at nothing.
     """
     root = Path(path)
     problems: list[str] = []
@@ -434,22 +538,35 @@ def validate_bundle(
         if not str(doc.get("sqlalchemy_uri", "")).startswith("duckdb:///"):
             problems.append(f"{rel}: sqlalchemy_uri is not a duckdb:/// URI")
 
+    names: dict[str, str] = {}
     for rel, doc in kinds["datasets"].values():
         if doc.get("database_uuid") not in kinds["databases"]:
             problems.append(f"{rel}: database_uuid {doc.get('database_uuid')} not in bundle")
         if str(doc.get("schema") or "").lower() != MART_SCHEMA:
             problems.append(f"{rel}: schema {doc.get('schema')!r} is not {MART_SCHEMA!r}")
+        name = str(doc.get("table_name", ""))
+        if name in names:
+            problems.append(f"{rel}: table_name {name!r} already used by {names[name]}")
+        names[name] = rel
         sql = doc.get("sql")
         if sql:
             tables = _virtual_tables(str(sql))
             if not tables:
                 problems.append(f"{rel}: virtual dataset SQL reads no table")
             for table in tables:
-                schema, _, name = table.rpartition(".")
-                if schema.split(".")[-1] != MART_SCHEMA or name not in allowed:
+                schema, _, tname = table.rpartition(".")
+                if schema.split(".")[-1] != MART_SCHEMA or tname not in allowed:
                     problems.append(f"{rel}: SQL reads {table}, not an allowed mart table")
-        elif str(doc.get("table_name", "")).lower() not in allowed:
+        elif name.lower() not in allowed:
             problems.append(f"{rel}: table {doc.get('table_name')!r} is not an allowed mart table")
+        cols = [str(c.get("column_name")) for c in doc.get("columns") or []]
+        if len(cols) != len(set(cols)):
+            problems.append(f"{rel}: duplicate column names")
+        main = doc.get("main_dttm_col")
+        if main and not any(
+            c.get("column_name") == main and c.get("is_dttm") for c in doc.get("columns") or []
+        ):
+            problems.append(f"{rel}: main_dttm_col {main!r} is not a temporal column")
 
     for rel, doc in kinds["charts"].values():
         ds_uuid = doc.get("dataset_uuid")
@@ -457,27 +574,35 @@ def validate_bundle(
             problems.append(f"{rel}: dataset_uuid {ds_uuid} not in bundle")
             continue
         ds = kinds["datasets"][ds_uuid][1]
-        metrics, columns = _chart_refs(doc.get("params") or {})
         known_metrics = _names(ds.get("metrics"), "metric_name")
         known_columns = _names(ds.get("columns"), "column_name")
-        problems += [
-            f"{rel}: metric {m!r} not defined in its dataset"
-            for m in metrics
-            if m not in known_metrics
-        ]
-        problems += [
-            f"{rel}: column {c!r} not in its dataset" for c in columns if c not in known_columns
-        ]
+        metrics, columns = _chart_refs(doc.get("params") or {})
         qc = doc.get("query_context")
-        if qc is not None:
+        if qc is None:
+            problems.append(f"{rel}: no query_context (the chart data API needs one)")
+        else:
             try:
-                json.loads(qc)
+                qm, qcols = _query_context_refs(json.loads(qc))
+                metrics += qm
+                columns += qcols
             except (TypeError, ValueError) as exc:
                 problems.append(f"{rel}: query_context is not JSON ({exc})")
+        problems += [
+            f"{rel}: metric {m!r} not defined in its dataset"
+            for m in dict.fromkeys(metrics)
+            if m not in known_metrics and m not in known_columns
+        ]
+        problems += [
+            f"{rel}: column {c!r} not in its dataset"
+            for c in dict.fromkeys(columns)
+            if c not in known_columns
+        ]
 
     on_dashboard: set[str] = set()
     for rel, doc in kinds["dashboards"].values():
         position = doc.get("position") or {}
+        problems += _check_position(rel, position)
+        chart_ids: dict[int, str] = {}
         for key, node in position.items():
             if not (isinstance(node, Mapping) and node.get("type") == "CHART"):
                 continue
@@ -485,26 +610,199 @@ def validate_bundle(
             chart_uuid = meta.get("uuid")
             if chart_uuid not in kinds["charts"]:
                 problems.append(f"{rel}: position {key} refers to unknown chart {chart_uuid}")
-            if not isinstance(meta.get("chartId"), int):
+            chart_id = meta.get("chartId")
+            if not isinstance(chart_id, int):
                 problems.append(f"{rel}: position {key} has no integer chartId")
+            elif chart_ids.get(chart_id, chart_uuid) != chart_uuid:
+                problems.append(f"{rel}: chartId {chart_id} used for two charts")
+            else:
+                chart_ids[chart_id] = str(chart_uuid)
             on_dashboard.add(str(chart_uuid))
+        if not chart_ids:
+            problems.append(f"{rel}: dashboard has no chart")
         metadata = doc.get("metadata") or {}
         for flt in metadata.get("native_filter_configuration") or []:
+            label = f"{rel}: filter {flt.get('name')!r}"
+            scope = flt.get("scope") or {}
+            for chart_id in [*(scope.get("excluded") or []), *(flt.get("chartsInScope") or [])]:
+                if chart_id not in chart_ids:
+                    problems.append(f"{label} scope names chartId {chart_id}, not on the dashboard")
             for target in flt.get("targets") or []:
                 ds_uuid = target.get("datasetUuid")
                 if ds_uuid is None:
+                    if flt.get("filterType") != "filter_time":
+                        problems.append(f"{label} has no target dataset")
                     continue
                 if ds_uuid not in kinds["datasets"]:
-                    problems.append(f"{rel}: filter {flt.get('name')!r} targets unknown {ds_uuid}")
+                    problems.append(f"{label} targets unknown {ds_uuid}")
                     continue
                 column = (target.get("column") or {}).get("name")
                 ds_cols = _names(kinds["datasets"][ds_uuid][1].get("columns"), "column_name")
                 if column and column not in ds_cols:
-                    problems.append(f"{rel}: filter {flt.get('name')!r} column {column!r} unknown")
+                    problems.append(f"{label} column {column!r} unknown")
     for uid, (rel, _doc) in kinds["charts"].items():
         if uid not in on_dashboard:
             problems.append(f"{rel}: chart is on no dashboard")
     return problems
+
+
+def check_bundle_against_warehouse(
+    warehouse: Path, path: Path = BUNDLE_DIR
+) -> tuple[list[str], dict[str, list[str]]]:
+    """Compile every dataset of the bundle against a real warehouse, without reading rows.
+
+    For each dataset, selects every declared column (calculated ones by their expression)
+    and every metric from the dataset's table or SQL with ``limit 0``, so a column a mart
+    renamed, a typo in a metric or a virtual dataset that no longer compiles is reported
+    by name here rather than as a red chart. Returns ``(problems, missing)``: ``missing``
+    maps a dataset file to the mart tables it reads that the warehouse does not have
+    (yet), which is not the bundle's fault; those datasets are not compiled.
+    """
+    import duckdb
+
+    docs = _load_yaml_files(Path(path))
+    problems: list[str] = []
+    missing: dict[str, list[str]] = {}
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        present = {
+            r[0]
+            for r in con.execute(
+                "select table_name from information_schema.tables where table_schema = ?",
+                [MART_SCHEMA],
+            ).fetchall()
+        }
+        for rel, doc in docs.items():
+            if not rel.startswith("datasets/") or not isinstance(doc, Mapping):
+                continue
+            absent = sorted(set(dataset_tables(doc)) - present)
+            if absent:
+                missing[rel] = absent
+                continue
+            source = (
+                f"({doc['sql']}) as ds" if doc.get("sql") else f"{MART_SCHEMA}.{doc['table_name']}"
+            )
+            exprs = [
+                (f"column {c['column_name']}", c.get("expression") or f'"{c["column_name"]}"')
+                for c in doc.get("columns") or []
+            ] + [(f"metric {m['metric_name']}", m["expression"]) for m in doc.get("metrics") or []]
+            for what, expr in exprs:
+                try:
+                    con.execute(f"select {expr} from {source} limit 0")
+                except duckdb.Error as exc:
+                    first = str(exc).strip().splitlines()[0]
+                    problems.append(f"{rel}: {what}: {first}")
+    finally:
+        con.close()
+    return problems, missing
+
+
+#: Column names that hold customers' raw contacts; a dataset exposing one must be listed
+#: in ``contacts_datasets`` of ``dashboards/security.yaml``.
+CONTACT_COLUMNS: frozenset[str] = frozenset(
+    {"primary_phone", "primary_email", "caller_e164", "callee_e164", "phone", "email"}
+)
+
+
+def validate_security(spec_path: Path = SECURITY_FILE, bundle_dir: Path = BUNDLE_DIR) -> list[str]:
+    """Problems in ``dashboards/security.yaml`` measured against the bundle (empty: valid).
+
+    The rules that keep access deny-by-default as the bundle grows: every dataset with a
+    ``manager_id`` column is under the manager Row Level Security scope; every dataset
+    with a raw contact column is a contacts dataset, and only roles marked ``contacts``
+    are granted one; roles name only datasets and dashboards that exist.
+    """
+    try:
+        spec = yaml.safe_load(Path(spec_path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        return [f"{spec_path}: {exc}"]
+    docs = _load_yaml_files(Path(bundle_dir))
+    datasets = {
+        str(d.get("table_name")): d
+        for rel, d in docs.items()
+        if rel.startswith("datasets/") and isinstance(d, Mapping)
+    }
+    slugs = {
+        str(d.get("slug"))
+        for rel, d in docs.items()
+        if rel.startswith("dashboards/") and isinstance(d, Mapping)
+    }
+    problems: list[str] = []
+    name = Path(spec_path).name
+    scope = spec.get("manager_scope") or {}
+    column = scope.get("column", "manager_id")
+    scoped = set(scope.get("datasets") or [])
+    contacts = set(spec.get("contacts_datasets") or [])
+    for table, doc in datasets.items():
+        cols = _names(doc.get("columns"), "column_name")
+        if column in cols and table not in scoped:
+            problems.append(f"{name}: dataset {table} has {column} but no Row Level Security")
+        if cols & CONTACT_COLUMNS and table not in contacts:
+            problems.append(
+                f"{name}: dataset {table} exposes {sorted(cols & CONTACT_COLUMNS)} "
+                "but is not a contacts dataset"
+            )
+    for table in scoped:
+        if table not in datasets:
+            problems.append(f"{name}: manager_scope dataset {table} is not in the bundle")
+        elif column not in _names(datasets[table].get("columns"), "column_name"):
+            problems.append(f"{name}: manager_scope dataset {table} has no {column} column")
+    for table in contacts - set(datasets):
+        problems.append(f"{name}: contacts dataset {table} is not in the bundle")
+    roles = spec.get("roles") or {}
+    sets = spec.get("permission_sets") or {}
+    for role, rdef in roles.items():
+        for pset in rdef.get("permissions") or []:
+            if pset not in sets:
+                problems.append(f"{name}: role {role}: unknown permission set {pset!r}")
+        grants = rdef.get("datasets")
+        if grants != "all":
+            for table in grants or []:
+                if table not in datasets:
+                    problems.append(f"{name}: role {role}: unknown dataset {table}")
+                elif table in contacts and not rdef.get("contacts"):
+                    problems.append(f"{name}: role {role} may not see contacts ({table})")
+        if rdef.get("dashboards") != "all":
+            for slug_ in rdef.get("dashboards") or []:
+                if slug_ not in slugs:
+                    problems.append(f"{name}: role {role}: unknown dashboard {slug_}")
+    for role in scope.get("exempt_roles") or []:
+        if role != "Admin" and role not in roles:
+            problems.append(f"{name}: exempt role {role} is not defined")
+    return problems
+
+
+def ensure_user(
+    state_dir: Path,
+    username: str,
+    password: str,
+    roles: Collection[str],
+    *,
+    email: str | None = None,
+    manager_id: str | None = None,
+) -> None:
+    """Create or update a Superset user with ``roles`` (names from ``security.yaml``).
+
+    With ``manager_id`` the user also gets a personal role whose Row Level Security
+    filter shows them that manager's rows (deals, customers, calls, invoices); without
+    one, a Manager sees no rows at all. The password goes through stdin. Run ``prepare``
+    first (the roles must exist).
+    """
+    if len(password) < 8 or password.lower() in _WEAK_PASSWORDS:
+        raise SupersetError(f"password for {username} is too weak")
+    sdir = superset_state_dir(state_dir)
+    args = [
+        "python",
+        str(SECURITY_SCRIPT),
+        "user",
+        str(SECURITY_FILE),
+        username,
+        email or f"{username}@localhost",
+        ",".join(roles),
+    ]
+    if manager_id:
+        args.append(manager_id)
+    _run_superset(args, sdir, stdin=password + "\n", what=f"create user {username}")
 
 
 # --------------------------------------------------------------------------- prepare
@@ -519,14 +817,22 @@ def _bundle_hash(bundle_dir: Path = BUNDLE_DIR) -> str:
     return h.hexdigest()
 
 
-def _stamp(warehouse: Path, username: str) -> dict[str, str]:
+def _stamp(
+    warehouse: Path, username: str, data_docs_url: str = DEFAULT_DATA_DOCS_URL
+) -> dict[str, str]:
     """What a prepared state depends on; a change to any of it means prepare again."""
     return {
         "lock": _lock_hash(),
-        "config": _sha256(CONFIG_FILE.read_bytes() + IMPORT_SCRIPT.read_bytes()),
+        "config": _sha256(
+            CONFIG_FILE.read_bytes()
+            + IMPORT_SCRIPT.read_bytes()
+            + SECURITY_SCRIPT.read_bytes()
+            + SECURITY_FILE.read_bytes()
+        ),
         "bundle": _bundle_hash(),
         "warehouse": warehouse_uri(warehouse),
         "admin": username,
+        "data_docs": data_docs_url,
     }
 
 
@@ -537,19 +843,22 @@ def _read_stamp(sdir: Path) -> dict[str, str]:
         return {}
 
 
-def prepare(warehouse: Path, state_dir: Path) -> SupersetCredentials:
+def prepare(
+    warehouse: Path, state_dir: Path, *, data_docs_url: str = DEFAULT_DATA_DOCS_URL
+) -> SupersetCredentials:
     """Get Superset ready to serve ``warehouse``: metadata DB, admin, database, dashboards.
 
     Idempotent, so the CLI calls it before every start: migrations and ``superset init``
     run only when the state is new or the installed Superset changed; the admin is
     created once; the bundle is re-imported every time (it updates by UUID, never
     duplicates), after ``validate_bundle`` so a broken bundle fails before touching the
-    metadata. Returns the admin credentials for the CLI to show.
+    metadata; then the roles and Row Level Security of ``dashboards/security.yaml`` are
+    (re)applied. Returns the admin credentials for the CLI to show.
     """
     warehouse = Path(warehouse).resolve()
     if not warehouse.exists():
         raise FileNotFoundError(f"{warehouse} does not exist: build the warehouse first")
-    problems = validate_bundle(BUNDLE_DIR)
+    problems = validate_bundle(BUNDLE_DIR) + validate_security(SECURITY_FILE, BUNDLE_DIR)
     if problems:
         raise SupersetError("dashboards bundle is invalid:\n  " + "\n  ".join(problems))
     ensure_installed()
@@ -565,13 +874,19 @@ def prepare(warehouse: Path, state_dir: Path) -> SupersetCredentials:
         _run_superset(["superset", "init"], sdir, what="superset init")
     _ensure_admin(sdir, creds)
 
-    zip_path = build_bundle_zip(warehouse, sdir / "bundle.zip")
+    zip_path = build_bundle_zip(warehouse, sdir / "bundle.zip", data_docs_url=data_docs_url)
     _run_superset(
         ["python", str(IMPORT_SCRIPT), str(zip_path), creds.username],
         sdir,
         what="dashboards bundle import",
     )
-    _write_private(sdir / "prepared.json", json.dumps(_stamp(warehouse, creds.username)) + "\n")
+    _run_superset(
+        ["python", str(SECURITY_SCRIPT), "roles", str(SECURITY_FILE)],
+        sdir,
+        what="roles and row level security",
+    )
+    stamp = _stamp(warehouse, creds.username, data_docs_url)
+    _write_private(sdir / "prepared.json", json.dumps(stamp) + "\n")
     return creds
 
 
@@ -605,7 +920,12 @@ def wait_healthy(base_url: str, proc: subprocess.Popen | None = None, timeout: f
 
 
 def start(
-    warehouse: Path, state_dir: Path, port: int = 8088, *, threads: int = 4
+    warehouse: Path,
+    state_dir: Path,
+    port: int = 8088,
+    *,
+    threads: int = 4,
+    data_docs_url: str = DEFAULT_DATA_DOCS_URL,
 ) -> subprocess.Popen:
     """Start the Superset web server on 127.0.0.1:``port``; return once ``/health`` is OK.
 
@@ -620,8 +940,9 @@ def start(
     warehouse = Path(warehouse).resolve()
     sdir = superset_state_dir(state_dir)
     creds_user = os.environ.get("SUPERSET_ADMIN_USERNAME", "").strip() or "admin"
-    if _read_stamp(sdir) != _stamp(warehouse, creds_user) or not _venv_current(venv_dir()):
-        prepare(warehouse, state_dir)
+    stamp = _stamp(warehouse, creds_user, data_docs_url)
+    if _read_stamp(sdir) != stamp or not _venv_current(venv_dir()):
+        prepare(warehouse, state_dir, data_docs_url=data_docs_url)
     if not _port_free(port):
         raise SupersetError(f"port {port} on 127.0.0.1 is already in use")
     log_path = sdir / "server.log"

@@ -1,0 +1,229 @@
+"""Apply dashboards/security.yaml to Superset's metadata; create or update users.
+
+Runs inside the Superset virtual environment, started by ``pipelines.lib.superset``:
+
+    python apply_security.py roles <security.yaml>
+    python apply_security.py user <security.yaml> <username> <email> <role,role> [manager_id]
+        (the password is read from stdin, so it never shows in ``ps``)
+
+``roles`` is idempotent and authoritative: every role of the file is reset to exactly its
+permissions (permission sets, dataset access, schema access), the deny-by-default base
+Row Level Security filter is rebuilt on the listed datasets, and each dashboard's role
+list is set (DASHBOARD_RBAC). ``user`` creates the user or updates its roles and password;
+with a ``manager_id`` it also gives the user a personal role ``manager:<id>`` whose
+regular RLS filter lets them see that manager's rows.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import yaml
+
+BASE_FILTER_NAME = "manager scope: deny by default"
+
+
+def _die(msg: str) -> None:
+    print(msg, file=sys.stderr)
+    raise SystemExit(1)
+
+
+def _datasets_by_name(spec: dict[str, Any]) -> dict[str, Any]:
+    from superset import db
+    from superset.connectors.sqla.models import SqlaTable
+    from superset.models.core import Database
+
+    database = db.session.query(Database).filter_by(database_name=spec["database"]).one_or_none()
+    if database is None:
+        _die(f"database {spec['database']!r} not found: import the bundle first")
+    tables = db.session.query(SqlaTable).filter_by(database_id=database.id).all()
+    return {t.table_name: t for t in tables}
+
+
+def _permission(sm: Any, perm: str, view: str) -> Any:
+    pv = sm.find_permission_view_menu(perm, view)
+    if pv is None:
+        _die(f"security.yaml: permission {perm!r} on {view!r} does not exist in this Superset")
+    return pv
+
+
+def _expand(sm: Any, spec: dict[str, Any], set_names: list[str]) -> list[Any]:
+    out: list[Any] = []
+    for set_name in set_names:
+        if set_name not in spec["permission_sets"]:
+            _die(f"security.yaml: unknown permission set {set_name!r}")
+        for item in spec["permission_sets"][set_name]:
+            if item.startswith("role:"):
+                role = sm.find_role(item[5:])
+                if role is None:
+                    _die(f"security.yaml: built-in role {item[5:]!r} not found")
+                out.extend(role.permissions)
+            else:
+                perm, _, view = item.partition(" on ")
+                out.append(_permission(sm, perm.strip(), view.strip()))
+    return out
+
+
+def apply_roles(spec: dict[str, Any]) -> None:
+    from superset import db
+    from superset import security_manager as sm
+    from superset.connectors.sqla.models import RowLevelSecurityFilter
+    from superset.models.dashboard import Dashboard
+    from superset.utils.core import RowLevelSecurityFilterType
+
+    datasets = _datasets_by_name(spec)
+    contacts = set(spec.get("contacts_datasets") or [])
+    for name in contacts | set(spec["manager_scope"]["datasets"]):
+        if name not in datasets:
+            _die(f"security.yaml: dataset {name!r} not in Superset: import the bundle first")
+
+    dashboards = {d.slug: d for d in db.session.query(Dashboard).all() if d.slug}
+    dashboard_roles: dict[str, list[Any]] = {slug: [] for slug in dashboards}
+    for role_name, rdef in spec["roles"].items():
+        if role_name == "Admin":
+            _die("security.yaml: Admin is Superset's own role; do not redefine it")
+        role = sm.find_role(role_name) or sm.add_role(role_name)
+        pvms = _expand(sm, spec, list(rdef.get("permissions") or []))
+        names = (
+            sorted(datasets) if rdef.get("datasets") == "all" else list(rdef.get("datasets") or [])
+        )
+        for name in names:
+            if name not in datasets:
+                _die(f"security.yaml: role {role_name}: unknown dataset {name!r}")
+            if name in contacts and not rdef.get("contacts"):
+                if rdef.get("datasets") == "all":
+                    continue
+                _die(f"security.yaml: role {role_name} may not see contacts dataset {name!r}")
+            table = datasets[name]
+            pvms.append(sm.add_permission_view_menu("datasource_access", table.perm))
+        for schema in rdef.get("schemas") or []:
+            perm = sm.get_schema_perm(spec["database"], None, schema)
+            pvms.append(sm.add_permission_view_menu("schema_access", perm))
+        unique = {pv.id: pv for pv in pvms if pv is not None}
+        role.permissions = list(unique.values())
+        wanted = list(dashboards) if rdef.get("dashboards") == "all" else rdef.get("dashboards")
+        for slug in wanted or []:
+            if slug not in dashboards:
+                _die(f"security.yaml: role {role_name}: unknown dashboard slug {slug!r}")
+            dashboard_roles[slug].append(role)
+    for slug, roles in dashboard_roles.items():
+        dashboards[slug].roles = roles
+
+    scope = spec["manager_scope"]
+    tables = [datasets[name] for name in scope["datasets"]]
+    exempt = []
+    for name in scope["exempt_roles"]:
+        role = sm.find_role(name)
+        if role is None:
+            _die(f"security.yaml: exempt role {name!r} does not exist")
+        exempt.append(role)
+    fields = {
+        "filter_type": RowLevelSecurityFilterType.BASE,
+        "description": "Deny by default: no rows unless a regular filter of the group allows.",
+        "group_key": scope["group_key"],
+        "clause": "1 = 0",
+    }
+    base = db.session.query(RowLevelSecurityFilter).filter_by(name=BASE_FILTER_NAME).one_or_none()
+    if base is None:
+        base = RowLevelSecurityFilter(name=BASE_FILTER_NAME, **fields)
+        db.session.add(base)
+    for key, value in fields.items():
+        setattr(base, key, value)
+    base.tables = tables
+    base.roles = exempt
+    # personal manager filters follow the dataset list too
+    for flt in db.session.query(RowLevelSecurityFilter).all():
+        if flt.group_key == scope["group_key"] and flt.name != BASE_FILTER_NAME:
+            flt.tables = tables
+    db.session.commit()
+    print(f"applied {len(spec['roles'])} roles, base filter on {len(tables)} datasets")
+
+
+def apply_user(
+    spec: dict[str, Any],
+    username: str,
+    email: str,
+    role_names: list[str],
+    manager_id: str | None,
+    password: str,
+) -> None:
+    from superset import db
+    from superset import security_manager as sm
+    from superset.connectors.sqla.models import RowLevelSecurityFilter
+    from superset.utils.core import RowLevelSecurityFilterType
+
+    roles = []
+    for name in role_names:
+        role = sm.find_role(name)
+        if role is None:
+            _die(f"no such role: {name}")
+        roles.append(role)
+    if manager_id:
+        scope = spec["manager_scope"]
+        personal = sm.find_role(f"manager:{manager_id}") or sm.add_role(f"manager:{manager_id}")
+        name = f"manager scope: {manager_id}"
+        datasets = _datasets_by_name(spec)
+        quoted = manager_id.replace("'", "''")
+        fields = {
+            "filter_type": RowLevelSecurityFilterType.REGULAR,
+            "description": f"Rows of manager {manager_id}",
+            "group_key": scope["group_key"],
+            "clause": f"{scope['column']} = '{quoted}'",
+        }
+        flt = db.session.query(RowLevelSecurityFilter).filter_by(name=name).one_or_none()
+        if flt is None:
+            flt = RowLevelSecurityFilter(name=name, **fields)
+            db.session.add(flt)
+        for key, value in fields.items():
+            setattr(flt, key, value)
+        flt.tables = [datasets[n] for n in scope["datasets"]]
+        flt.roles = [personal]
+        roles.append(personal)
+    user = sm.find_user(username=username)
+    if user is None:
+        user = sm.add_user(username, username, "user", email, roles, password=password)
+        if not user:
+            _die(f"could not create user {username}")
+    else:
+        user.roles = roles
+        user.email = email
+        user.active = True
+        sm.reset_password(user.id, password)
+    db.session.commit()
+    print(f"user {username}: roles {', '.join(r.name for r in roles)}")
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) < 3 or argv[1] not in {"roles", "user"}:
+        print(__doc__, file=sys.stderr)
+        return 2
+    with open(argv[2], encoding="utf-8") as fh:
+        spec = yaml.safe_load(fh)
+
+    from superset.app import create_app
+
+    app = create_app()
+    with app.app_context():
+        if argv[1] == "roles":
+            apply_roles(spec)
+        else:
+            if len(argv) not in (6, 7):
+                print(__doc__, file=sys.stderr)
+                return 2
+            password = sys.stdin.readline().rstrip("\n")
+            if len(password) < 8:
+                _die("password: at least 8 characters on stdin")
+            apply_user(
+                spec,
+                argv[3],
+                argv[4],
+                [r for r in argv[5].split(",") if r],
+                argv[6] if len(argv) == 7 else None,
+                password,
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

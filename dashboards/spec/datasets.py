@@ -1,0 +1,1118 @@
+"""Datasets: one per mart, virtual only where a join to a dimension is needed.
+
+Every dataset reads schema ``marts`` only (``pipelines.lib.superset.validate_bundle``
+enforces it). Joins add what a dashboard filter or a reader needs and the mart does not
+carry: the manager's name and team (``dim_manager``), the customer's name
+(``dim_customer``). Datasets with per-manager rows expose ``manager_id`` for Row Level
+Security. Phones and e-mails are masked in every dataset but ``customer_contacts``,
+which only the roles allowed to see contacts may read (see ``dashboards/security.yaml``).
+"""
+
+from __future__ import annotations
+
+from dashboards.spec.model import Column, Dataset, Metric
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _manager_columns() -> list[Column]:
+    return [
+        Column("manager_id", "VARCHAR", "Manager id"),
+        Column("manager_name", "VARCHAR", "Manager"),
+        Column("team", "VARCHAR", "Team"),
+    ]
+
+
+MANAGER_JOIN = "left join marts.dim_manager as m on m.manager_id = {alias}.manager_id"
+MANAGER_SELECT = (
+    "    {alias}.manager_id,\n"
+    "    coalesce(m.name, 'unassigned') as manager_name,\n"
+    "    coalesce(m.team, 'unassigned') as team,"
+)
+
+
+def mask_phone(expr: str) -> str:
+    """SQL showing the first 3 and last 2 characters of an E.164 phone: ``+79*******67``."""
+    return (
+        f"case when {expr} is null then null "
+        f"else left({expr}, 3) || repeat('*', greatest(length({expr}) - 5, 0)) "
+        f"|| right({expr}, 2) end"
+    )
+
+
+def mask_email(expr: str) -> str:
+    """SQL keeping the first character of the mailbox and the domain: ``i***@mail.ru``."""
+    return f"regexp_replace({expr}, '^(.)[^@]*@', '\\1***@')"
+
+
+def ratio(num: str, den: str) -> str:
+    return f"{num} * 1.0 / NULLIF({den}, 0)"
+
+
+# --------------------------------------------------------------------------- sales
+
+DEALS = Dataset(
+    key="deals",
+    uuid="7d3b2014-9937-4462-a718-be5445258ef4",
+    table_name="deals",
+    description=(
+        "One row per deal (marts.fct_deal) with the manager's name and team "
+        "(marts.dim_manager). The period column is closed_at: period filters count deals "
+        "closed in the period."
+    ),
+    main_dttm_col="closed_at",
+    rls_column="manager_id",
+    sql=f"""select
+    d.deal_id,
+    d.customer_id,
+{MANAGER_SELECT.format(alias="d")}
+    d.channel,
+    d.pipeline,
+    d.created_at,
+    d.closed_at,
+    d.status,
+    d.amount,
+    d.loss_reason,
+    d.last_stage_before_loss,
+    d.sales_cycle_days
+from marts.fct_deal as d
+{MANAGER_JOIN.format(alias="d")}
+""",
+    columns=[
+        Column("deal_id", "VARCHAR", "Deal"),
+        Column("customer_id", "VARCHAR", "Customer id"),
+        *_manager_columns(),
+        Column("channel", "VARCHAR", "Channel"),
+        Column("pipeline", "VARCHAR", "Pipeline"),
+        Column("created_at", "TIMESTAMP", "Created at", is_dttm=True),
+        Column("closed_at", "TIMESTAMP", "Closed at", is_dttm=True),
+        Column("status", "VARCHAR", "Status"),
+        Column("amount", "DECIMAL(18,2)", "Amount"),
+        Column("loss_reason", "VARCHAR", "Loss reason"),
+        Column("last_stage_before_loss", "VARCHAR", "Last stage before loss"),
+        Column("sales_cycle_days", "INTEGER", "Sales cycle, days"),
+    ],
+    metrics=[
+        Metric("count", "COUNT(*)", "Deals", ",d"),
+        Metric("won_deals", "SUM(CASE WHEN status = 'won' THEN 1 ELSE 0 END)", "Won deals", ",d"),
+        Metric(
+            "lost_deals", "SUM(CASE WHEN status = 'lost' THEN 1 ELSE 0 END)", "Lost deals", ",d"
+        ),
+        Metric(
+            "open_deals", "SUM(CASE WHEN status = 'open' THEN 1 ELSE 0 END)", "Open deals", ",d"
+        ),
+        Metric(
+            "won_amount",
+            "SUM(CASE WHEN status = 'won' THEN amount ELSE 0 END)",
+            "Won amount",
+            ",.0f",
+        ),
+        Metric(
+            "lost_amount",
+            "SUM(CASE WHEN status = 'lost' THEN amount ELSE 0 END)",
+            "Lost amount",
+            ",.0f",
+        ),
+        Metric(
+            "win_rate",
+            ratio(
+                "SUM(CASE WHEN status = 'won' THEN 1 ELSE 0 END)",
+                "SUM(CASE WHEN status IN ('won', 'lost') THEN 1 ELSE 0 END)",
+            ),
+            "Win rate",
+            ".1%",
+            "won / (won + lost) of deals closed in the period",
+        ),
+        Metric(
+            "avg_won_amount",
+            "AVG(CASE WHEN status = 'won' THEN amount END)",
+            "Avg won deal",
+            ",.0f",
+        ),
+        Metric(
+            "avg_sales_cycle_days",
+            "AVG(CASE WHEN status = 'won' THEN sales_cycle_days END)",
+            "Avg sales cycle, days",
+            ",.1f",
+        ),
+        Metric(
+            "sales_velocity",
+            "SUM(CASE WHEN status = 'open' THEN 1 ELSE 0 END)"
+            " * ("
+            + ratio(
+                "SUM(CASE WHEN status = 'won' THEN 1 ELSE 0 END)",
+                "SUM(CASE WHEN status IN ('won', 'lost') THEN 1 ELSE 0 END)",
+            )
+            + ")"
+            " * AVG(CASE WHEN status = 'won' THEN amount END)"
+            " / NULLIF(AVG(CASE WHEN status = 'won' THEN sales_cycle_days END), 0)",
+            "Sales velocity, per day",
+            ",.0f",
+            "open deals × win rate × average won amount / average sales cycle (days)",
+        ),
+    ],
+)
+
+STAGE_LABEL = (
+    "pipeline || ' · ' || coalesce(lpad(cast(stage_order as varchar), 2, '0'), 'x') || ' ' || stage"
+)
+
+FUNNEL = Dataset(
+    key="mart_funnel_velocity",
+    uuid="b30d670b-f832-47fc-b048-9330026d70cb",
+    table_name="mart_funnel_velocity",
+    description=(
+        "Funnel velocity per month × pipeline × stage (marts.mart_funnel_velocity). "
+        "Counts only, no per-deal rows: every role that sees the sales dashboard sees it."
+    ),
+    main_dttm_col="month",
+    columns=[
+        Column("month", "DATE", "Month", is_dttm=True),
+        Column("pipeline", "VARCHAR", "Pipeline"),
+        Column("stage", "VARCHAR", "Stage name"),
+        Column("stage_order", "INTEGER", "Stage order"),
+        Column(
+            "stage_label",
+            "VARCHAR",
+            "Stage",
+            expression=STAGE_LABEL,
+            description="Pipeline, order of the stage in it (x: not configured) and stage: "
+            "sorts in funnel order.",
+        ),
+        Column("deals_entered", "BIGINT", "Deals entered"),
+        Column("deals_converted", "BIGINT", "Deals converted"),
+        Column("conversion_rate", "DOUBLE", "Conversion rate"),
+        Column("avg_days_in_stage", "DOUBLE", "Avg days in stage"),
+        Column("median_days_in_stage", "DOUBLE", "Median days in stage"),
+        Column("p90_days_in_stage", "DOUBLE", "P90 days in stage"),
+    ],
+    metrics=[
+        Metric("deals_entered", "SUM(deals_entered)", "Deals entered", ",d"),
+        Metric("deals_converted", "SUM(deals_converted)", "Deals converted", ",d"),
+        Metric(
+            "conversion_rate",
+            ratio("SUM(deals_converted)", "SUM(deals_entered)"),
+            "Conversion rate",
+            ".1%",
+            "Deals that moved past the stage / deals that entered it (weighted).",
+        ),
+    ],
+)
+
+STAGE_VISITS = Dataset(
+    key="stage_visits_with_pipeline",
+    uuid="c28205b7-ad20-468b-8e72-41107944b66c",
+    table_name="stage_visits_with_pipeline",
+    description=(
+        "Stage visits (marts.fct_stage_visit) with the deal's pipeline, channel, manager "
+        "and team, so the dashboard filters apply."
+    ),
+    main_dttm_col="entered_at",
+    rls_column="manager_id",
+    sql=f"""select
+    v.deal_id,
+    v.stage,
+    v.stage_order,
+    v.entered_at,
+    v.exited_at,
+    v.days_in_stage,
+    v.is_open,
+    d.pipeline,
+    d.channel,
+{MANAGER_SELECT.format(alias="d")}
+from marts.fct_stage_visit as v
+inner join marts.fct_deal as d on d.deal_id = v.deal_id
+{MANAGER_JOIN.format(alias="d")}
+""",
+    columns=[
+        Column("deal_id", "VARCHAR", "Deal"),
+        Column("stage", "VARCHAR", "Stage name"),
+        Column("stage_order", "INTEGER", "Stage order"),
+        Column("stage_label", "VARCHAR", "Stage", expression=STAGE_LABEL),
+        Column("entered_at", "TIMESTAMP", "Entered at", is_dttm=True),
+        Column("exited_at", "TIMESTAMP", "Exited at", is_dttm=True),
+        Column("days_in_stage", "DOUBLE", "Days in stage"),
+        Column("is_open", "BOOLEAN", "Open visit"),
+        Column("pipeline", "VARCHAR", "Pipeline"),
+        Column("channel", "VARCHAR", "Channel"),
+        *_manager_columns(),
+    ],
+    metrics=[
+        Metric("visits", "COUNT(*)", "Visits", ",d"),
+        Metric(
+            "avg_days_in_stage",
+            "AVG(CASE WHEN exited_at IS NOT NULL THEN days_in_stage END)",
+            "Avg days",
+            ",.1f",
+            "Completed visits only: open visits are censored and never averaged in.",
+        ),
+        Metric(
+            "median_days_in_stage",
+            "MEDIAN(CASE WHEN exited_at IS NOT NULL THEN days_in_stage END)",
+            "Median days",
+            ",.1f",
+        ),
+        Metric(
+            "p90_days_in_stage",
+            "QUANTILE_CONT(CASE WHEN exited_at IS NOT NULL THEN days_in_stage END, 0.9)",
+            "P90 days",
+            ",.1f",
+        ),
+    ],
+)
+
+STUCK_DEALS = Dataset(
+    key="stuck_deals",
+    table_name="stuck_deals",
+    description=(
+        "Stuck deals (metrics.md): open deals whose age in the current stage exceeds the "
+        "90th percentile of completed visits of that pipeline's stage that ended in the "
+        "trailing 180 days (counted back from the latest stage change in the data). "
+        "Customer phone masked."
+    ),
+    main_dttm_col="entered_at",
+    rls_column="manager_id",
+    sql=f"""with
+
+visits as (
+    select
+        v.deal_id,
+        v.stage,
+        v.stage_order,
+        v.entered_at,
+        v.exited_at,
+        v.days_in_stage,
+        v.is_open,
+        d.pipeline,
+        d.channel,
+        d.status,
+        d.amount,
+        d.customer_id,
+        d.manager_id
+    from marts.fct_stage_visit as v
+    inner join marts.fct_deal as d on d.deal_id = v.deal_id
+),
+
+as_of as (
+    select max(coalesce(exited_at, entered_at)) as as_of_at
+    from visits
+),
+
+thresholds as (
+    select
+        visits.pipeline,
+        visits.stage,
+        quantile_cont(visits.days_in_stage, 0.9) as p90_days_in_stage,
+        count(*) as completed_visits
+    from visits
+    cross join as_of
+    where visits.exited_at is not null
+        and visits.exited_at >= as_of.as_of_at - interval 180 day
+    group by visits.pipeline, visits.stage
+)
+
+select
+    visits.deal_id,
+    visits.pipeline,
+    visits.stage,
+    visits.stage_order,
+    visits.entered_at,
+    visits.days_in_stage as age_days,
+    thresholds.p90_days_in_stage,
+    thresholds.completed_visits,
+    visits.amount,
+    visits.channel,
+    visits.customer_id,
+    coalesce(c.name, 'unknown') as customer_name,
+    {mask_phone("c.primary_phone")} as customer_phone_masked,
+{MANAGER_SELECT.format(alias="visits")}
+    1 as one
+from visits
+inner join thresholds
+    on thresholds.pipeline = visits.pipeline
+    and thresholds.stage = visits.stage
+left join marts.dim_customer as c on c.customer_id = visits.customer_id
+{MANAGER_JOIN.format(alias="visits")}
+where visits.is_open
+    and visits.status = 'open'
+    and visits.days_in_stage > thresholds.p90_days_in_stage
+""",
+    columns=[
+        Column("deal_id", "VARCHAR", "Deal"),
+        Column("pipeline", "VARCHAR", "Pipeline"),
+        Column("stage", "VARCHAR", "Stage"),
+        Column("stage_order", "INTEGER", "Stage order"),
+        Column("entered_at", "TIMESTAMP", "In stage since", is_dttm=True),
+        Column("age_days", "DOUBLE", "Days in stage"),
+        Column("p90_days_in_stage", "DOUBLE", "P90 of the stage, days"),
+        Column("completed_visits", "BIGINT", "Completed visits (180 days)"),
+        Column("amount", "DECIMAL(18,2)", "Amount"),
+        Column("channel", "VARCHAR", "Channel"),
+        Column("customer_id", "VARCHAR", "Customer id"),
+        Column("customer_name", "VARCHAR", "Customer"),
+        Column("customer_phone_masked", "VARCHAR", "Phone (masked)"),
+        *_manager_columns(),
+        Column("one", "INTEGER", "One"),
+    ],
+    metrics=[
+        Metric("stuck_deals", "COUNT(*)", "Stuck deals", ",d"),
+        Metric("stuck_amount", "SUM(amount)", "Amount in stuck deals", ",.0f"),
+    ],
+)
+
+LOST_REVENUE = Dataset(
+    key="lost_revenue",
+    table_name="lost_revenue",
+    description=(
+        "Lost revenue per month × loss reason × last stage × manager × channel "
+        "(marts.mart_lost_revenue) with the manager's name and team."
+    ),
+    main_dttm_col="month",
+    rls_column="manager_id",
+    sql=f"""select
+    l.month,
+    l.loss_reason,
+    l.last_stage,
+    l.channel,
+{MANAGER_SELECT.format(alias="l")}
+    l.lost_deals,
+    l.lost_amount
+from marts.mart_lost_revenue as l
+{MANAGER_JOIN.format(alias="l")}
+""",
+    columns=[
+        Column("month", "DATE", "Month", is_dttm=True),
+        Column("loss_reason", "VARCHAR", "Loss reason"),
+        Column("last_stage", "VARCHAR", "Last stage before loss"),
+        Column("channel", "VARCHAR", "Channel"),
+        *_manager_columns(),
+        Column("lost_deals", "BIGINT", "Lost deals"),
+        Column("lost_amount", "DECIMAL(18,2)", "Lost amount"),
+    ],
+    metrics=[
+        Metric("lost_deals", "SUM(lost_deals)", "Lost deals", ",d"),
+        Metric("lost_amount", "SUM(lost_amount)", "Lost amount", ",.0f"),
+    ],
+)
+
+FORECAST = Dataset(
+    key="pipeline_forecast",
+    table_name="pipeline_forecast",
+    description=(
+        "Quarterly plan, won revenue to date and weighted pipeline per manager "
+        "(marts.mart_pipeline_forecast) with the manager's name and team. Coverage of a "
+        "group = Σ weighted pipeline / Σ remaining plan (plan − won, not below 0)."
+    ),
+    main_dttm_col="quarter",
+    rls_column="manager_id",
+    sql=f"""select
+    f.quarter,
+{MANAGER_SELECT.format(alias="f")}
+    f.plan_amount,
+    f.won_to_date,
+    greatest(f.plan_amount - f.won_to_date, 0) as remaining_plan,
+    f.weighted_pipeline,
+    f.coverage,
+    f.is_current_quarter
+from marts.mart_pipeline_forecast as f
+{MANAGER_JOIN.format(alias="f")}
+""",
+    columns=[
+        Column("quarter", "DATE", "Quarter", is_dttm=True),
+        *_manager_columns(),
+        Column("plan_amount", "DECIMAL(18,2)", "Plan"),
+        Column("won_to_date", "DECIMAL(18,2)", "Won to date"),
+        Column("remaining_plan", "DECIMAL(18,2)", "Remaining plan"),
+        Column("weighted_pipeline", "DECIMAL(18,2)", "Weighted pipeline"),
+        Column("coverage", "DOUBLE", "Coverage"),
+        Column("is_current_quarter", "BOOLEAN", "Current quarter"),
+    ],
+    metrics=[
+        Metric("plan_amount", "SUM(plan_amount)", "Plan", ",.0f"),
+        Metric("won_to_date", "SUM(won_to_date)", "Won", ",.0f"),
+        Metric("remaining_plan", "SUM(remaining_plan)", "Remaining plan", ",.0f"),
+        Metric("weighted_pipeline", "SUM(weighted_pipeline)", "Weighted pipeline", ",.0f"),
+        Metric(
+            "attainment",
+            ratio("SUM(won_to_date)", "SUM(plan_amount)"),
+            "Plan attainment",
+            ".1%",
+            "won to date / plan",
+        ),
+        Metric(
+            "coverage",
+            ratio("SUM(weighted_pipeline)", "SUM(remaining_plan)"),
+            "Pipeline coverage",
+            ".2f",
+            "weighted pipeline / remaining plan: above 1, enough pipeline to make the plan",
+        ),
+    ],
+)
+
+SCORECARD = Dataset(
+    key="manager_scorecard",
+    table_name="manager_scorecard",
+    description="Manager scorecard per month (marts.mart_manager_scorecard) with name and team.",
+    main_dttm_col="month",
+    rls_column="manager_id",
+    sql=f"""select
+    s.month,
+{MANAGER_SELECT.format(alias="s")}
+    s.clients_in_work,
+    s.new_leads,
+    s.median_first_response_minutes,
+    s.calls_made,
+    s.calls_answered,
+    s.talk_minutes,
+    s.tasks_done,
+    s.tasks_overdue,
+    s.deals_won,
+    s.deals_lost,
+    s.win_rate,
+    s.won_revenue,
+    s.avg_cycle_days,
+    s.receivables_overdue
+from marts.mart_manager_scorecard as s
+{MANAGER_JOIN.format(alias="s")}
+""",
+    columns=[
+        Column("month", "DATE", "Month", is_dttm=True),
+        *_manager_columns(),
+        Column("clients_in_work", "BIGINT", "Clients in work"),
+        Column("new_leads", "BIGINT", "New leads"),
+        Column("median_first_response_minutes", "DOUBLE", "Median first response, min"),
+        Column("calls_made", "BIGINT", "Calls made"),
+        Column("calls_answered", "BIGINT", "Calls answered"),
+        Column("talk_minutes", "DOUBLE", "Talk minutes"),
+        Column("tasks_done", "BIGINT", "Tasks done"),
+        Column("tasks_overdue", "BIGINT", "Tasks overdue"),
+        Column("deals_won", "BIGINT", "Deals won"),
+        Column("deals_lost", "BIGINT", "Deals lost"),
+        Column("win_rate", "DOUBLE", "Win rate"),
+        Column("won_revenue", "DECIMAL(18,2)", "Won revenue"),
+        Column("avg_cycle_days", "DOUBLE", "Avg cycle, days"),
+        Column("receivables_overdue", "DECIMAL(18,2)", "Receivables overdue"),
+    ],
+    metrics=[
+        Metric("clients_in_work", "MAX(clients_in_work)", "Clients in work (max month)", ",d"),
+        Metric("new_leads", "SUM(new_leads)", "New leads", ",d"),
+        Metric(
+            "median_first_response_minutes",
+            "MEDIAN(median_first_response_minutes)",
+            "First response, min (median of months)",
+            ",.0f",
+        ),
+        Metric("calls_made", "SUM(calls_made)", "Calls made", ",d"),
+        Metric("calls_answered", "SUM(calls_answered)", "Calls answered", ",d"),
+        Metric("talk_minutes", "SUM(talk_minutes)", "Talk minutes", ",.0f"),
+        Metric("tasks_done", "SUM(tasks_done)", "Tasks done", ",d"),
+        Metric("tasks_overdue", "SUM(tasks_overdue)", "Tasks overdue", ",d"),
+        Metric("deals_won", "SUM(deals_won)", "Deals won", ",d"),
+        Metric(
+            "win_rate",
+            ratio("SUM(deals_won)", "SUM(deals_won + deals_lost)"),
+            "Win rate",
+            ".1%",
+        ),
+        Metric("won_revenue", "SUM(won_revenue)", "Won revenue", ",.0f"),
+        Metric(
+            "avg_deal",
+            ratio("SUM(won_revenue)", "SUM(deals_won)"),
+            "Avg deal",
+            ",.0f",
+        ),
+        Metric(
+            "avg_cycle_days",
+            ratio("SUM(avg_cycle_days * deals_won)", "SUM(deals_won)"),
+            "Avg cycle, days",
+            ",.1f",
+            "average of the months' cycles weighted by deals won",
+        ),
+        Metric(
+            "receivables_overdue",
+            "arg_max(receivables_overdue, month)",
+            "Receivables overdue (latest month)",
+            ",.0f",
+        ),
+    ],
+)
+
+MISSED_CALLS = Dataset(
+    key="missed_calls",
+    table_name="missed_calls",
+    description=(
+        "Missed inbound calls per day and manager (marts.mart_missed_calls); "
+        "estimated_lost_value is an estimate (count × lead-to-won rate × average won amount)."
+    ),
+    main_dttm_col="day",
+    rls_column="manager_id",
+    sql=f"""select
+    c.day,
+{MANAGER_SELECT.format(alias="c")}
+    c.missed_calls,
+    c.missed_without_callback,
+    c.estimated_lost_value
+from marts.mart_missed_calls as c
+{MANAGER_JOIN.format(alias="c")}
+""",
+    columns=[
+        Column("day", "DATE", "Day", is_dttm=True),
+        *_manager_columns(),
+        Column("missed_calls", "BIGINT", "Missed calls"),
+        Column("missed_without_callback", "BIGINT", "Missed without callback"),
+        Column("estimated_lost_value", "DECIMAL(18,2)", "Estimated lost value"),
+    ],
+    metrics=[
+        Metric("missed_calls", "SUM(missed_calls)", "Missed calls", ",d"),
+        Metric(
+            "missed_without_callback",
+            "SUM(missed_without_callback)",
+            "Missed, no callback",
+            ",d",
+        ),
+        Metric(
+            "estimated_lost_value",
+            "SUM(estimated_lost_value)",
+            "Estimated lost value (estimate)",
+            ",.0f",
+        ),
+    ],
+)
+
+LEAD_PROCESSING = Dataset(
+    key="lead_processing",
+    table_name="lead_processing",
+    description=(
+        "Lead processing (marts.mart_lead_processing): new leads, processed, ignored (no "
+        "first response within 24 working hours) and converted, by month, source and manager."
+    ),
+    main_dttm_col="month",
+    rls_column="manager_id",
+    sql=f"""select
+    p.month,
+    p.channel,
+{MANAGER_SELECT.format(alias="p")}
+    p.new_leads,
+    p.processed_leads,
+    p.ignored_leads,
+    p.converted_leads
+from marts.mart_lead_processing as p
+{MANAGER_JOIN.format(alias="p")}
+""",
+    columns=[
+        Column("month", "DATE", "Month", is_dttm=True),
+        Column("channel", "VARCHAR", "Channel"),
+        *_manager_columns(),
+        Column("new_leads", "BIGINT", "New leads"),
+        Column("processed_leads", "BIGINT", "Processed"),
+        Column("ignored_leads", "BIGINT", "Ignored"),
+        Column("converted_leads", "BIGINT", "Converted"),
+    ],
+    metrics=[
+        Metric("new_leads", "SUM(new_leads)", "New leads", ",d"),
+        Metric("processed_leads", "SUM(processed_leads)", "Processed", ",d"),
+        Metric("ignored_leads", "SUM(ignored_leads)", "Ignored", ",d"),
+        Metric("converted_leads", "SUM(converted_leads)", "Converted", ",d"),
+        Metric(
+            "ignored_share",
+            ratio("SUM(ignored_leads)", "SUM(new_leads)"),
+            "Ignored share",
+            ".1%",
+        ),
+    ],
+)
+
+# --------------------------------------------------------------------------- marketing
+
+CHANNEL_ROI = Dataset(
+    key="mart_channel_roi",
+    table_name="mart_channel_roi",
+    description=(
+        "Channel ROI per month × channel × attribution model (marts.mart_channel_roi). "
+        "Attribution models are never mixed: every chart groups by attribution_model, and "
+        "spend repeats per model, so a sum over models would count it three times. Ratios "
+        "are recomputed from sums (never averaged)."
+    ),
+    main_dttm_col="month",
+    columns=[
+        Column("month", "DATE", "Month", is_dttm=True),
+        Column("channel", "VARCHAR", "Channel"),
+        Column("attribution_model", "VARCHAR", "Attribution model"),
+        Column("spend", "DECIMAL(18,2)", "Spend"),
+        Column("leads", "BIGINT", "Leads"),
+        Column("won_deals", "DOUBLE", "Won deals (attributed)"),
+        Column("new_customers", "DOUBLE", "New customers (attributed)"),
+        Column("attributed_revenue", "DECIMAL(18,2)", "Attributed revenue"),
+        Column("attributed_gross_margin", "DECIMAL(18,2)", "Attributed gross margin"),
+        Column("cost_per_lead", "DECIMAL(18,2)", "CPL"),
+        Column("cac", "DECIMAL(18,2)", "CAC"),
+        Column("romi", "DOUBLE", "ROMI"),
+    ],
+    metrics=[
+        Metric("spend", "SUM(spend)", "Spend", ",.0f"),
+        Metric("leads", "SUM(leads)", "Leads", ",d"),
+        Metric("won_deals", "SUM(won_deals)", "Won deals", ",.1f"),
+        Metric("attributed_revenue", "SUM(attributed_revenue)", "Attributed revenue", ",.0f"),
+        Metric(
+            "attributed_gross_margin",
+            "SUM(attributed_gross_margin)",
+            "Attributed gross margin",
+            ",.0f",
+        ),
+        Metric("cpl", ratio("SUM(spend)", "SUM(leads)"), "CPL", ",.0f", "spend / leads"),
+        Metric(
+            "cac",
+            ratio("SUM(spend)", "SUM(new_customers)"),
+            "CAC",
+            ",.0f",
+            "spend / new customers",
+        ),
+        Metric(
+            "conversion",
+            ratio("SUM(won_deals)", "SUM(leads)"),
+            "Conversion lead→won",
+            ".1%",
+        ),
+        Metric(
+            "romi",
+            ratio("(SUM(attributed_gross_margin) - SUM(spend))", "SUM(spend)"),
+            "ROMI",
+            ".0%",
+            "(attributed gross margin − spend) / spend",
+        ),
+    ],
+)
+
+# --------------------------------------------------------------------------- finance
+
+BUCKET_LABEL = (
+    "case bucket when 'not_due' then '0 not due' when '1-30' then '1 1–30 days' "
+    "when '31-60' then '2 31–60 days' when '61-90' then '3 61–90 days' "
+    "when '90+' then '4 over 90 days' else bucket end"
+)
+
+AGING = Dataset(
+    key="receivables_aging",
+    table_name="receivables_aging",
+    description=(
+        "Receivables aging per as-of date × open invoice (marts.mart_receivables_aging) "
+        "with customer name, manager and team. Pick one as-of date (`as_of`): summing "
+        "several snapshots double-counts; `is_latest_snapshot` marks the latest one."
+    ),
+    main_dttm_col="as_of_date",
+    rls_column="manager_id",
+    sql=f"""select
+    a.as_of_date,
+    strftime(a.as_of_date, '%Y-%m-%d') as as_of,
+    a.as_of_date = max(a.as_of_date) over () as is_latest_snapshot,
+    a.as_of_date = last_day(a.as_of_date) as is_month_end,
+    a.invoice_id,
+    a.customer_id,
+    coalesce(c.name, 'unknown') as customer_name,
+{MANAGER_SELECT.format(alias="a")}
+    a.days_overdue,
+    a.bucket,
+    a.open_amount
+from marts.mart_receivables_aging as a
+left join marts.dim_customer as c on c.customer_id = a.customer_id
+{MANAGER_JOIN.format(alias="a")}
+""",
+    columns=[
+        Column("as_of_date", "DATE", "As of", is_dttm=True),
+        Column("as_of", "VARCHAR", "As of date"),
+        Column("is_latest_snapshot", "BOOLEAN", "Latest snapshot"),
+        Column("is_month_end", "BOOLEAN", "Month end"),
+        Column("invoice_id", "VARCHAR", "Invoice"),
+        Column("customer_id", "VARCHAR", "Customer id"),
+        Column("customer_name", "VARCHAR", "Customer"),
+        *_manager_columns(),
+        Column("days_overdue", "INTEGER", "Days overdue"),
+        Column("bucket", "VARCHAR", "Bucket"),
+        Column("bucket_label", "VARCHAR", "Aging bucket", expression=BUCKET_LABEL),
+        Column("open_amount", "DECIMAL(18,2)", "Open amount"),
+    ],
+    metrics=[
+        Metric("open_amount", "SUM(open_amount)", "Open amount", ",.0f"),
+        Metric(
+            "overdue_amount",
+            "SUM(CASE WHEN days_overdue > 0 THEN open_amount ELSE 0 END)",
+            "Overdue amount",
+            ",.0f",
+        ),
+        Metric("open_invoices", "COUNT(DISTINCT invoice_id)", "Open invoices", ",d"),
+        Metric("max_days_overdue", "MAX(days_overdue)", "Max days overdue", ",d"),
+    ],
+)
+
+DSO = Dataset(
+    key="mart_dso",
+    table_name="mart_dso",
+    description="Days sales outstanding per month (marts.mart_dso).",
+    main_dttm_col="month",
+    columns=[
+        Column("month", "DATE", "Month", is_dttm=True),
+        Column("ar_at_period_end", "DECIMAL(18,2)", "AR at period end"),
+        Column("invoiced_revenue", "DECIMAL(18,2)", "Invoiced revenue"),
+        Column("days_in_period", "INTEGER", "Days in period"),
+        Column("dso", "DOUBLE", "DSO, days"),
+    ],
+    metrics=[
+        Metric(
+            "dso",
+            "SUM(ar_at_period_end) * 1.0 / NULLIF(SUM(invoiced_revenue), 0) * MAX(days_in_period)",
+            "DSO, days",
+            ",.0f",
+            "AR at period end / invoiced revenue × days in the period",
+        ),
+        Metric("ar_at_period_end", "SUM(ar_at_period_end)", "AR at month end", ",.0f"),
+        Metric("invoiced_revenue", "SUM(invoiced_revenue)", "Invoiced", ",.0f"),
+    ],
+)
+
+INVOICES = Dataset(
+    key="invoices",
+    table_name="invoices",
+    description=(
+        "Invoices (marts.fct_invoice) with the customer's name, manager and team; "
+        "open and paid amounts as of the build's as-of date."
+    ),
+    main_dttm_col="issued_on",
+    rls_column="manager_id",
+    sql=f"""select
+    i.invoice_id,
+    i.invoice_number,
+    i.customer_id,
+    coalesce(c.name, 'unknown') as customer_name,
+{MANAGER_SELECT.format(alias="i")}
+    i.deal_id,
+    i.issued_on,
+    i.due_on,
+    i.amount,
+    i.amount_net,
+    i.paid_amount,
+    i.open_amount,
+    i.status
+from marts.fct_invoice as i
+left join marts.dim_customer as c on c.customer_id = i.customer_id
+{MANAGER_JOIN.format(alias="i")}
+""",
+    columns=[
+        Column("invoice_id", "VARCHAR", "Invoice"),
+        Column("invoice_number", "VARCHAR", "Invoice number"),
+        Column("customer_id", "VARCHAR", "Customer id"),
+        Column("customer_name", "VARCHAR", "Customer"),
+        *_manager_columns(),
+        Column("deal_id", "VARCHAR", "Deal"),
+        Column("issued_on", "DATE", "Issued on", is_dttm=True),
+        Column("due_on", "DATE", "Due on", is_dttm=True),
+        Column("amount", "DECIMAL(18,2)", "Amount"),
+        Column("amount_net", "DECIMAL(18,2)", "Amount net of VAT"),
+        Column("paid_amount", "DECIMAL(18,2)", "Paid"),
+        Column("open_amount", "DECIMAL(18,2)", "Open"),
+        Column("status", "VARCHAR", "Status"),
+    ],
+    metrics=[
+        Metric("invoiced", "SUM(amount)", "Invoiced", ",.0f"),
+        Metric("open_amount", "SUM(open_amount)", "Open amount", ",.0f"),
+        Metric(
+            "overdue_amount",
+            "SUM(CASE WHEN status = 'overdue' THEN open_amount ELSE 0 END)",
+            "Overdue receivables",
+            ",.0f",
+        ),
+        Metric(
+            "overdue_invoices",
+            "SUM(CASE WHEN status = 'overdue' THEN 1 ELSE 0 END)",
+            "Overdue invoices",
+            ",d",
+        ),
+    ],
+)
+
+PAYMENTS = Dataset(
+    key="fct_payment",
+    table_name="fct_payment",
+    description=(
+        "Incoming payments (marts.fct_payment); unmatched_amount ≠ 0: no invoice found "
+        "or an over-payment, listed, never dropped."
+    ),
+    main_dttm_col="paid_on",
+    columns=[
+        Column("payment_id", "VARCHAR", "Payment"),
+        Column("paid_on", "DATE", "Paid on", is_dttm=True),
+        Column("payer_inn", "VARCHAR", "Payer INN"),
+        Column("payer_name", "VARCHAR", "Payer"),
+        Column("customer_id", "VARCHAR", "Customer id"),
+        Column("amount", "DECIMAL(18,2)", "Amount"),
+        Column("matched_amount", "DECIMAL(18,2)", "Matched"),
+        Column("unmatched_amount", "DECIMAL(18,2)", "Unmatched"),
+        Column("unmatched_reason", "VARCHAR", "Why unmatched"),
+    ],
+    metrics=[
+        Metric("payments", "COUNT(*)", "Payments", ",d"),
+        Metric("amount", "SUM(amount)", "Amount", ",.0f"),
+        Metric("unmatched_amount", "SUM(unmatched_amount)", "Unmatched amount", ",.0f"),
+        Metric(
+            "unmatched_payments",
+            "SUM(CASE WHEN unmatched_amount <> 0 THEN 1 ELSE 0 END)",
+            "Unmatched payments",
+            ",d",
+        ),
+    ],
+)
+
+_OWNER_CTE = """owners as (
+    select
+        activity.customer_id,
+        arg_max(activity.manager_id, activity.happened_at) as manager_id
+    from (
+        select customer_id, manager_id, created_at as happened_at
+        from marts.fct_deal
+        union all
+        select customer_id, manager_id, cast(issued_on as timestamp) as happened_at
+        from marts.fct_invoice
+    ) as activity
+    where activity.manager_id is not null
+        and activity.customer_id is not null
+    group by activity.customer_id
+)"""
+
+PROFITABILITY = Dataset(
+    key="customer_profitability",
+    table_name="customer_profitability",
+    description=(
+        "Customer profitability per customer × year (marts.mart_customer_profitability) "
+        "with name and segment; manager = the manager of the customer's latest deal or invoice. "
+        "CLV and classes are per year: `is_latest_year` marks the latest."
+    ),
+    main_dttm_col="year_start",
+    rls_column="manager_id",
+    sql=f"""with
+
+{_OWNER_CTE}
+
+select
+    p.customer_id,
+    coalesce(c.name, 'unknown') as customer_name,
+    c.segment,
+    p.year,
+    make_date(p.year, 1, 1) as year_start,
+    p.year = max(p.year) over () as is_latest_year,
+    p.revenue,
+    p.cogs,
+    p.cost_to_serve,
+    p.acquisition_cost,
+    p.contribution_margin,
+    p.clv_5y,
+    p.rfm_segment,
+    p.abc_class,
+{MANAGER_SELECT.format(alias="o")}
+    1 as one
+from marts.mart_customer_profitability as p
+left join marts.dim_customer as c on c.customer_id = p.customer_id
+left join owners as o on o.customer_id = p.customer_id
+{MANAGER_JOIN.format(alias="o")}
+""",
+    columns=[
+        Column("customer_id", "VARCHAR", "Customer id"),
+        Column("customer_name", "VARCHAR", "Customer"),
+        Column("segment", "VARCHAR", "Segment"),
+        Column("year", "INTEGER", "Year"),
+        Column("year_start", "DATE", "Year", is_dttm=True),
+        Column("is_latest_year", "BOOLEAN", "Latest year"),
+        Column("revenue", "DECIMAL(18,2)", "Revenue"),
+        Column("cogs", "DECIMAL(18,2)", "COGS"),
+        Column("cost_to_serve", "DECIMAL(18,2)", "Cost to serve"),
+        Column("acquisition_cost", "DECIMAL(18,2)", "Acquisition cost"),
+        Column("contribution_margin", "DECIMAL(18,2)", "Contribution margin"),
+        Column("clv_5y", "DECIMAL(18,2)", "CLV (5-year NPV)"),
+        Column("rfm_segment", "VARCHAR", "RFM segment"),
+        Column("abc_class", "VARCHAR", "ABC class"),
+        *_manager_columns(),
+        Column("one", "INTEGER", "One"),
+    ],
+    metrics=[
+        Metric("customers", "COUNT(DISTINCT customer_id)", "Customers", ",d"),
+        Metric("revenue", "SUM(revenue)", "Revenue", ",.0f"),
+        Metric("cogs", "SUM(cogs)", "COGS", ",.0f"),
+        Metric("cost_to_serve", "SUM(cost_to_serve)", "Cost to serve", ",.0f"),
+        Metric("contribution_margin", "SUM(contribution_margin)", "Contribution margin", ",.0f"),
+        Metric(
+            "margin_pct",
+            ratio("SUM(contribution_margin)", "SUM(revenue)"),
+            "Margin %",
+            ".1%",
+        ),
+        Metric("clv_5y", "SUM(clv_5y)", "CLV (5y NPV)", ",.0f"),
+        Metric("avg_clv_5y", "AVG(clv_5y)", "Avg CLV (5y NPV)", ",.0f"),
+    ],
+)
+
+CUSTOMERS = Dataset(
+    key="customers",
+    table_name="customers",
+    description=(
+        "Resolved customers (marts.dim_customer) with phone and e-mail MASKED, for every "
+        "role; manager = the manager of the customer's latest deal or invoice."
+    ),
+    main_dttm_col="first_won_at",
+    rls_column="manager_id",
+    sql=f"""with
+
+{_OWNER_CTE}
+
+select
+    c.customer_id,
+    c.name as customer_name,
+    c.segment,
+    c.acquisition_channel as channel,
+    c.first_won_at,
+    {mask_phone("c.primary_phone")} as phone_masked,
+    {mask_email("c.primary_email")} as email_masked,
+{MANAGER_SELECT.format(alias="o")}
+    1 as one
+from marts.dim_customer as c
+left join owners as o on o.customer_id = c.customer_id
+{MANAGER_JOIN.format(alias="o")}
+""",
+    columns=[
+        Column("customer_id", "VARCHAR", "Customer id"),
+        Column("customer_name", "VARCHAR", "Customer"),
+        Column("segment", "VARCHAR", "Segment"),
+        Column("channel", "VARCHAR", "Acquisition channel"),
+        Column("first_won_at", "TIMESTAMP", "First won", is_dttm=True),
+        Column("phone_masked", "VARCHAR", "Phone (masked)"),
+        Column("email_masked", "VARCHAR", "E-mail (masked)"),
+        *_manager_columns(),
+        Column("one", "INTEGER", "One"),
+    ],
+    metrics=[Metric("customers", "COUNT(*)", "Customers", ",d")],
+)
+
+CUSTOMER_CONTACTS = Dataset(
+    key="customer_contacts",
+    table_name="customer_contacts",
+    description=(
+        "Customers with their RAW phone and e-mail (marts.dim_customer), for finance "
+        "(collections). Only roles listed for contacts in dashboards/security.yaml can read it."
+    ),
+    main_dttm_col="first_won_at",
+    rls_column="manager_id",
+    raw_contacts=True,
+    sql=f"""with
+
+{_OWNER_CTE}
+
+select
+    c.customer_id,
+    c.name as customer_name,
+    c.inn,
+    c.segment,
+    c.first_won_at,
+    c.primary_phone,
+    c.primary_email,
+{MANAGER_SELECT.format(alias="o")}
+    1 as one
+from marts.dim_customer as c
+left join owners as o on o.customer_id = c.customer_id
+{MANAGER_JOIN.format(alias="o")}
+""",
+    columns=[
+        Column("customer_id", "VARCHAR", "Customer id"),
+        Column("customer_name", "VARCHAR", "Customer"),
+        Column("inn", "VARCHAR", "INN"),
+        Column("segment", "VARCHAR", "Segment"),
+        Column("first_won_at", "TIMESTAMP", "First won", is_dttm=True),
+        Column("primary_phone", "VARCHAR", "Phone"),
+        Column("primary_email", "VARCHAR", "E-mail"),
+        *_manager_columns(),
+        Column("one", "INTEGER", "One"),
+    ],
+    metrics=[Metric("customers", "COUNT(*)", "Customers", ",d")],
+)
+
+# --------------------------------------------------------------------------- quality
+
+DATA_QUALITY = Dataset(
+    key="mart_data_quality",
+    table_name="mart_data_quality",
+    description=(
+        "Per load × source × table (marts.mart_data_quality): rows read, loaded, "
+        "quarantined, duplicates merged, incomplete rows, checks run and failed, and the "
+        "latest record time."
+    ),
+    main_dttm_col="loaded_at",
+    columns=[
+        Column("load_id", "VARCHAR", "Load"),
+        Column("loaded_at", "TIMESTAMP", "Loaded at", is_dttm=True),
+        Column("source", "VARCHAR", "Source"),
+        Column("table_name", "VARCHAR", "Table"),
+        Column("rows_read", "BIGINT", "Rows read"),
+        Column("rows_loaded", "BIGINT", "Rows loaded"),
+        Column("rows_quarantined", "BIGINT", "Rows quarantined"),
+        Column("duplicates_merged", "BIGINT", "Duplicates merged"),
+        Column("incomplete_rows", "BIGINT", "Incomplete rows"),
+        Column("freshness_at", "TIMESTAMP", "Latest record", is_dttm=True),
+        Column("checks_run", "BIGINT", "Checks run"),
+        Column("failed_checks", "BIGINT", "Failed checks"),
+        Column("failed_blocking_checks", "BIGINT", "Failed blocking checks"),
+        Column("failed_check_names", "VARCHAR", "Failed checks (names)"),
+    ],
+    metrics=[
+        Metric("rows_read", "SUM(rows_read)", "Rows read", ",d"),
+        Metric("rows_loaded", "SUM(rows_loaded)", "Rows loaded", ",d"),
+        Metric("rows_quarantined", "SUM(rows_quarantined)", "Quarantined", ",d"),
+        Metric("duplicates_merged", "SUM(duplicates_merged)", "Duplicates merged", ",d"),
+        Metric("incomplete_rows", "SUM(incomplete_rows)", "Incomplete", ",d"),
+        Metric("tables", "COUNT(DISTINCT table_name)", "Tables", ",d"),
+        Metric("checks_run", "SUM(checks_run)", "Checks run", ",d"),
+        Metric("failed_checks", "SUM(failed_checks)", "Failed checks", ",d"),
+        Metric(
+            "failed_blocking_checks",
+            "SUM(failed_blocking_checks)",
+            "Failed blocking checks",
+            ",d",
+        ),
+        Metric("last_loaded_at", "MAX(loaded_at)", "Last load", None),
+        Metric("latest_record_at", "MAX(freshness_at)", "Latest record", None),
+        Metric(
+            "hours_since_latest_record",
+            "ROUND(EPOCH(CAST(NOW() AS TIMESTAMP) - MAX(freshness_at)) / 3600.0, 1)",
+            "Hours since latest record",
+            ",.1f",
+        ),
+        Metric(
+            "hours_since_last_load",
+            "ROUND(EPOCH(CAST(NOW() AS TIMESTAMP) - MAX(loaded_at)) / 3600.0, 1)",
+            "Hours since the last load",
+            ",.1f",
+        ),
+        Metric(
+            "quarantine_share",
+            ratio("SUM(rows_quarantined)", "SUM(rows_read)"),
+            "Quarantined share",
+            ".2%",
+        ),
+    ],
+)
+
+ALL = [
+    DEALS,
+    FUNNEL,
+    STAGE_VISITS,
+    STUCK_DEALS,
+    LOST_REVENUE,
+    FORECAST,
+    SCORECARD,
+    MISSED_CALLS,
+    LEAD_PROCESSING,
+    CHANNEL_ROI,
+    AGING,
+    DSO,
+    INVOICES,
+    PAYMENTS,
+    PROFITABILITY,
+    CUSTOMERS,
+    CUSTOMER_CONTACTS,
+    DATA_QUALITY,
+]

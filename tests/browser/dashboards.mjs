@@ -1,0 +1,175 @@
+// Open every Superset dashboard in a real browser, check that each chart rendered without
+// an error, and save a full-page screenshot of each.
+//
+// playwright-core only (no browser download): it drives the Chromium that Debian's
+// `chromium` package installs (scripts/setup_browser.sh). Run by tests/test_browser.py:
+//
+//   SUPERSET_URL=http://127.0.0.1:8088 SUPERSET_USER=admin SUPERSET_PASSWORD=... \
+//   SCREENSHOT_DIR=state/screenshots node tests/browser/dashboards.mjs
+//
+// Prints one JSON object on the last line of stdout: {dashboards: [{title, slug, charts,
+// chartRequests, failedRequests, errorsInPage, screenshot}], errors: [...]}; exits 1 when any
+// chart failed, 2 on a setup problem.
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const base = process.env.SUPERSET_URL ?? "http://127.0.0.1:8088";
+const user = process.env.SUPERSET_USER ?? "admin";
+const password = process.env.SUPERSET_PASSWORD ?? "";
+const outDir = process.env.SCREENSHOT_DIR ?? "state/screenshots";
+const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const timeoutMs = Number(process.env.DASHBOARD_TIMEOUT_MS ?? 120000);
+
+// Superset shows a failed chart as an error alert inside the chart holder.
+const ERROR_SELECTORS = [
+  ".dashboard-component-chart-holder [role='alert']",
+  ".dashboard-component-chart-holder .alert-danger",
+  ".dashboard-component-chart-holder [data-test='error-alert']",
+  ".dashboard-component-chart-holder .ant-alert-error",
+];
+// what a rendered chart contains: ECharts canvas, a table, an SVG, a big number, an error
+const DRAWN_SELECTOR = "canvas, table, svg, .header-line, [role='alert']";
+const VIEWPORT_HEIGHT = Number(process.env.VIEWPORT_HEIGHT ?? 6000);
+const LOADING_SELECTOR = ".dashboard-component-chart-holder .loading, .dashboard-component-chart-holder [aria-label='Loading']";
+
+async function main() {
+  mkdirSync(outDir, { recursive: true });
+  const browser = await chromium.launch({
+    executablePath,
+    headless: true,
+    // root in containers/CI: Chromium's sandbox needs user namespaces it may not get
+    args: ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"],
+  });
+  const result = { dashboards: [], errors: [] };
+  try {
+    const context = await browser.newContext({ viewport: { width: 1600, height: 1000 } });
+    const page = await context.newPage();
+    await page.goto(`${base}/login/`, { waitUntil: "domcontentloaded" });
+    await page.locator("input[name='username'], #username").first().fill(user);
+    await page.locator("input[name='password'], #password").first().fill(password);
+    await Promise.all([
+      page.waitForURL((url) => !url.pathname.startsWith("/login"), { timeout: 60000 }),
+      page.locator("button[type='submit'], input[type='submit']").first().click(),
+    ]);
+
+    const resp = await page.request.get(`${base}/api/v1/dashboard/?q=(page_size:100)`);
+    if (!resp.ok()) throw new Error(`dashboard list: HTTP ${resp.status()}`);
+    const dashboards = (await resp.json()).result;
+
+    for (const d of dashboards) {
+      const entry = {
+        title: d.dashboard_title,
+        slug: d.slug,
+        charts: 0,
+        chartRequests: 0,
+        failedRequests: [],
+        errorsInPage: [],
+        // what each chart's data request filtered on: dashboard filters must reach charts
+        requests: [],
+        screenshot: null,
+      };
+      const names = new Map();
+      const onRequest = (r) => {
+        if (!r.url().includes("/api/v1/chart/data") || r.method() !== "POST") return;
+        const sliceId = Number(/slice_id%22%3A(\d+)/.exec(r.url())?.[1] ?? NaN);
+        if (Number.isNaN(sliceId)) return; // a filter's own value query
+        let body = {};
+        try {
+          body = JSON.parse(r.postData() ?? "{}");
+        } catch {
+          body = {};
+        }
+        const filters = (body.queries ?? []).flatMap((q) => q.filters ?? []);
+        entry.requests.push({
+          chart: names.get(sliceId) ?? String(sliceId),
+          filters: filters.map((f) => `${f.col} ${f.op}${f.val === undefined ? "" : " " + JSON.stringify(f.val)}`),
+        });
+      };
+      const onResponse = async (r) => {
+        if (!r.url().includes("/api/v1/chart/data")) return;
+        entry.chartRequests += 1;
+        let body = null;
+        try {
+          body = await r.json();
+        } catch {
+          body = null;
+        }
+        const failed = (body?.result ?? []).filter((q) => q.error || q.status === "failed");
+        if (r.status() !== 200 || failed.length) {
+          entry.failedRequests.push({
+            status: r.status(),
+            message: (body?.message ?? failed.map((q) => q.error).join("; ") ?? "").slice(0, 300),
+          });
+        }
+      };
+      page.on("request", onRequest);
+      page.on("response", onResponse);
+      const chartsResp = await page.request.get(`${base}/api/v1/dashboard/${d.id}/charts`);
+      const chartList = (await chartsResp.json()).result;
+      for (const c of chartList) names.set(c.id, c.slice_name);
+      entry.charts = chartList.length;
+      // tall enough that every chart is in view (dashboards render charts lazily); never
+      // resized while the dashboard is open (a resize makes it re-render every chart)
+      await page.setViewportSize({ width: 1600, height: VIEWPORT_HEIGHT });
+      await page.goto(`${base}/superset/dashboard/${d.slug || d.id}/`, { waitUntil: "domcontentloaded" });
+      const deadline = Date.now() + timeoutMs;
+      // wait until every chart holder has rendered (no spinner) and the data calls settled
+      for (;;) {
+        const holders = await page.locator(".dashboard-component-chart-holder").count();
+        const loading = await page.locator(LOADING_SELECTOR).count();
+        const drawn = await page.locator(`.dashboard-component-chart-holder:has(${DRAWN_SELECTOR})`).count();
+        if (holders >= entry.charts && loading === 0 && drawn >= entry.charts && entry.chartRequests >= entry.charts) break;
+        if (Date.now() > deadline) {
+          entry.errorsInPage.push(
+            `timeout: ${holders} holders, ${drawn} drawn, ${loading} loading, ${entry.chartRequests}/${entry.charts} data calls`,
+          );
+          break;
+        }
+        await page.waitForTimeout(500);
+      }
+      await page.waitForTimeout(1500); // let ECharts finish its animation for the screenshot
+      const texts = new Set();
+      for (const text of await page.locator(ERROR_SELECTORS.join(", ")).allInnerTexts()) {
+        texts.add(text.trim().replace(/\s+/g, " ").slice(0, 300));
+      }
+      entry.errorsInPage.push(...texts);
+      // clip the shot at the last chart (the window is taller than the dashboard; a
+      // full-page shot or a resize would make the dashboard re-render its charts)
+      await page.evaluate(() => window.scrollTo(0, 0));
+      await page.waitForTimeout(300);
+      const bottom = await page.evaluate(() =>
+        Math.max(
+          600,
+          ...[...document.querySelectorAll(".dashboard-component-chart-holder")].map(
+            (el) => el.getBoundingClientRect().bottom + window.scrollY,
+          ),
+        ),
+      );
+      const file = join(outDir, `${(d.slug || String(d.id)).replace(/[^A-Za-z0-9_-]+/g, "_")}.png`);
+      await page.screenshot({
+        path: file,
+        clip: { x: 0, y: 0, width: 1600, height: Math.min(VIEWPORT_HEIGHT, Math.ceil(bottom) + 24) },
+      });
+      entry.screenshot = file;
+      page.off("request", onRequest);
+      page.off("response", onResponse);
+      result.dashboards.push(entry);
+      if (entry.failedRequests.length || entry.errorsInPage.length) {
+        result.errors.push(`${entry.title}: ${JSON.stringify([...entry.failedRequests, ...entry.errorsInPage])}`);
+      }
+    }
+  } finally {
+    await browser.close();
+  }
+  console.log(JSON.stringify(result));
+  return result.errors.length ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    console.log(JSON.stringify({ dashboards: [], errors: [`setup: ${err.stack ?? err}`] }));
+    process.exit(2);
+  },
+);
