@@ -8,10 +8,10 @@ CRMWH := $(VENV)/bin/crmwh
 LANDING ?= sources/landing
 SCALE ?= small
 
-.PHONY: setup setup-superset demo-data run serve demo test lint clean
+.PHONY: setup setup-superset setup-reports demo-data run serve demo test lint clean
 
 ## setup: install the pipeline (uv, from uv.lock) and Superset (its own venv, pinned)
-setup: $(VENV)/.synced setup-superset
+setup: $(VENV)/.synced setup-superset setup-reports
 
 $(UV):
 	$(PYTHON) -m pip install --quiet --user "uv==$(UV_VERSION)" || $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)"
@@ -22,6 +22,10 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 
 setup-superset:
 	bash scripts/setup_superset.sh
+
+## setup-reports: Debian's postgresql, redis-server, chromium, chromedriver (crmwh serve --reports)
+setup-reports:
+	bash scripts/setup_reports.sh
 
 ## demo: set everything up, generate sample exports, run the pipeline, serve dashboards
 demo: setup
