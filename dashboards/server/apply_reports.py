@@ -36,9 +36,7 @@ def _payload(report: dict[str, Any], dashboard_id: int, owner_id: int) -> dict[s
         "force_screenshot": True,
         # without recipients there is no one to send to: keep the schedule, inactive
         "active": bool(recipients),
-        "recipients": [
-            {"type": "Email", "recipient_config_json": {"target": ",".join(recipients)}}
-        ]
+        "recipients": [{"type": "Email", "recipient_config_json": {"target": ",".join(recipients)}}]
         if recipients
         else [],
     }
@@ -65,9 +63,14 @@ def main() -> int:
         applied: dict[str, int] = {}
         with override_user(owner):
             for report in spec["reports"]:
-                dashboard = db.session.query(Dashboard).filter_by(slug=report["dashboard"]).one_or_none()
+                dashboard = (
+                    db.session.query(Dashboard).filter_by(slug=report["dashboard"]).one_or_none()
+                )
                 if dashboard is None:
-                    print(f"{report['name']}: no dashboard with slug {report['dashboard']!r}", file=sys.stderr)
+                    print(
+                        f"{report['name']}: no dashboard with slug {report['dashboard']!r}",
+                        file=sys.stderr,
+                    )
                     return 1
                 data = _payload(report, dashboard.id, owner.id)
                 existing = (

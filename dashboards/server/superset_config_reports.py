@@ -36,7 +36,6 @@ def _flag(name: str) -> bool:
 def apply(cfg: dict[str, Any]) -> None:
     """Turn the base configuration ``cfg`` (a module's globals) into the reports one."""
     from celery.schedules import crontab
-
     from superset.tasks.types import FixedExecutor
 
     missing = [name for name in _REQUIRED if not os.environ.get(name)]
@@ -114,4 +113,4 @@ def apply(cfg: dict[str, Any]) -> None:
     cfg["SMTP_USER"] = env.get("CRMWH_SMTP_USER", "")
     cfg["SMTP_PASSWORD"] = env.get("CRMWH_SMTP_PASSWORD", "")
     cfg["SMTP_MAIL_FROM"] = env.get("CRMWH_SMTP_MAIL_FROM", "crm-warehouse@localhost")
-    cfg["EMAIL_REPORTS_SUBJECT_PREFIX"] = "[crm-warehouse] "
+    cfg["EMAIL_REPORTS_SUBJECT_PREFIX"] = "[crm-warehouse]"

@@ -201,11 +201,14 @@ class Postgres:
                 _as_pg_user(
                     [
                         str(self.bin_dir / "initdb"),
-                        "-D", str(self.data_dir),
-                        "-U", PG_USER,
+                        "-D",
+                        str(self.data_dir),
+                        "-U",
+                        PG_USER,
                         f"--pwfile={pwfile}",
                         "--auth=scram-sha-256",
-                        "-E", "UTF8",
+                        "-E",
+                        "UTF8",
                         "--locale=C.UTF-8",
                     ]
                 ),  # fmt: skip
@@ -243,10 +246,15 @@ class Postgres:
                 _as_pg_user(
                     [
                         str(self.bin_dir / "pg_ctl"),
-                        "-D", str(self.data_dir),
-                        "-l", str(self.log_file),
-                        "-o", options,
-                        "-w", "-t", "120",
+                        "-D",
+                        str(self.data_dir),
+                        "-l",
+                        str(self.log_file),
+                        "-o",
+                        options,
+                        "-w",
+                        "-t",
+                        "120",
                         "start",
                     ]
                 ),  # fmt: skip
@@ -259,7 +267,15 @@ class Postgres:
         if (self.data_dir / "postmaster.pid").exists():
             subprocess.run(
                 _as_pg_user(
-                    [str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"]
+                    [
+                        str(self.bin_dir / "pg_ctl"),
+                        "-D",
+                        str(self.data_dir),
+                        "-m",
+                        "fast",
+                        "-w",
+                        "stop",
+                    ]
                 ),
                 capture_output=True,
                 timeout=120,
@@ -269,8 +285,18 @@ class Postgres:
         return _run(
             [
                 str(self.bin_dir / "psql"),
-                "-h", "127.0.0.1", "-p", str(self.port), "-U", PG_USER, "-d", database,
-                "-v", "ON_ERROR_STOP=1", "-tAc", sql,
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                PG_USER,
+                "-d",
+                database,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-tAc",
+                sql,
             ],  # fmt: skip
             "psql",
             env=self._env(),
@@ -482,6 +508,12 @@ class ReportsStack:
 
     def stop(self) -> None:
         """Stop Celery, Redis and PostgreSQL (in that order); safe to call twice."""
+        for proc in self.celery:  # warm shutdown of worker and beat at the same time
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
         for proc in self.celery:
             _stop_group(proc)
         if self.redis is not None:
