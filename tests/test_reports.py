@@ -196,16 +196,31 @@ def _images(msg: EmailMessage) -> list[tuple[str, bytes]]:
     ]
 
 
-def test_weekly_executive_report_arrives_by_email(demo_build: Built, smtp_sink: Sink) -> None:
+@pytest.fixture()
+def warehouse(request: pytest.FixtureRequest) -> tuple[Path, dict[str, str]]:
+    """The demo warehouse of ``demo_build``; CRMWH_TEST_WAREHOUSE=<file> reuses a
+    warehouse already built by `crmwh run` on the demo exports (local runs only)."""
+    given = os.environ.get("CRMWH_TEST_WAREHOUSE")
+    if given:
+        assert Path(given).exists(), given
+        return Path(given), dict(os.environ)
+    built: Built = request.getfixturevalue("demo_build")
+    return built.warehouse, built.env
+
+
+def test_weekly_executive_report_arrives_by_email(
+    warehouse: tuple[Path, dict[str, str]], smtp_sink: Sink
+) -> None:
     # no skip: `make test` installs the Debian packages (scripts/setup_reports.sh)
     assert not reports.missing_system_packages(), "run scripts/setup_reports.sh"
+    warehouse_file, base_env = warehouse
     # PostgreSQL runs as the postgres user when we are root, so its state dir must be
     # reachable by that user: not under pytest's private (0700) temporary root.
     state = Path(tempfile.mkdtemp(prefix="crmwh-reports-"))
     os.chmod(state, 0o711)
     ports = {name: _free_port() for name in ("superset", "pg", "redis")}
     env = dict(
-        demo_build.env,
+        base_env,
         CRMWH_PATHS__STATE=str(state),
         CRMWH_NOTIFICATIONS__SMTP_HOST="127.0.0.1",
         CRMWH_NOTIFICATIONS__SMTP_PORT=str(smtp_sink.port),
@@ -220,7 +235,7 @@ def test_weekly_executive_report_arrives_by_email(demo_build: Built, smtp_sink: 
         proc = subprocess.Popen(
             [
                 sys.executable, "-m", "pipelines.cli", "serve", "--reports", "--no-dagster",
-                "--warehouse", str(demo_build.warehouse), "--port", str(ports["superset"]),
+                "--warehouse", str(warehouse_file), "--port", str(ports["superset"]),
                 "--pg-port", str(ports["pg"]), "--redis-port", str(ports["redis"]),
             ],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
