@@ -75,7 +75,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             scheduled = reports_stack.apply_schedules(settings, creds.username)
             reports_stack.start_celery()
             procs.extend(reports_stack.celery)
-            print(f"Reports:   {', '.join(scheduled)} (dashboards/reports.yaml; Celery worker + beat)")
+            print(f"Reports:   {', '.join(scheduled)} (dashboards/reports.yaml)")
         if not args.no_dagster:
             env = dict(os.environ, DAGSTER_HOME=dagster_home())
             procs.append(
