@@ -8,11 +8,12 @@ CRMWH := $(VENV)/bin/crmwh
 LANDING ?= sources/landing
 SCALE ?= small
 
-.PHONY: setup setup-superset setup-browser demo-data run serve demo test lint clean
+.PHONY: setup setup-superset setup-browser setup-reports demo-data run serve demo test lint clean
 
-## setup: install the pipeline (uv, from uv.lock), Superset (its own venv, pinned) and the
+## setup: install the pipeline (uv, from uv.lock), Superset (its own venv, pinned), the
 ## browser test's tools (Debian's chromium, playwright-core from tests/browser/package-lock.json)
-setup: $(VENV)/.synced setup-superset setup-browser
+## and the scheduled reports' services (Debian's postgresql, redis-server, chromedriver)
+setup: $(VENV)/.synced setup-superset setup-browser setup-reports
 
 $(UV):
 	$(PYTHON) -m pip install --quiet --user "uv==$(UV_VERSION)" || $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)"
@@ -26,6 +27,10 @@ setup-superset:
 
 setup-browser:
 	bash scripts/setup_browser.sh
+
+## setup-reports: Debian's postgresql, redis-server, chromium, chromedriver (crmwh serve --reports)
+setup-reports:
+	bash scripts/setup_reports.sh
 
 ## demo: set everything up, generate sample exports, run the pipeline, serve dashboards
 demo: setup

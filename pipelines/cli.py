@@ -54,15 +54,34 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"{warehouse} does not exist yet: run `crmwh run` first", file=sys.stderr)
         return 2
     superset.ensure_installed()
-    docs_url = docs_server.docs_url(args.docs_port)
-    creds = superset.prepare(warehouse, settings.state_dir, data_docs_url=docs_url)
+    reports_stack = None
+    if args.reports:  # Alerts & Reports: PostgreSQL metadata, Redis, Celery (lib/reports.py)
+        from pipelines.lib import reports
+
+        admin = os.environ.get("SUPERSET_ADMIN_USERNAME", "").strip() or "admin"
+        try:
+            reports_stack = reports.start_services(
+                settings, superset_port=args.port, pg_port=args.pg_port,
+                redis_port=args.redis_port, admin_username=admin,
+            )  # fmt: skip
+        except reports.ReportsError as exc:
+            print(f"crmwh serve --reports: {exc}", file=sys.stderr)
+            return 1
+        os.environ.update(reports_stack.env)
     procs: list[subprocess.Popen] = []
     try:
+        docs_url = docs_server.docs_url(args.docs_port)
+        creds = superset.prepare(warehouse, settings.state_dir, data_docs_url=docs_url)
         docs_log = superset.superset_state_dir(settings.state_dir) / "data_docs_server.log"
         procs.append(docs_server.start(docs_dir(settings.data_dir), docs_log, args.docs_port))
         procs.append(
             superset.start(warehouse, settings.state_dir, port=args.port, data_docs_url=docs_url)
         )
+        if reports_stack is not None:
+            scheduled = reports_stack.apply_schedules(settings, creds.username)
+            reports_stack.start_celery()
+            procs.extend(reports_stack.celery)
+            print(f"Reports:   {', '.join(scheduled)} (dashboards/reports.yaml)")
         if not args.no_dagster:
             env = dict(os.environ, DAGSTER_HOME=dagster_home())
             procs.append(
@@ -103,6 +122,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     finally:
         for p in procs:
             _stop_group(p)
+        if reports_stack is not None:
+            reports_stack.stop()
     return 0
 
 
@@ -220,6 +241,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--docs-port", type=int, default=8089, help="port of the GX Data Docs site (default 8089)"
     )
     p.add_argument("--no-dagster", action="store_true", help="start Superset only")
+    p.add_argument(
+        "--reports", action="store_true",
+        help="scheduled e-mail reports: Superset metadata on PostgreSQL, Redis, Celery worker + beat",
+    )  # fmt: skip
+    p.add_argument("--pg-port", type=int, default=5433, help="PostgreSQL port (--reports)")
+    p.add_argument("--redis-port", type=int, default=6380, help="Redis port (--reports)")
     p.set_defaults(func=cmd_serve)
     return parser
 

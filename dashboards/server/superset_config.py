@@ -159,3 +159,15 @@ SQL_MAX_ROW = 100000
 SQLLAB_TIMEOUT = 60
 SUPERSET_WEBSERVER_TIMEOUT = 120
 LOG_LEVEL = os.environ.get("CRMWH_SUPERSET_LOG_LEVEL", "WARNING")
+
+# Scheduled reports (`crmwh serve --reports`): PostgreSQL metadata, Redis, Celery and
+# Chromium, all in the overlay next to this file; without it nothing above changes.
+if os.environ.get("CRMWH_SUPERSET_REPORTS") == "1":
+    import importlib.util as _ilu
+
+    _spec = _ilu.spec_from_file_location(
+        "superset_config_reports", Path(__file__).with_name("superset_config_reports.py")
+    )
+    _overlay = _ilu.module_from_spec(_spec)
+    _spec.loader.exec_module(_overlay)
+    _overlay.apply(globals())

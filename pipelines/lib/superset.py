@@ -206,6 +206,13 @@ def _superset_env(sdir: Path) -> dict[str, str]:
     return env
 
 
+def _metadata_key() -> str:
+    """Which metadata database Superset uses: ``sqlite`` (default) or a file-safe id of
+    the PostgreSQL database of the reports mode (``pipelines.lib.reports``)."""
+    ident = os.environ.get("CRMWH_SUPERSET_METADATA_ID", "")
+    return _sha256(ident.encode())[:16] if ident else "sqlite"
+
+
 def _tail(text: str, lines: int = 40) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
@@ -262,7 +269,8 @@ def _ensure_admin(sdir: Path, creds: SupersetCredentials) -> None:
     the last applied password (never the password) is kept so a changed
     ``SUPERSET_ADMIN_PASSWORD`` takes effect without a reset on every start.
     """
-    applied_file = sdir / "admin_password.applied"
+    key = _metadata_key()
+    applied_file = sdir / ("admin_password.applied" if key == "sqlite" else f"admin.{key}.applied")
     salt_hex, _, old_digest = (
         applied_file.read_text(encoding="utf-8").strip().partition(":")
         if applied_file.exists()
@@ -833,6 +841,7 @@ def _stamp(
         "warehouse": warehouse_uri(warehouse),
         "admin": username,
         "data_docs": data_docs_url,
+        "metadata": _metadata_key(),
     }
 
 
@@ -869,7 +878,12 @@ def prepare(
     creds = _admin_credentials(sdir)
 
     old = _read_stamp(sdir)
-    if old.get("lock") != _lock_hash() or not (sdir / "superset.db").exists():
+    metadata = _metadata_key()
+    if (
+        old.get("lock") != _lock_hash()
+        or old.get("metadata", "sqlite") != metadata
+        or (metadata == "sqlite" and not (sdir / "superset.db").exists())
+    ):
         _run_superset(["superset", "db", "upgrade"], sdir, what="superset db upgrade")
         _run_superset(["superset", "init"], sdir, what="superset init")
     _ensure_admin(sdir, creds)

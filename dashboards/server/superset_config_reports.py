@@ -1,0 +1,116 @@
+"""Superset configuration overlay for scheduled reports (``crmwh serve --reports``).
+
+``superset_config.py`` calls ``apply(globals())`` when ``CRMWH_SUPERSET_REPORTS=1``; the
+values come from the environment that ``pipelines.lib.reports`` gives every Superset
+process (web server, Celery worker and beat), so all three share one configuration:
+
+- metadata on PostgreSQL (``CRMWH_SUPERSET_DATABASE_URI``): Alerts & Reports fail on
+  SQLite (``SQLite DateTime type only accepts Python datetime``, apache/superset#25969);
+- Celery broker and results on Redis (``CRMWH_SUPERSET_REDIS_URL``), beat running
+  Superset's ``reports.scheduler`` every minute;
+- screenshots by Debian's headless Chromium through Debian's chromedriver, logged in as
+  the fixed executor (the Superset admin), against the local web server
+  (``CRMWH_SUPERSET_BASEURL``);
+- e-mail through the SMTP server of ``settings.yml`` (``notifications.smtp_*``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+_REQUIRED = (
+    "CRMWH_SUPERSET_DATABASE_URI",
+    "CRMWH_SUPERSET_REDIS_URL",
+    "CRMWH_SUPERSET_BASEURL",
+    "CRMWH_REPORTS_EXECUTOR",
+)
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def apply(cfg: dict[str, Any]) -> None:
+    """Turn the base configuration ``cfg`` (a module's globals) into the reports one."""
+    from celery.schedules import crontab
+    from superset.tasks.types import FixedExecutor
+
+    missing = [name for name in _REQUIRED if not os.environ.get(name)]
+    if missing:
+        raise RuntimeError(
+            f"reports mode needs {', '.join(missing)}: start it with `crmwh serve --reports`"
+        )
+    env = os.environ
+    cfg["SQLALCHEMY_DATABASE_URI"] = env["CRMWH_SUPERSET_DATABASE_URI"]
+    cfg["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True}
+    cfg["FEATURE_FLAGS"] = {**cfg.get("FEATURE_FLAGS", {}), "ALERT_REPORTS": True}
+
+    redis_url = env["CRMWH_SUPERSET_REDIS_URL"]
+
+    class CeleryConfig:  # Superset reads the attributes of this class
+        broker_url = redis_url
+        result_backend = redis_url
+        imports = ("superset.sql_lab", "superset.tasks.scheduler")
+        worker_prefetch_multiplier = 1
+        task_acks_late = False
+        broker_connection_retry_on_startup = True
+        beat_schedule = {
+            "reports.scheduler": {
+                "task": "reports.scheduler",
+                "schedule": crontab(minute="*", hour="*"),
+                "options": {"expires": 7 * 24 * 3600},
+            },
+            "reports.prune_log": {
+                "task": "reports.prune_log",
+                "schedule": crontab(minute=0, hour=0),
+            },
+        }
+
+    cfg["CELERY_CONFIG"] = CeleryConfig
+
+    # Who the screenshot browser logs in as: a fixed user, so a report never depends on
+    # who last edited it (and never runs as a Manager whose rows are filtered).
+    cfg["ALERT_REPORTS_EXECUTORS"] = [FixedExecutor(env["CRMWH_REPORTS_EXECUTOR"])]
+    cfg["ALERT_REPORTS_NOTIFICATION_DRY_RUN"] = False
+
+    base_url = env["CRMWH_SUPERSET_BASEURL"].rstrip("/") + "/"
+    cfg["WEBDRIVER_BASEURL"] = base_url
+    cfg["WEBDRIVER_BASEURL_USER_FRIENDLY"] = env.get("CRMWH_SUPERSET_PUBLIC_URL") or base_url
+    cfg["WEBDRIVER_TYPE"] = "chrome"
+    cfg["WEBDRIVER_OPTION_ARGS"] = [
+        "--headless=new",
+        "--no-sandbox",  # the worker may run as root in a container
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-extensions",
+        "--hide-scrollbars",
+        "--no-first-run",
+    ]
+    # The driver path is given, so Selenium Manager (which would download a driver) is
+    # never asked; Debian's chromedriver starts Debian's /usr/bin/chromium.
+    cfg["WEBDRIVER_CONFIGURATION"] = {
+        "options": {"capabilities": {}, "preferences": {}},
+        "service": {
+            "executable_path": env.get("CRMWH_CHROMEDRIVER", CHROMEDRIVER),
+            "log_output": os.devnull,
+            "service_args": [],
+            "port": 0,
+            "env": {},
+        },
+    }
+    cfg["WEBDRIVER_WINDOW"] = {"dashboard": (1600, 2000), "slice": (1600, 1200), "pixel_density": 1}
+    cfg["SCREENSHOT_LOCATE_WAIT"] = 30
+    cfg["SCREENSHOT_LOAD_WAIT"] = 120
+    cfg["EMAIL_PAGE_RENDER_WAIT"] = 30
+
+    cfg["SMTP_HOST"] = env.get("CRMWH_SMTP_HOST", "localhost")
+    cfg["SMTP_PORT"] = int(env.get("CRMWH_SMTP_PORT", "25"))
+    cfg["SMTP_STARTTLS"] = _flag("CRMWH_SMTP_STARTTLS")
+    cfg["SMTP_SSL"] = _flag("CRMWH_SMTP_SSL")
+    cfg["SMTP_USER"] = env.get("CRMWH_SMTP_USER", "")
+    cfg["SMTP_PASSWORD"] = env.get("CRMWH_SMTP_PASSWORD", "")
+    cfg["SMTP_MAIL_FROM"] = env.get("CRMWH_SMTP_MAIL_FROM", "crm-warehouse@localhost")
+    cfg["EMAIL_REPORTS_SUBJECT_PREFIX"] = "[crm-warehouse]"
