@@ -832,12 +832,22 @@ class _Api:
                 return exc.code, raw.decode("utf-8", "replace")[:300]
 
 
-def _free_port() -> int:
+def _free_port(ports: range | None = None) -> int:
+    """A free TCP port on 127.0.0.1: the first free one of `ports` (env `CRMWH_BENCH_PORTS`
+    as `FIRST-LAST`, for machines where servers must stay in a given range), else any."""
     import socket
 
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    if ports is None and os.environ.get("CRMWH_BENCH_PORTS"):
+        first, _, last = os.environ["CRMWH_BENCH_PORTS"].partition("-")
+        ports = range(int(first), int(last or first) + 1)
+    for port in ports or [0]:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(sock.getsockname()[1])
+    raise RuntimeError(f"no free port in {ports}")
 
 
 def measure_dashboards(

@@ -9,7 +9,7 @@ import duckdb
 from dagster import AssetExecutionContext, AssetKey
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
-from pipelines.lib.dbt import build_path, dbt_env, dbt_executable, dbt_vars_arg, ensure_manifest
+from pipelines.lib.dbt import build_path, dbt_build_args, dbt_env, dbt_executable, ensure_manifest
 from pipelines.lib.mappings import load_entities
 from pipelines.lib.settings import get_settings
 from pipelines.lib.warehouse import create_raw_views
@@ -60,7 +60,7 @@ def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource) -> Iterator[
     s = get_settings()
     prepare_build_file()
     os.environ.update(dbt_env(s, build_path(s)))
-    yield from dbt.cli(["build", "--vars", dbt_vars_arg(s)], context=context).stream()
+    yield from dbt.cli(dbt_build_args(s), context=context).stream()
 
 
 def dbt_resource() -> DbtCliResource:
