@@ -1092,8 +1092,23 @@ def run_bench(
     notes += [f"floor: could not read {e}" for e in floor["errors"]]
     log(f"[bench]   {floor['seconds']:.1f}s for {floor['files']} files, {floor['rows']:,} rows")
 
+    def partial(**phases: Any) -> None:
+        """What is measured so far, in case the run is stopped before the end."""
+        doc = {
+            "scale": scale,
+            "seed": seed,
+            "complete": False,
+            "floor_seconds": _r(floor["seconds"]),
+        }
+        for name, res in phases.items():
+            doc[name] = {"exit_code": res.exit_code, "wall_seconds": _r(res.wall),
+                         "peak_rss_bytes": res.peak_rss or None,
+                         "stages": {k: _r(v) for k, v in res.stages.items()}}  # fmt: skip
+        (out / f"partial-{scale}.json").write_text(json.dumps(doc, indent=2) + "\n", "utf-8")
+
     log("[bench] full refresh: crmwh run ...")
     full = run_crmwh(paths, "full_refresh")
+    partial(full_refresh=full)
     log(
         f"[bench]   exit {full.exit_code} in {full.wall:.1f}s; peak RSS {full.peak_rss / GIB:.2f} GiB"
     )
@@ -1103,6 +1118,7 @@ def run_bench(
     log("[bench] increment: one more day of files, crmwh run ...")
     added = write_next_day(paths.landing)
     inc = run_crmwh(paths, "increment")
+    partial(full_refresh=full, increment=inc)
     log(f"[bench]   exit {inc.exit_code} in {inc.wall:.1f}s ({sum(added.values()):,} new rows)")
     if inc.exit_code not in (0, 2):
         notes.append(f"increment exited {inc.exit_code}: see {inc.log}")
