@@ -38,6 +38,9 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     _apply_path_flags(args)
+    if args.full_refresh:  # read by the dbt asset through settings (dbt.full_refresh)
+        os.environ["CRMWH_DBT__FULL_REFRESH"] = "true"
+        get_settings.cache_clear()
     from pipelines.run import run_pipeline
 
     return run_pipeline(verbose=args.verbose, wait=args.wait)
@@ -206,6 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="raw/quarantine/manifest folder (default: data/)")
     p.add_argument("-v", "--verbose", action="store_true", help="show Dagster's debug events")
     p.add_argument("--wait", action="store_true", help="wait for a running run instead of refusing")
+    p.add_argument("--full-refresh", action="store_true",
+                   help="rebuild the incremental dbt models from scratch")  # fmt: skip
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser(

@@ -832,12 +832,22 @@ class _Api:
                 return exc.code, raw.decode("utf-8", "replace")[:300]
 
 
-def _free_port() -> int:
+def _free_port(ports: range | None = None) -> int:
+    """A free TCP port on 127.0.0.1: the first free one of `ports` (env `CRMWH_BENCH_PORTS`
+    as `FIRST-LAST`, for machines where servers must stay in a given range), else any."""
     import socket
 
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    if ports is None and os.environ.get("CRMWH_BENCH_PORTS"):
+        first, _, last = os.environ["CRMWH_BENCH_PORTS"].partition("-")
+        ports = range(int(first), int(last or first) + 1)
+    for port in ports or [0]:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(sock.getsockname()[1])
+    raise RuntimeError(f"no free port in {ports}")
 
 
 def measure_dashboards(
@@ -1082,8 +1092,23 @@ def run_bench(
     notes += [f"floor: could not read {e}" for e in floor["errors"]]
     log(f"[bench]   {floor['seconds']:.1f}s for {floor['files']} files, {floor['rows']:,} rows")
 
+    def partial(**phases: Any) -> None:
+        """What is measured so far, in case the run is stopped before the end."""
+        doc = {
+            "scale": scale,
+            "seed": seed,
+            "complete": False,
+            "floor_seconds": _r(floor["seconds"]),
+        }
+        for name, res in phases.items():
+            doc[name] = {"exit_code": res.exit_code, "wall_seconds": _r(res.wall),
+                         "peak_rss_bytes": res.peak_rss or None,
+                         "stages": {k: _r(v) for k, v in res.stages.items()}}  # fmt: skip
+        (out / f"partial-{scale}.json").write_text(json.dumps(doc, indent=2) + "\n", "utf-8")
+
     log("[bench] full refresh: crmwh run ...")
     full = run_crmwh(paths, "full_refresh")
+    partial(full_refresh=full)
     log(
         f"[bench]   exit {full.exit_code} in {full.wall:.1f}s; peak RSS {full.peak_rss / GIB:.2f} GiB"
     )
@@ -1093,6 +1118,7 @@ def run_bench(
     log("[bench] increment: one more day of files, crmwh run ...")
     added = write_next_day(paths.landing)
     inc = run_crmwh(paths, "increment")
+    partial(full_refresh=full, increment=inc)
     log(f"[bench]   exit {inc.exit_code} in {inc.wall:.1f}s ({sum(added.values()):,} new rows)")
     if inc.exit_code not in (0, 2):
         notes.append(f"increment exited {inc.exit_code}: see {inc.log}")

@@ -39,13 +39,30 @@ def dbt_env(settings: Settings, warehouse: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["CRMWH_DBT_WAREHOUSE"] = str(warehouse)
     env["CRMWH_DBT_THREADS"] = str(settings.section("dbt").get("threads", 2))
-    env["CRMWH_DUCKDB_MEMORY_LIMIT"] = str(settings.section("duckdb").get("memory_limit", "4GB"))
+    env["CRMWH_DUCKDB_MEMORY_LIMIT"] = str(settings.section("duckdb").get("memory_limit", "2GB"))
+    env["CRMWH_DUCKDB_THREADS"] = str(settings.section("duckdb").get("threads", 2))
+    temp = settings.duckdb_temp_dir
+    temp.mkdir(parents=True, exist_ok=True)
+    env["CRMWH_DUCKDB_TEMP_DIRECTORY"] = str(temp)
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     return env
 
 
 def dbt_vars_arg(settings: Settings) -> str:
     return json.dumps(settings.dbt_vars(), ensure_ascii=False)
+
+
+def dbt_build_args(settings: Settings) -> list[str]:
+    """`dbt build` as a run invokes it (settings.yml `dbt:`): data tests always; unit tests
+    (fixed fixtures, independent of the data) only when `run_unit_tests` is true — CI runs
+    them (tests/test_dbt_project.py); `full_refresh` rebuilds the incremental models."""
+    dbt = settings.section("dbt")
+    args = ["build", "--vars", dbt_vars_arg(settings)]
+    if not dbt.get("run_unit_tests", False):
+        args += ["--exclude", "resource_type:unit_test"]
+    if dbt.get("full_refresh", False):
+        args.append("--full-refresh")
+    return args
 
 
 def manifest_path(settings: Settings) -> Path:

@@ -33,6 +33,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.lib.mappings import Column, Entity, load_entities
+from pipelines.lib.settings import get_settings
 from pipelines.lib.warehouse import (
     create_raw_views,
     deliveries_dir,
@@ -595,7 +596,10 @@ def ingest_file(
     workdir = Path(tempfile.mkdtemp(prefix="ingest-", dir=tmp_root))
     con = duckdb.connect()
     try:
-        con.execute("set preserve_insertion_order = true; set threads = 2")
+        con.execute(
+            "set preserve_insertion_order = true; "
+            + get_settings().duckdb_pragmas(tmp_root / "duckdb")
+        )
         prep = prepare(path, entity, workdir)
         result.encoding = prep.source_encoding
         names, file_reason = _load_into_duckdb(con, prep, entity, path)

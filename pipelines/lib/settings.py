@@ -92,6 +92,29 @@ class Settings:
                 raw["paths"][key] = str(Path(value).resolve())
         return Settings(raw=raw, root=self.root)
 
+    @property
+    def duckdb_temp_dir(self) -> Path:
+        """Where DuckDB spills joins and sorts that exceed `duckdb.memory_limit`."""
+        configured = str(self.section("duckdb").get("temp_directory") or "").strip()
+        if not configured:
+            return self.data_dir / "tmp" / "duckdb"
+        p = Path(os.path.expanduser(configured))
+        return p if p.is_absolute() else self.root / p
+
+    def duckdb_pragmas(self, temp_dir: Path | None = None) -> str:
+        """`set` statements applying settings.yml `duckdb:` to a connection (spilling into
+        `temp_dir` when given and no `temp_directory` is configured)."""
+        d = self.section("duckdb")
+        configured = str(d.get("temp_directory") or "").strip()
+        temp = temp_dir if (temp_dir is not None and not configured) else self.duckdb_temp_dir
+        temp.mkdir(parents=True, exist_ok=True)
+        quoted = str(temp).replace("'", "''")
+        return (
+            f"set memory_limit = '{d.get('memory_limit', '2GB')}'; "
+            f"set threads = {int(d.get('threads', 2))}; "
+            f"set temp_directory = '{quoted}'"
+        )
+
     def dbt_vars(self) -> dict[str, Any]:
         """Parameters handed to dbt as `--vars`, so metric logic reads the same file."""
         return {

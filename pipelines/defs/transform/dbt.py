@@ -11,8 +11,8 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 
 from pipelines.lib.dbt import (
     build_path,
+    dbt_build_args,
     dbt_env,
-    dbt_vars_arg,
     ensure_manifest,
     guarded_dbt_executable,
 )
@@ -66,7 +66,7 @@ def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource) -> Iterator[
     s = get_settings()
     prepare_build_file()
     os.environ.update(dbt_env(s, build_path(s)))
-    yield from dbt.cli(["build", "--vars", dbt_vars_arg(s)], context=context).stream()
+    yield from dbt.cli(dbt_build_args(s), context=context).stream()
 
 
 def dbt_resource() -> DbtCliResource:

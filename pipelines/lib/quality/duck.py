@@ -15,6 +15,7 @@ import duckdb
 
 from pipelines.lib.mappings import Entity
 from pipelines.lib.quality.rules import RAW, Batch, FileLoad, Suite
+from pipelines.lib.settings import get_settings
 from pipelines.lib.warehouse import create_raw_views
 
 _W10 = [2, 4, 10, 3, 5, 9, 4, 6, 8]
@@ -87,6 +88,7 @@ def install_macros(con: duckdb.DuckDBPyConnection) -> None:
 def raw_connection(data_dir: Path, entities: list[Entity]) -> duckdb.DuckDBPyConnection:
     """In-memory DuckDB with the `raw.*` views over the Parquet raw layer, plus the macros."""
     con = duckdb.connect()
+    con.execute(get_settings().duckdb_pragmas(Path(data_dir) / "tmp" / "duckdb"))
     create_raw_views(con, data_dir, entities)
     install_macros(con)
     return con
@@ -95,6 +97,7 @@ def raw_connection(data_dir: Path, entities: list[Entity]) -> duckdb.DuckDBPyCon
 def warehouse_connection(path: Path) -> duckdb.DuckDBPyConnection:
     """Read-only connection to a built warehouse file (for staging models), plus the macros."""
     con = duckdb.connect(str(path), read_only=True)
+    con.execute(get_settings().duckdb_pragmas())
     install_macros(con)
     return con
 

@@ -1,3 +1,13 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy=('delete+insert' if target.type == 'duckdb' else 'insert_overwrite'),
+        partition_by=(none if target.type == 'duckdb' else ['paid_on']),
+        unique_key='payment_id',
+        on_schema_change='fail',
+        post_hook="{{ incremental_delete_vanished_hook('payment_id', ref('int_payments')) }}",
+    )
+}}
 {#
     One row per incoming bank payment (our account is the recipient), with how much of it
     settled invoices. matched_amount = Σ applied to invoices (int_payment_allocations);
@@ -105,4 +115,5 @@ final as (
     from amounts
 )
 
-select * from final
+-- incremental: only the payment_ids whose rows changed (macros/incremental.sql)
+{{ incremental_row_diff('final', 'payment_id', 'paid_on') }}

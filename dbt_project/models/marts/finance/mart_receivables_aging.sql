@@ -1,3 +1,13 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy=('delete+insert' if target.type == 'duckdb' else 'insert_overwrite'),
+        partition_by=(none if target.type == 'duckdb' else ['as_of_date']),
+        on_schema_change='fail',
+        pre_hook="{{ incremental_delete_hook(receivables_stale_rows()) }}",
+        post_hook="{{ incremental_record_loads_hook() }}",
+    )
+}}
 {#
     Receivables aging per as-of date × invoice: one row for every invoice that is open
     (open amount > 0) at the end of the as-of date D.
@@ -92,3 +102,12 @@ final as (
 )
 
 select * from final
+{%- if is_incremental() %}
+-- incremental: the window of late or new files, days after the last stored one, and
+-- (DuckDB) every invoice not stored any more
+where final.as_of_date >= {{ receivables_window_start() }}
+    or final.as_of_date > (select max(stored.as_of_date) from {{ this }} as stored)
+    {%- if target.type == 'duckdb' %}
+    or not exists (select 1 from {{ this }} as stored where stored.invoice_id = final.invoice_id)
+    {%- endif %}
+{%- endif %}

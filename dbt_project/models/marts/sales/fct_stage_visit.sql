@@ -1,3 +1,13 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy=('delete+insert' if target.type == 'duckdb' else 'insert_overwrite'),
+        partition_by=(none if target.type == 'duckdb' else none),
+        unique_key='deal_id',
+        on_schema_change='fail',
+        post_hook="{{ incremental_delete_vanished_hook('deal_id', ref('int_deal_stage_changes')) }}",
+    )
+}}
 {#
     One row per visit of a deal to a stage (metric "Stage entry" / "Days in stage").
     - exited_at: the deal's next stage entry; days_in_stage = exited_at − entered_at in
@@ -52,4 +62,5 @@ final as (
     from with_exit
 )
 
-select * from final
+-- incremental: only the deal_ids whose rows changed (macros/incremental.sql)
+{{ incremental_row_diff('final', 'deal_id', none) }}

@@ -1,3 +1,13 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy=('delete+insert' if target.type == 'duckdb' else 'insert_overwrite'),
+        partition_by=(none if target.type == 'duckdb' else ['call_date']),
+        on_schema_change='fail',
+        pre_hook="{{ incremental_delete_hook(fct_call_stale_rows()) }}",
+        post_hook="{{ incremental_record_loads_hook() }}",
+    )
+}}
 {#
     One row per logical call of every PBX: Asterisk calls (CDR legs merged,
     int_asterisk_calls) and cloud PBX calls (one row per call already).
@@ -127,3 +137,10 @@ final as (
 )
 
 select * from final
+{%- if is_incremental() %}
+-- incremental: the window of late or new files, and (DuckDB) every call not stored any more
+where final.call_date >= {{ call_window_start() }}
+    {%- if target.type == 'duckdb' %}
+    or not exists (select 1 from {{ this }} as stored where stored.call_id = final.call_id)
+    {%- endif %}
+{%- endif %}

@@ -1,0 +1,215 @@
+{#
+    Incremental builds of the large facts (fct_call, fct_payment, fct_stage_visit,
+    mart_receivables_aging). Two strategies, both correct when files arrive late:
+
+    1. Date window (fct_call, mart_receivables_aging). Which ingestion loads a model has
+       already seen is kept in `<target schema>.incremental_load_state` (model, load_id),
+       rewritten by the model's post-hook. On an incremental build the window starts at
+       the earliest event date among the rows of loads the model has not seen yet (the
+       late file's own rows, whatever its export date says), minus
+       var('incremental_lookback_days') for effects that cross a day boundary. A pre-hook
+       deletes the window from the table, and the model inserts it recomputed. When a load
+       the model had seen is gone from the manifest (a backfill forgot it), the window is
+       everything: the rows it fed cannot be located any more.
+    2. Row diff (fct_payment, fct_stage_visit): the model is recomputed from its
+       (table-materialized) inputs and only the entities whose rows differ from the stored
+       ones are deleted and inserted again; entities gone from the input are deleted by
+       the post-hook. Exact by construction, whatever changed upstream.
+
+    `dbt build --full-refresh` rebuilds every incremental model from scratch. On an
+    engine other than DuckDB the models use insert_overwrite of date partitions: the
+    batches below are then widened to whole partitions.
+#}
+
+{% macro incremental_state_relation() -%}
+    {{ target.schema }}.incremental_load_state
+{%- endmacro %}
+
+{% macro incremental_far_past() -%}
+    cast('0001-01-01' as date)
+{%- endmacro %}
+
+{% macro incremental_far_future() -%}
+    cast('9999-12-31' as date)
+{%- endmacro %}
+
+{#- Loads (load ids) present in the manifest that `model_name` has not processed yet. -#}
+{% macro incremental_new_loads(model_name) -%}
+    select manifest.load_id
+    from {{ source('ingestion', 'load_manifest') }} as manifest
+    where manifest.load_id not in (
+        select state.load_id
+        from {{ incremental_state_relation() }} as state
+        where state.model_name = '{{ model_name }}'
+    )
+{%- endmacro %}
+
+{#-
+    The first date to recompute: a scalar SQL expression. `events` is a list of
+    (relation, date expression) pairs over raw tables carrying `_load_id`.
+-#}
+{% macro incremental_window_start(events, model_name=none) -%}
+    {%- set name = model_name or this.identifier -%}
+    (
+        select
+            case
+                when exists (
+                    select 1
+                    from {{ incremental_state_relation() }} as state
+                    where state.model_name = '{{ name }}'
+                        and state.load_id not in (
+                            select load_id from {{ source('ingestion', 'load_manifest') }}
+                        )
+                ) then {{ incremental_far_past() }}
+                else coalesce(
+                    cast(
+                        {{ dbt.dateadd('day', -1 * var('incremental_lookback_days'), 'min(new_event_dates.event_date)') }}
+                        as date
+                    ),
+                    {{ incremental_far_future() }}
+                )
+            end
+        from (
+            {%- for relation, date_expr in events %}
+            select cast({{ date_expr }} as date) as event_date
+            from {{ relation }}
+            where _load_id in ({{ incremental_new_loads(name) }})
+            {%- if not loop.last %}
+            union all
+            {%- endif %}
+            {%- endfor %}
+        ) as new_event_dates
+    )
+{%- endmacro %}
+
+{#- on-run-start (dbt_project.yml): the state table, created once before models run in
+    parallel (two models creating it at once conflict). -#}
+{% macro incremental_state_create() -%}
+    create table if not exists {{ incremental_state_relation() }} (
+        model_name {{ dbt.type_string() }},
+        load_id {{ dbt.type_string() }}
+    )
+{%- endmacro %}
+
+{#-
+    Pre-hook of a date-window model: on an incremental DuckDB
+    build delete the stale rows (`where_sql`: the window, and rows whose looked-up keys
+    changed). The model then inserts the fresh rows that are not stored any more.
+-#}
+{% macro incremental_delete_hook(where_sql) -%}
+    {%- if is_incremental() and target.type == 'duckdb' %}
+    delete from {{ this }} where {{ where_sql }};
+    {%- endif %}
+{%- endmacro %}
+
+{#- Post-hook: the model has now processed every load in the manifest. -#}
+{% macro incremental_record_loads_hook(model_name=none) -%}
+    {%- set name = model_name or this.identifier -%}
+    delete from {{ incremental_state_relation() }} where model_name = '{{ name }}';
+    insert into {{ incremental_state_relation() }} (model_name, load_id)
+    select distinct '{{ name }}', load_id from {{ source('ingestion', 'load_manifest') }};
+{%- endmacro %}
+
+{#- Post-hook of a row-diff model: delete entities no longer in the input. -#}
+{% macro incremental_delete_vanished_hook(key, input_relation, input_key=none) -%}
+    {%- if is_incremental() and target.type == 'duckdb' %}
+    delete from {{ this }}
+    where not exists (
+        select 1 from {{ input_relation }} as input
+        where input.{{ input_key or key }} = {{ this }}.{{ key }}
+    );
+    {%- endif %}
+{%- endmacro %}
+
+{#-
+    The batch of a row-diff model: every row of the entities (`key`) with a row in
+    `fresh` that is not stored, or a stored row that is not in `fresh`. On engines that
+    overwrite partitions (`partition_expr` given) whole partitions are returned.
+-#}
+{% macro incremental_row_diff(fresh, key, partition_expr=none) -%}
+    {%- if is_incremental() %}
+    {%- if target.type == 'duckdb' %}
+    select * from {{ fresh }}
+    where {{ key }} in (
+        select {{ key }} from (
+            (select * from {{ fresh }} except all select * from {{ this }})
+            union all
+            (select * from {{ this }} except all select * from {{ fresh }})
+        ) as changed
+    )
+    {%- elif partition_expr %}
+    select * from {{ fresh }}
+    where {{ partition_expr }} in (
+        select {{ partition_expr }} from (
+            (select * from {{ fresh }} except select * from {{ this }})
+            union all
+            (select * from {{ this }} except select * from {{ fresh }})
+        ) as changed
+    )
+    {%- else %}
+    select * from {{ fresh }}
+    {%- endif %}
+    {%- else %}
+    select * from {{ fresh }}
+    {%- endif %}
+{%- endmacro %}
+
+{# ---- the date windows of fct_call and mart_receivables_aging ---------------------- #}
+
+{% macro call_window_start() -%}
+    {{ incremental_window_start([
+        (source('asterisk', 'asterisk__cdr'), 'start_time'),
+        (source('cloud_pbx', 'cloud_pbx__call'), 'started_at'),
+    ], 'fct_call') }}
+{%- endmacro %}
+
+{#- fct_call rows to recompute: the window, and calls whose manager or customer lookup
+    (int_manager_keys / int_customer_keys, which any CRM file can change) differs now. -#}
+{% macro fct_call_stale_rows() -%}
+    call_date >= {{ call_window_start() }}
+    or call_id in (
+        select stored.call_id
+        from {{ this }} as stored
+        left join {{ ref('int_manager_keys') }} as manager_keys
+            on manager_keys.source_system = case stored.source_system
+                when 'asterisk' then 'asterisk_extension'
+                else 'cloud_pbx_employee'
+            end
+            and manager_keys.source_key = stored.extension
+        left join {{ ref('int_customer_keys') }} as customer_keys
+            on customer_keys.source_system = 'phone'
+            and customer_keys.source_key = stored.external_e164
+        where stored.manager_id is distinct from cast(manager_keys.manager_id as {{ dbt.type_string() }})
+            or stored.customer_id is distinct from cast(customer_keys.customer_id as {{ dbt.type_string() }})
+    )
+{%- endmacro %}
+
+{% macro receivables_window_start() -%}
+    {{ incremental_window_start([
+        (source('onec', 'onec__invoice'), 'issued_on'),
+        (source('onec', 'onec__bank_payment'), 'coalesce(received_on, doc_date)'),
+    ], 'mart_receivables_aging') }}
+{%- endmacro %}
+
+{#- mart_receivables_aging rows to recompute: the window, dates after the as-of date, and
+    invoices whose attributes (customer, manager, dates, amount) differ now. -#}
+{% macro receivables_stale_rows() -%}
+    as_of_date >= {{ receivables_window_start() }}
+    or as_of_date > {{ as_of_date() }}
+    or invoice_id in (
+        select stored.invoice_id
+        from (
+            select distinct invoice_id, invoice_number, customer_id, manager_id, issued_on, due_on, amount
+            from {{ this }}
+        ) as stored
+        left join {{ ref('int_invoices') }} as invoices
+            on invoices.invoice_id = stored.invoice_id
+        where invoices.invoice_id is null
+            or stored.invoice_number is distinct from cast(invoices.invoice_number as {{ dbt.type_string() }})
+            or stored.customer_id is distinct from cast(invoices.customer_id as {{ dbt.type_string() }})
+            or stored.manager_id is distinct from cast(invoices.manager_id as {{ dbt.type_string() }})
+            or stored.issued_on is distinct from cast(invoices.issued_on as date)
+            or stored.due_on is distinct from cast(invoices.due_on as date)
+            or stored.amount is distinct from cast(invoices.amount as decimal(18, 2))
+    )
+{%- endmacro %}
