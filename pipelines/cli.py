@@ -38,6 +38,10 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     _apply_path_flags(args)
+    if args.engine == "spark":
+        from pipelines.lib.spark import run_spark
+
+        return run_spark(get_settings())
     from pipelines.run import run_pipeline
 
     return run_pipeline(verbose=args.verbose, wait=args.wait)
@@ -168,6 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="raw/quarantine/manifest folder (default: data/)")
     p.add_argument("-v", "--verbose", action="store_true", help="show Dagster's debug events")
     p.add_argument("--wait", action="store_true", help="wait for a running run instead of refusing")
+    p.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb",
+                   help="spark: build the marts on Spark from the ingested raw layer (extra `spark`)")  # fmt: skip
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser(
