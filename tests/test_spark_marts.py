@@ -75,7 +75,9 @@ def engines(demo_build: Built, tmp_path_factory: pytest.TempPathFactory) -> Engi
         cmd, env={**env, **dbt_env(settings, duck)}, capture_output=True, text=True, timeout=1800
     )
     seconds["duckdb"] = time.perf_counter() - t0
-    assert done.returncode == 0, f"DuckDB build failed:\n{done.stdout[-6000:]}\n{done.stderr[-3000:]}"
+    assert done.returncode == 0, (
+        f"DuckDB build failed:\n{done.stdout[-6000:]}\n{done.stderr[-3000:]}"
+    )
 
     # Spark: the same project, target `spark`, over the same raw Parquet files
     t0 = time.perf_counter()
@@ -85,7 +87,9 @@ def engines(demo_build: Built, tmp_path_factory: pytest.TempPathFactory) -> Engi
     )  # fmt: skip
     seconds["spark"] = time.perf_counter() - t0
     logs["spark"] = done.stdout
-    assert done.returncode == 0, f"Spark build failed:\n{done.stdout[-8000:]}\n{done.stderr[-3000:]}"
+    assert done.returncode == 0, (
+        f"Spark build failed:\n{done.stdout[-8000:]}\n{done.stderr[-3000:]}"
+    )
     print(f"\nbuild (seeds + models) wall time: DuckDB {seconds['duckdb']:.1f}s, "
           f"Spark {seconds['spark']:.1f}s")  # fmt: skip
     return Engines(duck, base / "state" / "spark" / "warehouse" / "marts.db", seconds, logs)
@@ -164,7 +168,9 @@ def test_spark_marts_equal_duckdb_marts_row_by_row(engines: Engines):
             continue
         duck_rows = _rows(con, f"select * from marts.{table}")
         if len(spark_rows) != len(duck_rows):
-            differences.append(f"{table}: {len(spark_rows)} rows on Spark, {len(duck_rows)} on DuckDB")
+            differences.append(
+                f"{table}: {len(spark_rows)} rows on Spark, {len(duck_rows)} on DuckDB"
+            )
             continue
         for d_row, s_row in zip(duck_rows, spark_rows, strict=True):
             bad = [
