@@ -8,7 +8,7 @@ CRMWH := $(VENV)/bin/crmwh
 LANDING ?= sources/landing
 SCALE ?= small
 
-.PHONY: setup setup-superset setup-browser setup-reports demo-data run serve demo test lint clean
+.PHONY: setup setup-superset setup-browser setup-reports setup-spark demo-data run serve demo test lint clean
 
 ## setup: install the pipeline (uv, from uv.lock), Superset (its own venv, pinned), the
 ## browser test's tools (Debian's chromium, playwright-core from tests/browser/package-lock.json)
@@ -32,14 +32,22 @@ setup-browser:
 setup-reports:
 	bash scripts/setup_reports.sh
 
+## setup-spark: the optional Spark engine (extra `spark`: pyspark, dbt-spark) and Java 17
+setup-spark: $(VENV)/.synced-spark
+	bash scripts/setup_spark.sh
+
+$(VENV)/.synced-spark: $(VENV)/.synced pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON) --extra spark
+	touch $@
+
 ## demo: set everything up, generate sample exports, run the pipeline, serve dashboards
 demo: setup
 	$(CRMWH) demo-data --out $(LANDING) --scale $(SCALE)
 	$(CRMWH) run --landing $(LANDING)
 	$(CRMWH) serve
 
-## test: the whole suite (real DuckDB, real Dagster runs, real Superset server)
-test: setup
+## test: the whole suite (real DuckDB, real Dagster runs, real Superset server, Spark)
+test: setup setup-spark
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest -q
 

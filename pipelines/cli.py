@@ -38,6 +38,10 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     _apply_path_flags(args)
+    if args.engine == "spark":
+        from pipelines.lib.spark import run_spark
+
+        return run_spark(get_settings())
     if args.full_refresh:  # read by the dbt asset through settings (dbt.full_refresh)
         os.environ["CRMWH_DBT__FULL_REFRESH"] = "true"
         get_settings.cache_clear()
@@ -211,6 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", action="store_true", help="wait for a running run instead of refusing")
     p.add_argument("--full-refresh", action="store_true",
                    help="rebuild the incremental dbt models from scratch")  # fmt: skip
+    p.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb",
+                   help="spark: build the marts on Spark from the ingested raw layer (extra `spark`)")  # fmt: skip
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser(

@@ -180,6 +180,10 @@ def _norm(value: object) -> object:
 
 LOAD_COLUMNS = {"load_id", "_load_id", "loaded_at", "_loaded_at", "checked_at"}
 
+# Values measured up to the moment of the build (var `as_of` unset: "now"), which two runs
+# minutes apart cannot share: an open stage visit's days in stage so far.
+BUILD_MOMENT = {("fct_stage_visit", "days_in_stage"): "case when is_open then null else {} end"}
+
 
 def mart_rows(warehouse: Path) -> dict[str, list[tuple]]:
     """Every mart table, rows sorted, floats rounded to 1e-6; columns that name a load
@@ -211,7 +215,10 @@ def mart_rows(warehouse: Path) -> dict[str, list[tuple]]:
                     "sum(files) from marts.mart_data_quality group by all order by all"
                 )
             else:
-                sql = f"select {', '.join(chr(34) + c + chr(34) for c in cols)} from marts.{t}"
+                exprs = [
+                    BUILD_MOMENT.get((t, c), "{}").format(f'"{c}"') for c in cols
+                ]
+                sql = f"select {', '.join(exprs)} from marts.{t}"
             rows = [tuple(_norm(v) for v in r) for r in con.execute(sql).fetchall()]
             out[t] = sorted(rows, key=repr)
         return out

@@ -41,7 +41,7 @@ tokens as (
     select
         payments.payment_id,
         positions.reference_position,
-        {{ dbt.split_part('payments.invoice_numbers', "' '", 'positions.reference_position') }} as token
+        {{ split_part_at('payments.invoice_numbers', "' '", 'positions.reference_position') }} as token
     from payments
     inner join positions
         on positions.reference_position

@@ -1,0 +1,120 @@
+"""Build the dbt project on Apache Spark (`crmwh run --engine spark`).
+
+The same models build on Spark from the same Parquet raw layer the DuckDB build reads
+(`data/raw/<system>/<entity>/*.parquet`): dbt's `spark` target (dbt_project/profiles.yml)
+runs Spark in this machine's JVM (dbt-spark `session` method) and its on-run-start hook
+`raw_layer` declares the raw tables over those files. The catalog (a Derby metastore,
+usable by one process at a time), the table files and dbt's artifacts live under
+`<state>/spark/`, never in the working directory. Needs `uv sync --extra spark` and
+Java 17 or 21.
+
+Ingestion and publishing stay DuckDB's: this builds the marts from the raw layer that
+`crmwh run` has ingested; it does not ingest and does not touch warehouse.duckdb.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from pipelines.lib.dbt import build_path, dbt_env, dbt_executable, dbt_vars_arg
+from pipelines.lib.settings import Settings
+
+SUPPORTED_JAVA = (17, 21)
+
+
+def spark_dir(settings: Settings) -> Path:
+    """Where the Spark catalog, tables and dbt artifacts of the Spark build live."""
+    return settings.state_dir / "spark"
+
+
+def java_major() -> int | None:
+    """Major version of the `java` on PATH (pyspark's default), or None without one."""
+    java = shutil.which("java")
+    if not java:
+        return None
+    out = subprocess.run([java, "-version"], capture_output=True, text=True).stderr
+    m = re.search(r'version "(\d+)', out)
+    return int(m.group(1)) if m else None
+
+
+def check_requirements() -> list[str]:
+    """Why a Spark build cannot start here (empty when it can)."""
+    problems = []
+    for module, extra in (("pyspark", "pyspark"), ("dbt.adapters.spark", "dbt-spark")):
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:
+            found = False
+        if not found:
+            problems.append(f"{extra} is not installed: run `uv sync --extra spark`")
+    major = java_major()
+    if major not in SUPPORTED_JAVA:
+        have = f"Java {major}" if major else "no `java` on PATH"
+        problems.append(
+            f"Spark 4 needs Java 17 or 21 ({have}): apt-get install openjdk-17-jre-headless"
+        )
+    return problems
+
+
+def spark_env(settings: Settings) -> dict[str, str]:
+    """Environment for `dbt --target spark` (read by dbt_project/profiles.yml)."""
+    env = dbt_env(settings, build_path(settings))
+    home = spark_dir(settings).resolve()
+    env["CRMWH_SPARK_DIR"] = str(home)
+    env["CRMWH_DBT_DATA"] = str(settings.data_dir.resolve())
+    env.setdefault("PYSPARK_PYTHON", sys.executable)
+    return env
+
+
+def dbt_spark_command(settings: Settings, command: str = "build") -> list[str]:
+    home = spark_dir(settings).resolve()
+    project = settings.dbt_project_dir
+    return [dbt_executable(), command, "--target", "spark",
+            "--project-dir", str(project), "--profiles-dir", str(project),
+            "--target-path", str(home / "target"), "--log-path", str(home / "logs"),
+            "--vars", dbt_vars_arg(settings)]  # fmt: skip
+
+
+def run_spark(settings: Settings, extra_args: list[str] | None = None) -> int:
+    """`dbt build --target spark` over the raw layer; dbt's exit code (3: catalog busy)."""
+    from pipelines.run import RunLockedError, run_lock
+
+    problems = check_requirements()
+    if problems:
+        for p in problems:
+            print(f"crmwh run --engine spark: {p}", file=sys.stderr)
+        return 1
+    home = spark_dir(settings)
+    home.mkdir(parents=True, exist_ok=True)
+    cmd = dbt_spark_command(settings) + list(extra_args or [])
+    print(f"building on Spark from {settings.data_dir}/raw (catalog and tables in {home})")
+    t0 = time.perf_counter()
+    try:
+        # the Derby catalog admits one process: refuse clearly instead of failing inside Spark
+        with run_lock(home / "catalog"):
+            done = subprocess.run(cmd, env=spark_env(settings), cwd=home)
+    except RunLockedError as exc:
+        print(f"crmwh run --engine spark: {exc}", file=sys.stderr)
+        return 3
+    status = "built" if done.returncode == 0 else "FAILED"
+    print(f"\nSpark build {status} in {time.perf_counter() - t0:.1f}s")
+    return done.returncode
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m pipelines.lib.spark [dbt build flags]`: `crmwh run --engine spark` with
+    extra flags for dbt, e.g. `--exclude-resource-type test --exclude-resource-type unit_test`
+    to build seeds and models only."""
+    from pipelines.lib.settings import get_settings
+
+    return run_spark(get_settings(), sys.argv[1:] if argv is None else argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

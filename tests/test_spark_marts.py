@@ -1,0 +1,181 @@
+"""The same dbt project on Apache Spark: every mart equal, row by row, to DuckDB's.
+
+Both engines build seeds and models from the one raw layer the demo run ingested (the
+`demo_build` fixture), with the same `as_of` so that ages of open items agree. DuckDB
+rebuilds a copy of the demo warehouse; Spark builds through `pipelines.lib.spark` (the code
+behind `crmwh run --engine spark`) in a session catalog under the test's state folder.
+Spark's tables are Parquet files in its warehouse folder; DuckDB reads them back so both
+sides are compared by the same code. Data tests and unit tests run on DuckDB in the other
+test modules; here only the built rows are compared.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines.lib.dbt import dbt_env, dbt_executable
+from pipelines.lib.settings import load_settings
+from pipelines.lib.spark import check_requirements
+from tests.conftest import ROOT, Built
+
+pytestmark = pytest.mark.slow
+
+MODELS_ONLY = ["--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"]
+# The marts verified to build on Spark so far. The others depend on working-time macros
+# (correlated scalar subqueries with outer references inside an aggregate, which Spark
+# rejects) or on the iterative identity-resolution CTEs (Spark inlines CTEs, so each round
+# re-plans the previous ones); see README "Beyond one machine". Add a mart here when its
+# lineage builds on Spark.
+SPARK_MARTS = ["dim_channel", "dim_date", "dim_product"]
+SELECT = ["--select", *(f"+{m}" for m in SPARK_MARTS)]
+CENT = Decimal("0.01")
+MICRO = Decimal("0.000001")
+
+
+@dataclass
+class Engines:
+    duckdb_file: Path
+    spark_marts: Path
+    seconds: dict[str, float]
+    logs: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def engines(demo_build: Built, tmp_path_factory: pytest.TempPathFactory) -> Engines:
+    problems = check_requirements()
+    assert not problems, "Spark cannot run here (the test setup installs it): " + "; ".join(
+        problems
+    )
+    base = tmp_path_factory.mktemp("engines")
+    as_of = dt.date.today().isoformat()
+    env = dict(
+        demo_build.env,
+        CRMWH_METRICS__AS_OF=as_of,
+        CRMWH_PATHS__STATE=str(base / "state"),
+        CRMWH_PATHS__DATA=str(demo_build.data),
+    )
+    settings = load_settings(environ=env)
+    seconds, logs = {}, {}
+
+    # DuckDB: a copy of the demo warehouse (its raw views read demo_build.data), rebuilt
+    duck = base / "duckdb.duckdb"
+    shutil.copyfile(demo_build.warehouse, duck)
+    project = settings.dbt_project_dir
+    cmd = [dbt_executable(), "build", "--project-dir", str(project),
+           "--profiles-dir", str(project), "--target-path", str(base / "target-duckdb"),
+           "--log-path", str(base / "logs-duckdb"),
+           "--vars", json.dumps(settings.dbt_vars()), *MODELS_ONLY, *SELECT]  # fmt: skip
+    t0 = time.perf_counter()
+    done = subprocess.run(
+        cmd, env={**env, **dbt_env(settings, duck)}, capture_output=True, text=True, timeout=1800
+    )
+    seconds["duckdb"] = time.perf_counter() - t0
+    assert done.returncode == 0, (
+        f"DuckDB build failed:\n{done.stdout[-6000:]}\n{done.stderr[-3000:]}"
+    )
+
+    # Spark: the same project, target `spark`, over the same raw Parquet files
+    t0 = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "pipelines.lib.spark", *MODELS_ONLY, *SELECT],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600,
+    )  # fmt: skip
+    seconds["spark"] = time.perf_counter() - t0
+    logs["spark"] = done.stdout
+    assert done.returncode == 0, (
+        f"Spark build failed:\n{done.stdout[-8000:]}\n{done.stderr[-3000:]}"
+    )
+    print(f"\nbuild (seeds + models) wall time: DuckDB {seconds['duckdb']:.1f}s, "
+          f"Spark {seconds['spark']:.1f}s")  # fmt: skip
+    return Engines(duck, base / "state" / "spark" / "warehouse" / "marts.db", seconds, logs)
+
+
+def _normalise(value: object) -> object:
+    """One representation per value across engines: money to the cent, other decimals to
+    1e-6, timestamps naive (Spark writes UTC-adjusted instants; its session zone is UTC)."""
+    if isinstance(value, Decimal):
+        return value.quantize(CENT if value.as_tuple().exponent >= -2 else MICRO)
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value
+
+
+def _sort_key(row: tuple) -> tuple:
+    return tuple(
+        (0, "") if v is None else (1, f"{v:.3f}") if isinstance(v, float) else (1, str(v))
+        for v in row
+    )
+
+
+def _same(a: object, b: object) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        if a is None or b is None:
+            return False
+        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-6)
+    return a == b
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple]:
+    return sorted(
+        (tuple(_normalise(v) for v in row) for row in con.execute(sql).fetchall()),
+        key=_sort_key,
+    )
+
+
+def test_spark_builds_the_portable_marts(engines: Engines):
+    spark_marts = {p.name for p in engines.spark_marts.iterdir() if p.is_dir()}
+    assert spark_marts == set(SPARK_MARTS)
+
+
+def test_spark_marts_equal_duckdb_marts_row_by_row(engines: Engines):
+    con = duckdb.connect(str(engines.duckdb_file), read_only=True)
+    con.execute("set TimeZone = 'UTC'")
+    tables = SPARK_MARTS
+    differences, compared_rows = [], 0
+    for table in tables:
+        folder = engines.spark_marts / table
+        if not folder.is_dir():
+            differences.append(f"{table}: not built on Spark")
+            continue
+        duck_cols = [r[0] for r in con.execute(f"describe marts.{table}").fetchall()]
+        files = sorted(str(p) for p in folder.glob("*.parquet"))
+        if not files:
+            spark_rows, spark_cols = [], duck_cols
+        else:
+            source = f"read_parquet({files!r})"
+            spark_cols = [r[0] for r in con.execute(f"describe select * from {source}").fetchall()]
+            spark_rows = _rows(con, f"select * from {source}")
+        if spark_cols != duck_cols:
+            differences.append(f"{table}: columns {spark_cols} on Spark, {duck_cols} on DuckDB")
+            continue
+        duck_rows = _rows(con, f"select * from marts.{table}")
+        if len(spark_rows) != len(duck_rows):
+            differences.append(
+                f"{table}: {len(spark_rows)} rows on Spark, {len(duck_rows)} on DuckDB"
+            )
+            continue
+        for d_row, s_row in zip(duck_rows, spark_rows, strict=True):
+            bad = [
+                f"{col}: duckdb={d!r} spark={s!r}"
+                for col, d, s in zip(duck_cols, d_row, s_row, strict=True)
+                if not _same(d, s)
+            ]
+            if bad:
+                differences.append(f"{table}: first differing row: " + "; ".join(bad[:6]))
+                break
+        compared_rows += len(duck_rows)
+    con.close()
+    assert compared_rows > 500, compared_rows
+    assert not differences, "\n".join(differences)
