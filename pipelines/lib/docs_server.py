@@ -7,8 +7,6 @@ its own session, so ``stop`` (or ``os.killpg``) ends it with the rest of ``crmwh
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import subprocess
 import sys
@@ -81,14 +79,7 @@ def start(
 
 
 def stop(proc: subprocess.Popen, timeout: float = 10) -> None:
-    """Stop a server from ``start`` (its whole process group)."""
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=timeout)
-    except ProcessLookupError:
-        return
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=timeout)
+    """Stop a server from ``start`` (its whole process group), as Superset's is stopped."""
+    from pipelines.lib.superset import stop as stop_group
+
+    stop_group(proc, timeout=timeout)

@@ -83,22 +83,6 @@ def _port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _stop_group(proc: subprocess.Popen, timeout: float = 20) -> None:
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=timeout)
-    except ProcessLookupError:
-        return
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            return
-        proc.wait(timeout=timeout)
-
-
 def missing_system_packages() -> list[str]:
     """Debian packages the reports mode needs that are not installed (by their files)."""
     missing = []
@@ -378,7 +362,7 @@ def _start_redis(rdir: Path, port: int, password: str) -> subprocess.Popen:
         if _redis_ping(port, password):
             return proc
         time.sleep(0.2)
-    _stop_group(proc)
+    superset.stop(proc)
     raise ReportsError(f"redis-server did not answer on port {port} within 30s:\n{_tail(log)}")
 
 
@@ -515,9 +499,9 @@ class ReportsStack:
                 except ProcessLookupError:
                     pass
         for proc in self.celery:
-            _stop_group(proc)
+            superset.stop(proc)
         if self.redis is not None:
-            _stop_group(self.redis)
+            superset.stop(self.redis)
         self.postgres.stop()
 
 
