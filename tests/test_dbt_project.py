@@ -199,3 +199,74 @@ def test_project_vars_mirror_settings() -> None:
 def test_build_artefacts_are_ignored() -> None:
     ignored = (PROJECT / ".gitignore").read_text().split()
     assert {"target/", "logs/", "dbt_packages/"} <= set(ignored)
+
+
+def test_masked_marts_mirror_every_mart_with_contacts_masked(empty_build: DbtRun) -> None:
+    """`marts_masked` (what the Analyst's SQL Lab reads) has one view per mart table with the
+    same columns; the columns marked `meta: {mask: ...}` are the customers' contacts."""
+    assert empty_build.build.returncode == 0
+    con = duckdb.connect(str(empty_build.warehouse), read_only=True)
+    try:
+        cols = con.execute(
+            "select table_schema, table_name, list(column_name order by ordinal_position) "
+            "from information_schema.columns where table_schema in ('marts', 'marts_masked') "
+            "group by 1, 2"
+        ).fetchall()
+        views = {
+            r[0]
+            for r in con.execute(
+                "select view_name from duckdb_views() where schema_name = 'marts_masked'"
+            ).fetchall()
+        }
+    finally:
+        con.close()
+    marts = {t: c for s, t, c in cols if s == "marts"}
+    masked = {t: c for s, t, c in cols if s == "marts_masked"}
+    assert marts and masked == marts
+    assert views == set(marts)
+    manifest = json.loads((empty_build.target / "manifest.json").read_text())
+    marked = {
+        (n["name"], c): (col.get("config") or {}).get("meta", {}).get("mask")
+        or col.get("meta", {}).get("mask")
+        for n in manifest["nodes"].values()
+        if n["resource_type"] == "model"
+        for c, col in n["columns"].items()
+    }
+    assert {k: v for k, v in marked.items() if v} == {
+        ("dim_customer", "name"): "contact_name",
+        ("dim_customer", "primary_phone"): "phone",
+        ("dim_customer", "primary_email"): "email",
+        **{
+            ("fct_call", c): "phone"
+            for c in ("caller_e164", "callee_e164", "caller_number", "callee_number")
+        },
+        ("fct_call", "external_e164"): "phone",
+    }
+
+
+def test_mask_macros_on_hand_made_values(empty_build: DbtRun) -> None:
+    """mask_phone keeps 3 leading and 2 trailing characters of a number longer than an
+    extension (6 characters); mask_email keeps the mailbox's first character and the domain."""
+    sql = (
+        "select {{ mask_phone(\"'+79161234567'\") }} as phone, "
+        "{{ mask_phone(\"'103'\") }} as extension, "
+        "{{ mask_phone('null') }} as no_phone, "
+        "{{ mask_email(\"'ivan.petrov@mail.ru'\") }} as email, "
+        "{{ mask_email(\"'no-at-sign'\") }} as not_an_email"
+    )
+    out = run_dbt(
+        ["show", "--inline", sql, "--output", "json", "--log-format", "text"],
+        empty_build.env,
+        empty_build.target,
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    shown = json.loads(out.stdout[out.stdout.index("{") : out.stdout.rindex("}") + 1])
+    assert shown["show"] == [
+        {
+            "phone": "+79*******67",
+            "extension": "103",
+            "no_phone": None,
+            "email": "i***@mail.ru",
+            "not_an_email": "**********",
+        }
+    ]

@@ -11,6 +11,7 @@ is tests/test_browser.py.
 from __future__ import annotations
 
 import json
+import re
 import runpy
 import shutil
 import statistics
@@ -305,7 +306,7 @@ def test_concurrent_uncached_queries_do_not_share_a_connection(served: Served) -
     assert all(body["result"][0]["rowcount"] > 0 for _, body in results)
 
 
-def _sql(api: Api, statement: str) -> tuple[int, Any]:
+def _sql(api: Api, statement: str, schema: str = "marts") -> tuple[int, Any]:
     status, body = api.call(
         "GET", f"/api/v1/database/?q={rison_eq('database_name', 'CRM warehouse')}"
     )
@@ -313,7 +314,7 @@ def _sql(api: Api, statement: str) -> tuple[int, Any]:
     return api.call(
         "POST",
         "/api/v1/sqllab/execute/",
-        {"database_id": database_id, "sql": statement, "runAsync": False, "schema": "marts"},
+        {"database_id": database_id, "sql": statement, "runAsync": False, "schema": schema},
     )
 
 
@@ -382,10 +383,18 @@ def test_roles_see_what_they_should_and_nothing_more(served: Served) -> None:
             status, body = api.call("GET", f"/api/v1/chart/{chart['id']}/data/")
             assert status == 200, (name, chart["slice_name"], body)
 
-    # SQL Lab: Analyst only, and only on the marts
-    status, body = _sql(apis["t_analyst"], "select count(*) as n from marts.fct_deal")
+    # SQL Lab: Analyst only, and only on the masked marts
+    status, body = _sql(
+        apis["t_analyst"], "select count(*) as n from marts_masked.fct_deal", "marts_masked"
+    )
     assert status == 200 and body["data"][0]["n"] > 0, body
-    for other in ("raw.file_delivery", "staging.stg_bitrix__deals"):
+    for other in (
+        "raw.file_delivery",
+        "staging.stg_bitrix__deals",
+        "marts.fct_deal",
+        "marts.dim_customer",
+        "marts.fct_call",
+    ):
         status, body = _sql(apis["t_analyst"], f"select count(*) as n from {other}")
         assert status != 200, (other, body)
     for name in ("t_exec", "t_finance", "t_manager", "t_nobody"):
@@ -444,18 +453,56 @@ def test_roles_see_what_they_should_and_nothing_more(served: Served) -> None:
     assert status != 200, body
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known limit: the Analyst's schema access to `marts` (what SQL Lab needs) also "
-    "grants the customer_contacts dataset; closing it needs masked views in the warehouse",
-)
-def test_analyst_cannot_read_raw_contacts(served: Served) -> None:
+def test_analyst_reads_contacts_only_masked(served: Served) -> None:
+    """The Analyst's SQL Lab grant is `marts_masked` (dbt views masking every column marked
+    `meta: {mask: ...}`): phones and e-mails come back masked, the raw `customer_contacts`
+    dataset and the marts' own tables are refused."""
     superset.ensure_user(served.state, "t_analyst2", "Role-Test-Pass-2", ["Analyst"])
     api = Api(served.base)
     api.login("t_analyst2", "Role-Test-Pass-2")
     ds = served.admin().dataset_id("customer_contacts")
     status, body = api.query(ds, ["primary_phone"], None)
     assert status in (403, 404), (status, str(body)[:300])
+
+    with duckdb.connect(str(served.warehouse), read_only=True) as con:
+        raw_phones = {
+            r[0]
+            for r in con.execute(
+                "select primary_phone from marts.dim_customer where primary_phone is not null"
+            ).fetchall()
+        }
+        raw_emails = {
+            r[0]
+            for r in con.execute(
+                "select primary_email from marts.dim_customer where primary_email is not null"
+            ).fetchall()
+        }
+    assert raw_phones and raw_emails
+    status, body = _sql(
+        api,
+        "select name, primary_phone, primary_email from marts_masked.dim_customer "
+        "where primary_phone is not null or primary_email is not null",
+        "marts_masked",
+    )
+    assert status == 200, body
+    rows = body["data"]
+    assert rows
+    phones = [r["primary_phone"] for r in rows if r["primary_phone"]]
+    emails = [r["primary_email"] for r in rows if r["primary_email"]]
+    # +79161234567 -> +79*******67; ivan@mail.ru -> i***@mail.ru
+    assert phones and all(re.fullmatch(r"\+\d{2}\*+\d{2}", p) for p in phones), phones[:5]
+    assert emails and all(re.fullmatch(r"[^@]\*\*\*@[^@]+", e) for e in emails), emails[:5]
+    shown = {r["name"] for r in rows} | set(phones) | set(emails)
+    assert not shown & (raw_phones | raw_emails), sorted(shown & (raw_phones | raw_emails))[:5]
+    status, body = _sql(api, "select primary_phone from marts.dim_customer limit 1")
+    assert status != 200, body
+    status, body = _sql(
+        api,
+        "select external_e164 from marts_masked.fct_call where external_e164 is not null limit 20",
+        "marts_masked",
+    )
+    assert status == 200 and body["data"], body
+    assert all("*" in r["external_e164"] for r in body["data"]), body["data"]
 
 
 # --------------------------------------------------------------------------- refresh
