@@ -20,6 +20,7 @@ const password = process.env.SUPERSET_PASSWORD ?? "";
 const outDir = process.env.SCREENSHOT_DIR ?? "state/screenshots";
 const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const timeoutMs = Number(process.env.DASHBOARD_TIMEOUT_MS ?? 120000);
+const loginTimeoutMs = Number(process.env.LOGIN_TIMEOUT_MS ?? 180000);
 
 // Superset shows a failed chart as an error alert inside the chart holder.
 const ERROR_SELECTORS = [
@@ -45,13 +46,29 @@ async function main() {
   try {
     const context = await browser.newContext({ viewport: { width: 1600, height: 1000 } });
     const page = await context.newPage();
-    await page.goto(`${base}/login/`, { waitUntil: "domcontentloaded" });
+    // a loaded CI machine serves Superset's first pages slowly: generous, explicit limits
+    page.setDefaultNavigationTimeout(loginTimeoutMs);
+    page.setDefaultTimeout(timeoutMs);
+    await page.goto(`${base}/login/`, { waitUntil: "domcontentloaded", timeout: loginTimeoutMs });
     await page.locator("input[name='username'], #username").first().fill(user);
     await page.locator("input[name='password'], #password").first().fill(password);
-    await Promise.all([
-      page.waitForURL((url) => !url.pathname.startsWith("/login"), { timeout: 60000 }),
-      page.locator("button[type='submit'], input[type='submit']").first().click(),
-    ]);
+    // wait for the redirect away from /login to be committed, not for the welcome page's
+    // `load` event: on a busy machine its bundles alone can take over a minute
+    try {
+      await Promise.all([
+        page.waitForURL((url) => !url.pathname.startsWith("/login"), {
+          timeout: loginTimeoutMs,
+          waitUntil: "commit",
+        }),
+        page.locator("button[type='submit'], input[type='submit']").first().click(),
+      ]);
+    } catch (err) {
+      const flash = await page
+        .locator(".alert, [role='alert']")
+        .allInnerTexts()
+        .catch(() => []);
+      throw new Error(`login still on ${page.url()} (${flash.join(" | ") || "no message"}): ${err}`);
+    }
 
     const resp = await page.request.get(`${base}/api/v1/dashboard/?q=(page_size:100)`);
     if (!resp.ok()) throw new Error(`dashboard list: HTTP ${resp.status()}`);
