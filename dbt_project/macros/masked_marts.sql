@@ -58,8 +58,7 @@
 
 {% macro create_masked_marts(schema_name='marts_masked') %}
     {%- if not execute -%}{{ return('') }}{%- endif -%}
-    {%- set target_schema = api.Relation.create(database=target.database, schema=schema_name) -%}
-    {%- do adapter.create_schema(target_schema) -%}
+    {%- set created = [] -%}
     {%- for node in graph.nodes.values()
             if node.resource_type == 'model' and node.config.schema == 'marts'
             and node.config.materialized in ('table', 'incremental', 'view') -%}
@@ -80,15 +79,20 @@
                     {%- do select_list.append(name) -%}
                 {%- endif -%}
             {%- endfor -%}
-            {%- set view = api.Relation.create(
-                    database=target.database, schema=schema_name, identifier=node.alias, type='view') -%}
+            {#- the source's own database (none on Spark), another schema #}
+            {%- set view = source.incorporate(path={'schema': schema_name}, type='view') -%}
+            {%- if not created -%}
+                {%- do adapter.create_schema(view.without_identifier()) -%}
+                {%- do created.append(true) -%}
+            {%- endif -%}
             {#- no catalog in the view's text: the file is published under another name #}
             {%- do run_query(
                     'create or replace view ' ~ view.include(database=False) ~ ' as select '
                     ~ select_list | join(', ') ~ ' from ' ~ source.include(database=False)) -%}
         {%- endif -%}
     {%- endfor -%}
-    {#- run_query opened a transaction on adapters that have them: keep its work #}
+    {#- run_query opened a transaction on adapters that have them: keep its work (a no-op
+        on Spark, which has none) #}
     {%- do adapter.commit() -%}
     {{ return('') }}
 {% endmacro %}
