@@ -11,6 +11,8 @@ from .ids import at_time, money_dot, phone_fmt, rng_for, sf15, sf_id, sf_ts
 from .people import Campaign, Customer, Product, World
 from .writers import Output
 
+LAST_CONTACT = dt.datetime.combine(C.END, dt.time(12, 0))
+
 USER = ["Id", "Name", "FirstName", "LastName", "Email", "Username", "IsActive", "UserRoleId",
         "ManagerId", "Department", "Extension", "CreatedDate", "SystemModstamp"]  # fmt: skip
 ACCOUNT = ["Id", "IsDeleted", "Name", "Type", "Industry", "Phone", "Website", "BillingCity",
@@ -148,7 +150,8 @@ class SalesforceExport:
             for j, p in enumerate(c.contacts):
                 deleted = p.idx % 389 == 5 and deleted_contacts < 2
                 deleted_contacts += deleted
-                since = created + dt.timedelta(days=j * 17, minutes=j * 7)
+                # a later contact of the same account, never after the export day
+                since = min(created + dt.timedelta(days=j * 17, minutes=j * 7), LAST_CONTACT)
                 con.row([contact_id(p.idx), b(deleted), maybe15(rng, account_id(c), 0.05),
                          p.first, p.last, p.title, p.email, phone_fmt(c.phone, "sf"),
                          phone_fmt(p.mobile, "sf" if rng.random() < 0.7 else "8"),
