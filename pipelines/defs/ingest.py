@@ -166,7 +166,9 @@ def _build_ingest_asset(entity: Entity, key: AssetKey) -> AssetsDefinition:
                 )
             except IngestError as exc:
                 context.log.error(str(exc))
-                record_unreadable(path, shown, entity, settings.data_dir, context.run.run_id, str(exc))
+                record_unreadable(
+                    path, shown, entity, settings.data_dir, context.run.run_id, str(exc)
+                )
                 unreadable.append(str(exc))
                 continue
             results.append(res)
@@ -219,7 +221,10 @@ def _build_ingest_asset(entity: Entity, key: AssetKey) -> AssetsDefinition:
 def landing_inventory(context: AssetExecutionContext) -> MaterializeResult:
     settings = get_settings()
     found = quarantine_unrecognised(
-        settings.landing_dir, settings.data_dir, load_entities(settings.sources_dir), context.run.run_id
+        settings.landing_dir,
+        settings.data_dir,
+        load_entities(settings.sources_dir),
+        context.run.run_id,
     )
     for f in found:
         context.log.warning(f"unrecognised file (quarantined): {f}")
