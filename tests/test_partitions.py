@@ -200,3 +200,168 @@ def test_ranged_runs_ingest_their_partitions_and_a_ui_backfill_rebuilds_exactly_
         assert manifest_entries_in_window(
             get_settings(), D(2026, 3, 2), D(2026, 3, 2), bounds(get_settings())
         )  # the reloaded file is in the manifest again
+
+
+# ------------------------------------------------ a backfill launched as the Dagster UI does
+
+
+def _port_in(first: int, last: int) -> int:
+    import socket
+
+    for port in range(first, last + 1):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {first}..{last}")
+
+
+LAUNCH = """mutation($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $params) {
+  __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message stack }
+  ... on InvalidSubsetError { message } ... on PartitionSetNotFoundError { message } } }"""
+STATUS = """query($id: String!) { partitionBackfillOrError(backfillId: $id) {
+  ... on PartitionBackfill { status runs(limit: 20) { runId status tags { key value } } }
+  ... on PythonError { message } } }"""
+
+
+def test_backfill_launched_from_the_dagster_ui_is_one_run_over_the_range(
+    settings_at: Path,
+) -> None:
+    """The Dagster webserver and daemon really started: a backfill launched through the UI's
+    GraphQL call (Assets → Materialize → partition range → Launch backfill) runs the ingest
+    asset once over the range and rebuilds exactly its days — the same rows as the run
+    `crmwh backfill` makes (the `crmwh/backfill` tag, in process)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from pipelines.defs.ingest import range_tags
+
+    tmp = settings_at
+    for day in (1, 2, 3):
+        land(tmp, f"deals_2026-03-0{day}.csv", bx_deal(10 * day), bx_deal(10 * day + 1))
+    home = tmp / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    env = dict(os.environ, DAGSTER_HOME=str(home))
+    bin_dir = Path(sys.executable).parent
+    port = _port_in(8300, 8399)
+    logs = [(tmp / f"{n}.log").open("w") for n in ("webserver", "daemon")]
+    procs = [
+        subprocess.Popen(
+            [
+                str(bin_dir / "dagster-webserver"),
+                "-m",
+                "pipelines.definitions",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=logs[0],
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        ),  # fmt: skip
+        subprocess.Popen(
+            [str(bin_dir / "dagster-daemon"), "run", "-m", "pipelines.definitions"],
+            cwd=ROOT,
+            env=env,
+            stdout=logs[1],
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        ),  # fmt: skip
+    ]
+
+    def gql(query: str, variables: dict) -> dict:
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/graphql",
+            data=json.dumps({"query": query, "variables": variables}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(req, timeout=120) as resp:
+            body = json.loads(resp.read())
+        assert "errors" not in body, body
+        return body["data"]
+
+    def backfill(start: str, end: str) -> list[dict]:
+        params = {
+            "partitionsByAssets": [
+                {
+                    "assetKey": {"path": ["raw", "bitrix__deal_snapshot"]},
+                    "partitions": {"range": {"start": start, "end": end}},
+                }
+            ],
+            "title": f"test {start}..{end}",
+        }
+        launched = gql(LAUNCH, {"params": params})["launchPartitionBackfill"]
+        assert launched["__typename"] == "LaunchBackfillSuccess", launched
+        deadline = time.monotonic() + 900
+        while time.monotonic() < deadline:
+            state = gql(STATUS, {"id": launched["backfillId"]})["partitionBackfillOrError"]
+            if state["status"] not in ("REQUESTED", "CANCELING", "FAILING"):
+                break
+            time.sleep(3)
+        assert state["status"] in ("COMPLETED", "COMPLETED_SUCCESS"), state
+        return state["runs"]
+
+    try:
+        deadline = time.monotonic() + 600
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=5)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, (tmp / "webserver.log").read_text()[-3000:]
+                assert procs[0].poll() is None, (tmp / "webserver.log").read_text()[-3000:]
+                time.sleep(2)
+
+        runs = backfill("2026-03-01", "2026-03-03")
+        assert len(runs) == 1  # BackfillPolicy.single_run(): one run, not one per day
+        tags = {t["key"]: t["value"] for t in runs[0]["tags"]}
+        assert tags["dagster/asset_partition_range_start"] == "2026-03-01"
+        assert tags["dagster/asset_partition_range_end"] == "2026-03-03"
+        assert "dagster/backfill" in tags
+        loaded = _raw(tmp / "data")
+        assert [(f, n) for f, _, n, _ in loaded] == [
+            (f"crm_bitrix/deals_2026-03-0{d}.csv", 2) for d in (1, 2, 3)
+        ]
+
+        # Day 2 is replaced by a corrected export; copy the state for the CLI-path run.
+        land(tmp, "deals_2026-03-02.csv", bx_deal(20, amount="999,00"), bx_deal(21))
+        copy = tmp / "data_copy"
+        shutil.copytree(tmp / "data", copy)
+        runs = backfill("2026-03-02", "2026-03-02")
+        assert len(runs) == 1
+        rebuilt = _raw(tmp / "data")
+        assert [r for r in rebuilt if "03-02" not in r[0]] == [
+            r for r in loaded if "03-02" not in r[0]
+        ]
+        day2 = next(r for r in rebuilt if "03-02" in r[0])
+        assert day2[2] == 2 and day2[3] == pytest.approx(999.0 + 125000.50)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        for log in logs:
+            log.close()
+
+    # The same range as `crmwh backfill` runs it (its tag, in process) on the copy: same rows.
+    os.environ["CRMWH_PATHS__DATA"] = str(copy)
+    get_settings.cache_clear()
+    defs, _ = _ingest_defs()
+    with DagsterInstance.ephemeral() as instance:
+        cli_tags = {**range_tags(D(2026, 3, 2), D(2026, 3, 2)), "crmwh/backfill": "2026-03-02"}
+        _run(defs, instance, cli_tags)
+    assert [(f, n, a) for f, _, n, a in _raw(copy)] == [(f, n, a) for f, _, n, a in rebuilt]
