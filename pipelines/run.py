@@ -33,6 +33,11 @@ def dagster_home() -> str:
     home = get_settings().state_dir / "dagster"
     home.mkdir(parents=True, exist_ok=True)
     os.environ["DAGSTER_HOME"] = str(home)
+    # A run over a partition range records one "materialization planned" event per asset
+    # instead of one per asset and day (8,634 events, 2.5 min on SQLite for a year of demo
+    # files). Dagster's trade-off: the days of a failed run are not marked failed in the UI
+    # (the run itself is); set the variable to false to get the per-day events back.
+    os.environ.setdefault("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "true")
     return str(home)
 
 

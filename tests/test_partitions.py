@@ -17,10 +17,12 @@ from dagster import (
     AssetSelection,
     DagsterInstance,
     Definitions,
+    build_schedule_context,
     build_sensor_context,
     define_asset_job,
 )
 
+from pipelines.defs.automation import build_daily_schedule
 from pipelines.lib.mappings import load_entities
 from pipelines.lib.partitions import (
     Bounds,
@@ -135,9 +137,14 @@ def test_ranged_runs_ingest_their_partitions_and_a_ui_backfill_rebuilds_exactly_
         land(tmp, f"deals_2026-03-0{day}.csv", bx_deal(10 * day), bx_deal(10 * day + 1))
     defs, _ = _ingest_defs()
     with DagsterInstance.ephemeral() as instance:
-        # An ordinary run (`crmwh run`): the partitions of the files not loaded yet.
+        # An ordinary run (`crmwh run`, the daily schedule): the partitions of the files not
+        # loaded yet.
         start, end = covering_range(pending_files(s), s, bounds(s))
         assert (start, end) == (D(2026, 3, 1), D(2026, 3, 3))
+        schedule = build_daily_schedule(defs.resolve_job_def("ingest_deals"))
+        tick = schedule.evaluate_tick(build_schedule_context(instance=instance))
+        assert tick.run_requests[0].tags["dagster/asset_partition_range_start"] == "2026-03-01"
+        assert tick.run_requests[0].tags["dagster/asset_partition_range_end"] == "2026-03-03"
         mats = _run(defs, instance, range_tags(start, end))
         assert sorted(mats) == ["2026-03-01", "2026-03-02", "2026-03-03"]  # one run, 3 partitions
         assert mats["2026-03-02"]["files_new"] == 3
@@ -146,6 +153,9 @@ def test_ranged_runs_ingest_their_partitions_and_a_ui_backfill_rebuilds_exactly_
             (f"crm_bitrix/deals_2026-03-0{d}.csv", 2) for d in (1, 2, 3)
         ]
         assert pending_files(s) == []
+        tick = schedule.evaluate_tick(build_schedule_context(instance=instance))
+        today = bounds(s).last.isoformat()  # nothing new: today's partition, marts still rebuilt
+        assert tick.run_requests[0].tags["dagster/asset_partition_range_start"] == today
 
         # The same range again, not a backfill: nothing is re-ingested.
         again = _run(defs, instance, range_tags(start, end))
