@@ -228,7 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser(
-        "backfill", help="rebuild the raw layer of a range of export dates, then run"
+        "backfill",
+        help="rebuild the export-date partitions START..END of the raw layer, then run",
     )
     p.add_argument("--start", required=True, help="first export date, YYYY-MM-DD")
     p.add_argument("--end", required=True, help="last export date, YYYY-MM-DD (inclusive)")

@@ -88,6 +88,14 @@ def test_files_map_to_the_days_they_export_and_out_of_range_dates_are_clamped(
     assert covering_range([day, undated], s, b) == (D(2026, 3, 2), D(2026, 4, 10))
     assert covering_range([], s, b) == (b.last, b.last)
 
+    # `crmwh backfill` over dates outside the partitions rebuilds the partitions holding them.
+    from pipelines.lib.partitions import clamp_request
+
+    assert clamp_request(D(2024, 1, 1), D(2024, 12, 31), b) == (b.first, b.first)
+    assert clamp_request(D(2026, 11, 20), D(2027, 1, 31), b) == (D(2026, 11, 20), b.last)
+    with pytest.raises(ValueError, match="before --start"):
+        clamp_request(D(2026, 3, 2), D(2026, 3, 1), b)
+
     # The Dagster partitions end today in the company time zone: 23:30 UTC is tomorrow there.
     late = dt.datetime(2026, 11, 23, 23, 30, tzinfo=dt.UTC)
     assert bounds(s, now=late).last == D(2026, 11, 24)
