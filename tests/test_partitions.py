@@ -99,6 +99,11 @@ def test_files_map_to_the_days_they_export_and_out_of_range_dates_are_clamped(
     # The Dagster partitions end today in the company time zone: 23:30 UTC is tomorrow there.
     late = dt.datetime(2026, 11, 23, 23, 30, tzinfo=dt.UTC)
     assert bounds(s, now=late).last == D(2026, 11, 24)
+    # ... and the Dagster definition on the ingest assets has the same first and last day.
+    from pipelines.defs.ingest import EXPORT_DATES
+
+    assert EXPORT_DATES.get_first_partition_key() == bounds(s).first.isoformat()
+    assert EXPORT_DATES.get_last_partition_key() == bounds(s).last.isoformat()
 
 
 def _ingest_defs() -> tuple[Definitions, str]:
