@@ -166,6 +166,14 @@ def test_ranged_runs_ingest_their_partitions_and_a_ui_backfill_rebuilds_exactly_
             (f"crm_bitrix/deals_2026-03-0{d}.csv", 2) for d in (1, 2, 3)
         ]
         assert pending_files(s) == []
+        # The same content under another name is pending until recorded as a redelivery.
+        copy_name = tmp / "landing" / "crm_bitrix" / "deals_2026-03-01 (1).csv"
+        shutil.copyfile(tmp / "landing" / "crm_bitrix" / "deals_2026-03-01.csv", copy_name)
+        assert pending_files(s) == [copy_name]
+        redelivered = _run(defs, instance, range_tags(*covering_range([copy_name], s, bounds(s))))
+        assert redelivered["2026-03-01"]["files_new"] == 0
+        assert pending_files(s) == [] and _raw(tmp / "data") == loaded
+        copy_name.unlink()
         tick = schedule.evaluate_tick(build_schedule_context(instance=instance))
         today = bounds(s).last.isoformat()  # nothing new: today's partition, marts still rebuilt
         assert tick.run_requests[0].tags["dagster/asset_partition_range_start"] == today

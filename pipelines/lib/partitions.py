@@ -17,6 +17,7 @@ assets share one mapping; `pipelines.defs.ingest` builds the Dagster definition 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from zoneinfo import ZoneInfo
 from pipelines.lib.ingest import export_dates, file_key, file_sha256, landed_files
 from pipelines.lib.mappings import Entity, load_entities
 from pipelines.lib.settings import Settings
-from pipelines.lib.warehouse import manifest_dir
+from pipelines.lib.warehouse import deliveries_dir, manifest_dir
 
 Span = tuple[dt.date, dt.date]
 
@@ -102,13 +103,22 @@ def manifest_entries_in_window(
 
 
 def pending_files(settings: Settings) -> list[Path]:
-    """Landed files whose content (+ name values) the manifest has not seen yet."""
-    mdir = manifest_dir(settings.data_dir)
+    """Landed files an ingest has not seen yet: content (+ name values) not in the manifest,
+    or known content under a name not yet recorded as a redelivery."""
+    mdir, ddir = manifest_dir(settings.data_dir), deliveries_dir(settings.data_dir)
     out = []
     for entity in load_entities(settings.sources_dir):
         for path in landed_files(settings.landing_dir, entity):
             key = file_key(file_sha256(path), entity, path.name)
-            if not (mdir / f"{entity.table}__{key}.json").exists():
+            entry = mdir / f"{entity.table}__{key}.json"
+            if not entry.exists():
+                out.append(path)
+                continue
+            shown = str(path.relative_to(settings.landing_dir))
+            if json.loads(entry.read_text(encoding="utf-8")).get("source_file") == shown:
+                continue
+            name_key = hashlib.sha1(shown.encode()).hexdigest()[:12]  # as ingest_file names it
+            if not (ddir / f"{entity.table}__{key[:16]}__{name_key}.json").exists():
                 out.append(path)
     return out
 
