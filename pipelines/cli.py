@@ -138,18 +138,26 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     _apply_path_flags(args)
     import datetime as dt
 
-    from pipelines.lib.backfill import forget_entries, plan_backfill
+    from pipelines.lib.backfill import plan_backfill
     from pipelines.run import RunLockedError, run_lock, run_locked
 
     settings = get_settings()
     start, end = dt.date.fromisoformat(args.start), dt.date.fromisoformat(args.end)
-    plan = plan_backfill(settings, start, end)
+    try:
+        plan = plan_backfill(settings, start, end)
+    except ValueError as exc:
+        print(f"crmwh backfill: {exc}", file=sys.stderr)
+        return 2
+    if (plan.start, plan.end) != (start, end):
+        print(f"backfill {start}..{end}: rebuilding partitions {plan.start}..{plan.end}, the "
+              "existing ones (files dated before partitions.start_date belong to the first "
+              "partition, files dated after today to today's)")  # fmt: skip
     print(f"backfill {start}..{end}: {len(plan.forget)} loaded file(s) to rebuild, "
           f"{len(plan.landed)} landed file(s) in range")  # fmt: skip
     try:
         with run_lock(settings.warehouse_path, wait=args.wait):
-            forget_entries(settings, plan.forget)
-            return run_locked(verbose=args.verbose)
+            # the ingest assets forget and re-ingest the range (as in a Dagster UI backfill)
+            return run_locked(verbose=args.verbose, backfill=(plan.start, plan.end))
     except RunLockedError as exc:
         print(f"crmwh backfill: {exc}", file=sys.stderr)
         return 3
@@ -220,7 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser(
-        "backfill", help="rebuild the raw layer of a range of export dates, then run"
+        "backfill",
+        help="rebuild the export-date partitions START..END of the raw layer, then run",
     )
     p.add_argument("--start", required=True, help="first export date, YYYY-MM-DD")
     p.add_argument("--end", required=True, help="last export date, YYYY-MM-DD (inclusive)")

@@ -16,7 +16,11 @@ from pipelines.defs.transform.dbt import dbt_models, dbt_resource
 full_refresh = define_asset_job(
     "full_refresh",
     selection=AssetSelection.all() - AssetSelection.groups("dashboards"),
-    description="Ingest every landed file, run checks, build dbt, publish the warehouse.",
+    description=(
+        "Ingest the landed files of a range of export-date partitions, run checks, build dbt, "
+        "publish the warehouse. Backfill from Assets → Materialize → partition range, not "
+        "from this job (README, Operations)."
+    ),
 )
 
 defs = Definitions(

@@ -1,4 +1,11 @@
-"""`crmwh run`: the full refresh job executed in this process, then a summary.
+"""`crmwh run` and `crmwh backfill`: the full refresh job executed in this process, then a summary.
+
+Both run the same job over a range of the daily export-date partitions of the ingest
+assets (`pipelines.defs.ingest`); dbt, the checks and publish are unpartitioned and run in
+the same run. `crmwh run` covers the partitions touched by landed files the manifest has
+not seen (today's alone when there is none); `crmwh backfill` covers the range asked for
+and tags the run `crmwh/backfill`, so the ingest assets rebuild it exactly as they do in a
+backfill launched from the Dagster UI.
 
 Exit codes: 0 published; 1 the run failed (a blocking check, a dbt error) and the served
 warehouse was left as it was; 2 published, but some landed file could not be read at all;
@@ -7,6 +14,7 @@ warehouse was left as it was; 2 published, but some landed file could not be rea
 
 from __future__ import annotations
 
+import datetime as dt
 import fcntl
 import os
 import shutil
@@ -25,6 +33,11 @@ def dagster_home() -> str:
     home = get_settings().state_dir / "dagster"
     home.mkdir(parents=True, exist_ok=True)
     os.environ["DAGSTER_HOME"] = str(home)
+    # A run over a partition range records one "materialization planned" event per asset
+    # instead of one per asset and day (8,634 events, 2.5 min on SQLite for a year of demo
+    # files). Dagster's trade-off: the days of a failed run are not marked failed in the UI
+    # (the run itself is); set the variable to false to get the per-day events back.
+    os.environ.setdefault("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "true")
     return str(home)
 
 
@@ -143,18 +156,32 @@ def run_pipeline(verbose: bool = False, wait: bool = False) -> int:
         return 3
 
 
-def run_locked(verbose: bool = False) -> int:
-    """The run itself, for callers that already hold the run lock (backfill)."""
-    return _run(verbose)
+def run_locked(verbose: bool = False, backfill: tuple[dt.date, dt.date] | None = None) -> int:
+    """The run itself, for callers that already hold the run lock (backfill: its range)."""
+    return _run(verbose, backfill)
 
 
-def _run(verbose: bool) -> int:
+def ordinary_run_range() -> tuple[dt.date, dt.date]:
+    """Partitions an ordinary run covers: those of the files not loaded yet (or today's)."""
+    from pipelines.lib.partitions import bounds, covering_range, pending_files
+
+    s = get_settings()
+    return covering_range(pending_files(s), s, bounds(s))
+
+
+def _run(verbose: bool, backfill: tuple[dt.date, dt.date] | None = None) -> int:
     dagster_home()
     from dagster import DagsterInstance
 
     from pipelines.definitions import defs
+    from pipelines.defs.ingest import range_tags
 
     t0 = time.perf_counter()
+    start, end = backfill or ordinary_run_range()
+    tags = range_tags(start, end)
+    if backfill:
+        tags["crmwh/backfill"] = f"{start}..{end}"
+    print(f"{'backfill' if backfill else 'run'} over export-date partitions {start}..{end}")
     # Working files of an ingestion killed half-way (the lock is ours: no run uses them):
     # its scratch folder and Parquet files not yet renamed into place.
     data = get_settings().data_dir
@@ -166,6 +193,7 @@ def _run(verbose: bool) -> int:
     with DagsterInstance.get() as instance:
         result = job.execute_in_process(
             instance=instance,
+            tags=tags,
             raise_on_error=False,
             run_config={
                 "loggers": {"console": {"config": {"log_level": "DEBUG" if verbose else "INFO"}}}

@@ -1,7 +1,14 @@
-"""Automation: a sensor on the landing folder, a daily schedule, failure notifications."""
+"""Automation: a sensor on the landing folder, a daily schedule, failure notifications.
+
+Both start the full refresh job over a range of the export-date partitions of the ingest
+assets: the sensor over the partitions the new or changed files touch (a late file
+re-processes its own days only), the schedule over the partitions of the files not loaded
+yet, or today's alone.
+"""
 
 import hashlib
 import json
+from pathlib import Path
 
 from dagster import (
     DefaultScheduleStatus,
@@ -10,16 +17,20 @@ from dagster import (
     RunFailureSensorContext,
     RunRequest,
     ScheduleDefinition,
+    ScheduleEvaluationContext,
     SensorDefinition,
     SensorEvaluationContext,
     SkipReason,
     run_failure_sensor,
+    schedule,
     sensor,
 )
 
+from pipelines.defs.ingest import range_tags
 from pipelines.lib.ingest import landed_files
 from pipelines.lib.mappings import load_entities
 from pipelines.lib.notify import notify_failure
+from pipelines.lib.partitions import bounds, covering_range, pending_files
 from pipelines.lib.settings import get_settings
 
 
@@ -52,8 +63,15 @@ def build_landing_sensor(job: JobDefinition) -> SensorDefinition:
             return SkipReason("no new or changed files in the landing folder")
         context.update_cursor(json.dumps(now))
         key = hashlib.sha256("\n".join(f"{p}={now[p]}" for p in changed).encode()).hexdigest()
+        s = get_settings()
+        start, end = covering_range([Path(p) for p in changed], s, bounds(s))
         return RunRequest(
-            run_key=key[:32], tags={"crmwh/trigger": "landing", "crmwh/files": str(len(changed))}
+            run_key=key[:32],
+            tags={
+                **range_tags(start, end),
+                "crmwh/trigger": "landing",
+                "crmwh/files": str(len(changed)),
+            },
         )
 
     return _landing_sensor
@@ -61,14 +79,24 @@ def build_landing_sensor(job: JobDefinition) -> SensorDefinition:
 
 def build_daily_schedule(job: JobDefinition) -> ScheduleDefinition:
     s = get_settings()
-    return ScheduleDefinition(
+
+    @schedule(
         name="daily_full_refresh",
         job=job,
         cron_schedule=str(s.section("schedule").get("daily_cron", "0 6 * * *")),
         execution_timezone=s.timezone,
         default_status=DefaultScheduleStatus.STOPPED,
-        description="Runs the full refresh every morning even when no file arrived.",
+        description=(
+            "Runs the full refresh every morning even when no file arrived, over the "
+            "partitions of the files not loaded yet (today's when there is none)."
+        ),
     )
+    def _daily(context: ScheduleEvaluationContext) -> RunRequest:
+        settings = get_settings()
+        start, end = covering_range(pending_files(settings), settings, bounds(settings))
+        return RunRequest(tags={**range_tags(start, end), "crmwh/trigger": "schedule"})
+
+    return _daily
 
 
 @run_failure_sensor(name="notify_on_run_failure", default_status=DefaultSensorStatus.STOPPED)

@@ -1,9 +1,23 @@
 """Ingestion assets: one per source entity declared under `sources/`, plus landing inventory.
 
-Each asset reads the landed files of its entity that the manifest has not seen, writes
-Parquet raw files and quarantine rows, and carries a blocking check that re-counts the
-raw layer: for every file, rows in Parquet + rows in quarantine = rows the file held.
+The per-entity assets are partitioned by day over export dates (`EXPORT_DATES`, see
+`pipelines.lib.partitions` for which file belongs to which day). A run covers one range of
+partitions (`BackfillPolicy.single_run()`: a UI backfill over a week is one run, not
+seven) and an asset reads only the landed files that touch that range:
+
+- an ordinary run (`crmwh run`, the schedule, the landing sensor) ingests the files of the
+  range that the checksum manifest has not seen;
+- a backfill (a run tagged `dagster/backfill` by the Dagster UI, or `crmwh/backfill` by
+  `crmwh backfill`) first forgets what the raw layer holds from the range's files of this
+  entity, then ingests them again.
+
+Each asset carries a blocking check that re-counts the raw layer: for every file, rows in
+Parquet + rows in quarantine = rows the file held.
 """
+
+import datetime as dt
+import warnings
+from collections.abc import Mapping
 
 import duckdb
 from dagster import (
@@ -13,10 +27,14 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     AssetsDefinition,
+    BackfillPolicy,
+    BetaWarning,
+    DailyPartitionsDefinition,
     MaterializeResult,
     asset,
 )
 
+from pipelines.lib.backfill import forget_entries
 from pipelines.lib.ingest import (
     FileResult,
     IngestError,
@@ -26,10 +44,35 @@ from pipelines.lib.ingest import (
     record_unreadable,
 )
 from pipelines.lib.mappings import Entity, load_entities
+from pipelines.lib.partitions import (
+    bounds,
+    files_in_window,
+    manifest_entries_in_window,
+    start_date,
+)
 from pipelines.lib.settings import get_settings
 from pipelines.lib.warehouse import manifest_dir, quarantine_dir, raw_dir
 
 ROW_ACCOUNTING = "row_accounting"
+# Tags of a run that rebuilds its partition range: Dagster's (UI backfills) and ours.
+BACKFILL_TAGS = ("dagster/backfill", "crmwh/backfill")
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+EXPORT_DATES = DailyPartitionsDefinition(
+    start_date=start_date(get_settings()).isoformat(),
+    timezone=get_settings().timezone,
+    end_offset=1,  # today's partition exists: files exported today are ingested today
+)
+
+
+def range_tags(start: dt.date, end: dt.date) -> dict[str, str]:
+    """Run tags selecting the partition range [start, end] of the ingest assets."""
+    return {RANGE_START_TAG: start.isoformat(), RANGE_END_TAG: end.isoformat()}
+
+
+def is_backfill(tags: Mapping[str, str]) -> bool:
+    return any(t in tags for t in BACKFILL_TAGS)
 
 
 def raw_asset_key(entity: Entity) -> AssetKey:
@@ -73,7 +116,12 @@ def row_accounting_mismatches(entity: Entity) -> list[str]:
 
 def build_ingest_asset(entity: Entity) -> AssetsDefinition:
     key = raw_asset_key(entity)
+    with warnings.catch_warnings():  # `backfill_policy` is marked beta in Dagster 1.13
+        warnings.simplefilter("ignore", BetaWarning)
+        return _build_ingest_asset(entity, key)
 
+
+def _build_ingest_asset(entity: Entity, key: AssetKey) -> AssetsDefinition:
     @asset(
         key=key,
         group_name=f"ingest_{entity.system}",
@@ -82,6 +130,8 @@ def build_ingest_asset(entity: Entity) -> AssetsDefinition:
             f"(layout: {entity.definition_file.name if entity.definition_file else '?'})."
         ),
         kinds={"parquet", "python"},
+        partitions_def=EXPORT_DATES,
+        backfill_policy=BackfillPolicy.single_run(),
         check_specs=[
             AssetCheckSpec(
                 ROW_ACCOUNTING,
@@ -93,17 +143,32 @@ def build_ingest_asset(entity: Entity) -> AssetsDefinition:
     )
     def _ingest(context: AssetExecutionContext) -> object:
         settings = get_settings()
+        keys = context.partition_key_range
+        start, end = dt.date.fromisoformat(keys.start), dt.date.fromisoformat(keys.end)
+        b = bounds(settings)
+        files = files_in_window(landed_files(settings.landing_dir, entity), start, end, settings, b)
+        forgotten = 0
+        if is_backfill(context.run.tags):
+            forgotten = forget_entries(
+                settings, manifest_entries_in_window(settings, start, end, b, entity)
+            )
+            context.log.info(
+                f"backfill {start}..{end}: forgot {forgotten} loaded file(s), "
+                f"re-ingesting {len(files)} landed file(s)"
+            )
         results: list[FileResult] = []
         unreadable: list[str] = []
-        for path in landed_files(settings.landing_dir, entity):
+        for path in files:
             shown = str(path.relative_to(settings.landing_dir))
             try:
                 res = ingest_file(
-                    path, entity, settings.data_dir, context.run_id, display_path=shown
+                    path, entity, settings.data_dir, context.run.run_id, display_path=shown
                 )
             except IngestError as exc:
                 context.log.error(str(exc))
-                record_unreadable(path, shown, entity, settings.data_dir, context.run_id, str(exc))
+                record_unreadable(
+                    path, shown, entity, settings.data_dir, context.run.run_id, str(exc)
+                )
                 unreadable.append(str(exc))
                 continue
             results.append(res)
@@ -122,6 +187,9 @@ def build_ingest_asset(entity: Entity) -> AssetsDefinition:
         new = [r for r in results if r.status != "duplicate"]
         yield MaterializeResult(
             metadata={
+                "partitions": f"{start}..{end}",
+                "files_in_range": len(files),
+                "files_forgotten": forgotten,
                 "files_new": len(new),
                 "files_already_loaded": len(results) - len(new),
                 "files_unreadable": len(unreadable),
@@ -153,7 +221,10 @@ def build_ingest_asset(entity: Entity) -> AssetsDefinition:
 def landing_inventory(context: AssetExecutionContext) -> MaterializeResult:
     settings = get_settings()
     found = quarantine_unrecognised(
-        settings.landing_dir, settings.data_dir, load_entities(settings.sources_dir), context.run_id
+        settings.landing_dir,
+        settings.data_dir,
+        load_entities(settings.sources_dir),
+        context.run.run_id,
     )
     for f in found:
         context.log.warning(f"unrecognised file (quarantined): {f}")

@@ -1,11 +1,13 @@
-"""Backfills: rebuild the raw layer of a range of export dates from the landing folder.
+"""Backfills: rebuild the raw layer of a range of daily export-date partitions.
 
-Every file belongs to the export dates in its name (`deals_2026-03-02.csv` → that day,
-`statement_2026-03.txt` → March), else to the day it was written. A backfill over
-[start, end] forgets what the raw layer holds from files of those dates — manifest
-entries, Parquet and quarantine rows — and ingests the files that are in the landing
-folder now, then rebuilds and publishes. Re-running it over unchanged files therefore
-changes nothing; after a file of one day was replaced, only that day's rows change.
+Every file belongs to the export dates in its name, else to the day it was written
+(`pipelines.lib.partitions`). A backfill over [start, end] — `crmwh backfill` or a
+Dagster UI backfill of the ingest assets — is a run of the ingest assets over that
+partition range marked as a backfill: each ingest asset first forgets what the raw layer
+holds from its files of those dates (manifest entries, Parquet and quarantine rows, see
+`forget_entries`), then ingests the files that are in the landing folder now; the marts
+are rebuilt and published after it. Re-running it over unchanged files therefore changes
+nothing; after a file of one day was replaced, only that day's rows change.
 """
 
 from __future__ import annotations
@@ -15,41 +17,36 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines.lib.ingest import export_dates, landed_files
+from pipelines.lib.ingest import landed_files
 from pipelines.lib.mappings import load_entities
+from pipelines.lib.partitions import (
+    bounds,
+    clamp_request,
+    files_in_window,
+    manifest_entries_in_window,
+)
 from pipelines.lib.settings import Settings
-from pipelines.lib.warehouse import deliveries_dir, manifest_dir, quarantine_dir
+from pipelines.lib.warehouse import deliveries_dir, quarantine_dir
 
 
 @dataclass
 class BackfillPlan:
-    start: dt.date
+    start: dt.date  # the partitions rebuilt (the requested range, clamped to existing ones)
     end: dt.date
     forget: list[Path]  # manifest entries whose raw rows are dropped
     landed: list[Path]  # landed files of the range that will be (re)ingested
 
 
-def _overlaps(first: dt.date, last: dt.date, start: dt.date, end: dt.date) -> bool:
-    return first <= end and last >= start
-
-
 def plan_backfill(settings: Settings, start: dt.date, end: dt.date) -> BackfillPlan:
-    if end < start:
-        raise ValueError(f"--end {end} is before --start {start}")
-    forget = []
-    for entry in sorted(manifest_dir(settings.data_dir).glob("*.json")):
-        rec = json.loads(entry.read_text(encoding="utf-8"))
-        if not rec.get("partition_start"):
-            continue  # written before partitions were recorded: left alone
-        first = dt.date.fromisoformat(rec["partition_start"])
-        last = dt.date.fromisoformat(rec["partition_end"])
-        if _overlaps(first, last, start, end):
-            forget.append(entry)
+    """What a backfill over [start, end] forgets and re-ingests (the ingest assets do it)."""
+    b = bounds(settings)
+    start, end = clamp_request(start, end, b)
+    forget = manifest_entries_in_window(settings, start, end, b)
     landed = set()
     for entity in load_entities(settings.sources_dir):
-        for path in landed_files(settings.landing_dir, entity):
-            if _overlaps(*export_dates(path, settings.timezone), start, end):
-                landed.add(path)
+        landed.update(
+            files_in_window(landed_files(settings.landing_dir, entity), start, end, settings, b)
+        )
     return BackfillPlan(start, end, forget, sorted(landed))
 
 

@@ -571,7 +571,7 @@ def ingest_file(
         encoding=None,
         status="loaded",
     )
-    first, last = export_dates(path)
+    first, last = export_dates(path, get_settings().timezone)
     result.partition_start, result.partition_end = first.isoformat(), last.isoformat()
     result.file_key = file_key(sha, entity, path.name)
     mpath = manifest_dir(data_dir) / f"{entity.table}__{result.file_key}.json"
