@@ -33,12 +33,19 @@ from tests.conftest import ROOT, Built
 pytestmark = pytest.mark.slow
 
 MODELS_ONLY = ["--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"]
-# The marts verified to build on Spark so far. The others depend on working-time macros
-# (correlated scalar subqueries with outer references inside an aggregate, which Spark
-# rejects) or on the iterative identity-resolution CTEs (Spark inlines CTEs, so each round
-# re-plans the previous ones); see README "Beyond one machine". Add a mart here when its
-# lineage builds on Spark.
-SPARK_MARTS = ["dim_channel", "dim_date", "dim_product"]
+# The marts verified to build on Spark so far. The others depend on identity resolution
+# (int_customer_identity_rounds / _links): on Spark their rounds are written as tables of
+# their own, since Spark inlines CTEs and one query over all rounds takes minutes to
+# analyse, but their downstream models are not yet verified there; see README "Beyond one
+# machine". Add a mart here when its lineage builds on Spark and compares equal.
+SPARK_MARTS = [
+    "dim_channel",
+    "dim_date",
+    "dim_manager",
+    "dim_product",
+    "fct_stage_visit",
+    "mart_data_quality",
+]
 SELECT = ["--select", *(f"+{m}" for m in SPARK_MARTS)]
 CENT = Decimal("0.01")
 MICRO = Decimal("0.000001")

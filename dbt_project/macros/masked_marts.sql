@@ -58,7 +58,9 @@
 
 {% macro create_masked_marts(schema_name='marts_masked') %}
     {%- if not execute -%}{{ return('') }}{%- endif -%}
-    {%- set target_schema = api.Relation.create(database=target.database, schema=schema_name) -%}
+    {#- Spark's targets have no database (catalog) -#}
+    {%- set database = target.database if target.database is defined else none -%}
+    {%- set target_schema = api.Relation.create(database=database, schema=schema_name) -%}
     {%- do adapter.create_schema(target_schema) -%}
     {%- for node in graph.nodes.values()
             if node.resource_type == 'model' and node.config.schema == 'marts'
@@ -81,7 +83,7 @@
                 {%- endif -%}
             {%- endfor -%}
             {%- set view = api.Relation.create(
-                    database=target.database, schema=schema_name, identifier=node.alias, type='view') -%}
+                    database=database, schema=schema_name, identifier=node.alias, type='view') -%}
             {#- no catalog in the view's text: the file is published under another name #}
             {%- do run_query(
                     'create or replace view ' ~ view.include(database=False) ~ ' as select '
