@@ -33,12 +33,26 @@ from tests.conftest import ROOT, Built
 pytestmark = pytest.mark.slow
 
 MODELS_ONLY = ["--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"]
-# The marts verified to build on Spark so far. The others depend on working-time macros
-# (correlated scalar subqueries with outer references inside an aggregate, which Spark
-# rejects) or on the iterative identity-resolution CTEs (Spark inlines CTEs, so each round
-# re-plans the previous ones); see README "Beyond one machine". Add a mart here when its
-# lineage builds on Spark.
-SPARK_MARTS = ["dim_channel", "dim_date", "dim_product"]
+# The marts verified to build on Spark so far (identity resolution included: on Spark its
+# rounds are written as tables of their own, since Spark inlines CTEs and one query over
+# all rounds takes minutes to analyse). The others are not yet verified there; see README
+# "Beyond one machine". Add a mart here when its lineage builds on Spark and compares equal.
+SPARK_MARTS = [
+    "dim_channel",
+    "dim_customer",
+    "dim_date",
+    "dim_manager",
+    "dim_product",
+    "fct_deal",
+    "fct_invoice",
+    "fct_stage_visit",
+    "mart_data_quality",
+    "mart_dso",
+    "mart_funnel_velocity",
+    "mart_lost_revenue",
+    "mart_pipeline_forecast",
+    "mart_unmatched_payments",
+]
 SELECT = ["--select", *(f"+{m}" for m in SPARK_MARTS)]
 CENT = Decimal("0.01")
 MICRO = Decimal("0.000001")
@@ -136,7 +150,8 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple]:
 
 def test_spark_builds_the_portable_marts(engines: Engines):
     spark_marts = {p.name for p in engines.spark_marts.iterdir() if p.is_dir()}
-    assert spark_marts == set(SPARK_MARTS)
+    # their lineage may hold other marts (fct_payment feeds mart_dso): those are built too
+    assert set(SPARK_MARTS) <= spark_marts, set(SPARK_MARTS) - spark_marts
 
 
 def test_spark_marts_equal_duckdb_marts_row_by_row(engines: Engines):

@@ -45,10 +45,11 @@
             {%- do cols.append('`' ~ col.name ~ '` ' ~ spark_type(col.data_type)) -%}
         {%- endfor -%}
         {%- do run_query('drop table if exists raw.`' ~ node.name ~ '`') -%}
+        {#- JSON timestamps: a date alone (freshness of daily files) is midnight, as on DuckDB -#}
         {%- do run_query(
             'create table raw.`' ~ node.name ~ '` (' ~ cols | join(', ') ~ ') using ' ~ fmt
             ~ " options (path '" ~ location ~ "', recursiveFileLookup 'true', pathGlobFilter '*." ~ fmt ~ "'"
-            ~ (", timestampFormat 'yyyy-MM-dd HH:mm:ss[.SSSSSS]'" if fmt == 'json' else '')
+            ~ (", timestampFormat 'yyyy-MM-dd[ HH:mm:ss[.SSSSSS]]'" if fmt == 'json' else '')
             ~ ')'
         ) -%}
     {%- endfor -%}

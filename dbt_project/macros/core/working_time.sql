@@ -28,14 +28,32 @@
         ... where callback.wmi - missed.wmi <= 60 * {{ var('response_window_working_hours') }}
 #}
 
-{# Working minutes from the calendar start to `ts` (double, seconds precision). #}
+{#
+    Working minutes from the calendar start to `ts` (double, seconds precision).
+    Each scalar subquery aggregates calendar columns only, and the part that depends on
+    `ts` stays outside them: Spark rejects an aggregate that mixes outer and local
+    references (AGGREGATE_FUNCTION_MIXED_OUTER_LOCAL_REFERENCES). The working start of the
+    day of `ts` is computed from `ts` itself, the way int_working_calendar computes
+    working_start, and on a non-working day working_minutes is 0, which caps the part of
+    the day elapsed at 0.
+#}
 {% macro working_minute_index(ts) -%}
+    {%- set start_minutes = hhmm_to_minutes(var('working_hours_start', '09:00')) -%}
+    {%- set day_start = dbt.dateadd('minute', start_minutes, 'cast(cast(' ~ ts ~ ' as date) as timestamp)') -%}
     (
-        select max(
-            wcal_.working_minutes_before + {{ _working_minutes_into_day('wcal_', ts) }}
+        (
+            select max(wcal_.working_minutes_before)
+            from {{ ref('int_working_calendar') }} as wcal_
+            where wcal_.date_day = cast({{ ts }} as date)
         )
-        from {{ ref('int_working_calendar') }} as wcal_
-        where wcal_.date_day = cast({{ ts }} as date)
+        + least(
+            greatest({{ dbt.datediff(day_start, ts, 'second') }} / 60.0, 0.0),
+            (
+                select max(wcal_.working_minutes)
+                from {{ ref('int_working_calendar') }} as wcal_
+                where wcal_.date_day = cast({{ ts }} as date)
+            ) * 1.0
+        )
     )
 {%- endmacro %}
 
@@ -50,6 +68,7 @@
         else 0.0
     end
 {%- endmacro %}
+
 
 {#
     Working minutes between two moments (double): index(end) − index(start). Negative when

@@ -31,7 +31,15 @@
     anchor record, stable across runs as long as that record exists.
 #}
 {%- set propagation_rounds = var('identity_propagation_rounds', 6) | int -%}
-with
+{#-
+    On Spark every propagation round's labels are a table of their own
+    (`<this>__labels_<r>`, written before the model is), because Spark inlines CTEs and
+    round r reads round r-1 twice: one query over all rounds is analysed an exponential
+    number of times. The SQL of each round is the same on both engines; DuckDB runs it as
+    one query.
+-#}
+{%- set rounds_as_tables = target.type == 'spark' -%}
+{%- set prelude -%}
 
 records as (
     select * from {{ ref('int_customer_source_records') }}
@@ -116,7 +124,11 @@ labels_0 as (
     from free_records
     where free_records.can_anchor
 ),
-{% for r in range(1, propagation_rounds + 1) %}
+{%- endset -%}
+{%- set round_sql = {} -%}
+{%- for r in range(1, propagation_rounds + 1) -%}
+{%- set one_round -%}
+
 
 identifier_labels_{{ r }} as (
     select
@@ -148,7 +160,45 @@ labels_{{ r }} as (
         and identifier_labels.match_value = group_identifiers.match_value
     group by labels.record_id
 ),
+{%- endset -%}
+{%- do round_sql.update({r: one_round}) -%}
+{%- endfor -%}
+{%- if rounds_as_tables and execute -%}
+    {%- for r in range(1, propagation_rounds + 1) -%}
+        {%- set round_query -%}
+with
+
+{{ prelude }}
+{% if r > 1 %}
+labels_{{ r - 1 }} as (
+    select record_id, label from {{ this }}__labels_{{ r - 1 }}
+),
+{% endif %}
+{{ round_sql[r] }}
+
+round_result as (
+    select record_id, label from labels_{{ r }}
+)
+
+select * from round_result
+        {%- endset -%}
+        {%- do run_query('drop table if exists ' ~ this ~ '__labels_' ~ r) -%}
+        {%- do run_query('create table ' ~ this ~ '__labels_' ~ r ~ ' using parquet as ' ~ round_query) -%}
+    {%- endfor %}
+{%- endif %}
+with
+
+{{ prelude }}
+{% if rounds_as_tables %}
+labels_{{ propagation_rounds }} as (
+    select record_id, label from {{ this }}__labels_{{ propagation_rounds }}
+),
+{% else %}
+{% for r in range(1, propagation_rounds + 1) %}
+{{ round_sql[r] }}
 {% endfor %}
+{%- endif %}
+
 
 components as (
     select

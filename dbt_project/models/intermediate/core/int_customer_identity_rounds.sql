@@ -20,7 +20,14 @@
        unrelated people; letting them bridge chains unrelated customers together.
 #}
 {%- set rounds = var('identity_resolution_rounds', 4) | int -%}
-with
+{#-
+    On Spark every round is a table of its own (`<this>__round_<k>`, written before the
+    model is), because Spark inlines CTEs: round k reads round k-1 three times, so one
+    query over all rounds is analysed an exponential number of times (minutes for four
+    rounds). The SQL of each round is the same on both engines; DuckDB runs it as one query.
+-#}
+{%- set rounds_as_tables = target.type == 'spark' -%}
+{%- set prelude -%}
 
 records as (
     select * from {{ ref('int_customer_source_records') }}
@@ -48,7 +55,8 @@ matching_identifiers as (
         and records.source_key = identifiers.source_key
     where identifiers.match_kind in ('crm_link', 'phone', 'email', 'company_name')
 ),
-
+{%- endset -%}
+{%- set round_zero -%}
 -- 1. INN anchors ------------------------------------------------------------------------
 
 placed_0 as (
@@ -74,9 +82,11 @@ conflicted_0 as (
     from placed_0
     where 1 = 0
 ),
+{%- endset -%}
+{%- set round_sql = {} -%}
+{%- for k in range(1, rounds + 1) -%}
+{%- set one_round -%}
 
--- 2. Attachment rounds ------------------------------------------------------------------
-{% for k in range(1, rounds + 1) %}
 
 pending_{{ k }} as (
     select records.record_id
@@ -171,7 +181,65 @@ conflicted_{{ k }} as (
     where anchor_count > 1
     group by record_id, anchor_key
 ),
+{%- endset -%}
+{%- do round_sql.update({k: one_round}) -%}
+{%- endfor -%}
+{#- round k read back from its table (Spark) -#}
+{%- set from_round_table = {} -%}
+{%- for k in range(1, rounds + 1) -%}
+{%- set read_back -%}
+placed_{{ k }} as (
+    select record_id, anchor_key, match_rule, matched_value, matched_record, match_round
+    from {{ this }}__round_{{ k }}
+    where outcome = 'placed'
+),
+
+conflicted_{{ k }} as (
+    select record_id, anchor_key, match_rule, matched_value, matched_record, match_round
+    from {{ this }}__round_{{ k }}
+    where outcome = 'conflict'
+),
+{%- endset -%}
+{%- do from_round_table.update({k: read_back}) -%}
+{%- endfor -%}
+{%- if rounds_as_tables and execute -%}
+    {%- for k in range(1, rounds + 1) -%}
+        {%- set round_query -%}
+with
+
+{{ prelude }}
+
+{{ round_zero if k == 1 else from_round_table[k - 1] }}
+
+{{ round_sql[k] }}
+
+round_result as (
+    select 'placed' as outcome, record_id, anchor_key, match_rule, matched_value, matched_record, match_round
+    from placed_{{ k }}
+    union all
+    select 'conflict' as outcome, record_id, anchor_key, match_rule, matched_value, matched_record, match_round
+    from conflicted_{{ k }}
+)
+
+select * from round_result
+        {%- endset -%}
+        {%- do run_query('drop table if exists ' ~ this ~ '__round_' ~ k) -%}
+        {%- do run_query('create table ' ~ this ~ '__round_' ~ k ~ ' using parquet as ' ~ round_query) -%}
+    {%- endfor %}
+{%- endif %}
+with
+
+{{ prelude }}
+
+{% if rounds_as_tables -%}
+{{ from_round_table[rounds] }}
+{%- else -%}
+{{ round_zero }}
+{% for k in range(1, rounds + 1) %}
+{{ round_sql[k] }}
 {% endfor %}
+{%- endif %}
+
 
 unioned as (
     select
