@@ -106,11 +106,14 @@ credited_amounts as (
         credits.channel,
         credits.attribution_model,
         credits.credit,
-        credits.credit * coalesce(credits.revenue_net, 0) as attributed_revenue,
-        credits.credit * coalesce(deal_cogs.cogs, 0) as attributed_cogs,
+        -- each share fixed to 6 decimals, then summed as decimals: a sum of doubles
+        -- depends on the order rows arrive in, and rounding it to the cent could differ by
+        -- 0.01 between two builds of the same data
+        cast(credits.credit * coalesce(credits.revenue_net, 0) as decimal(38, 6)) as attributed_revenue,
+        cast(credits.credit * coalesce(deal_cogs.cogs, 0) as decimal(38, 6)) as attributed_cogs,
         case
-            when deal_cogs.is_fully_costed then 0
-            else credits.credit * coalesce(credits.revenue_net, 0)
+            when deal_cogs.is_fully_costed then cast(0 as decimal(38, 6))
+            else cast(credits.credit * coalesce(credits.revenue_net, 0) as decimal(38, 6))
         end as attributed_revenue_without_cogs,
         case when credits.is_first_won_deal then credits.credit else 0 end as new_customer_credit
     from credits
