@@ -85,10 +85,21 @@
 {#- on-run-start (dbt_project.yml): the state table, created once before models run in
     parallel (two models creating it at once conflict). -#}
 {% macro incremental_state_create() -%}
+    {%- if target.type == 'duckdb' %}
     create table if not exists {{ incremental_state_relation() }} (
         model_name {{ dbt.type_string() }},
         load_id {{ dbt.type_string() }}
     )
+    {%- else %}
+    {#- Spark tables without Delta/Iceberg have no `delete`: one partition per model,
+        replaced whole by the post-hook (partition columns come last on Spark) -#}
+    create table if not exists {{ incremental_state_relation() }} (
+        load_id {{ dbt.type_string() }},
+        model_name {{ dbt.type_string() }}
+    )
+    using parquet
+    partitioned by (model_name)
+    {%- endif %}
 {%- endmacro %}
 
 {#-
@@ -105,9 +116,15 @@
 {#- Post-hook: the model has now processed every load in the manifest. -#}
 {% macro incremental_record_loads_hook(model_name=none) -%}
     {%- set name = model_name or this.identifier -%}
+    {%- if target.type == 'duckdb' %}
     delete from {{ incremental_state_relation() }} where model_name = '{{ name }}';
     insert into {{ incremental_state_relation() }} (model_name, load_id)
     select distinct '{{ name }}', load_id from {{ source('ingestion', 'load_manifest') }};
+    {%- else %}
+    {#- one statement (Spark's cursor runs one at a time): the model's partition replaced -#}
+    insert overwrite table {{ incremental_state_relation() }} partition (model_name = '{{ name }}')
+    select distinct load_id from {{ source('ingestion', 'load_manifest') }}
+    {%- endif %}
 {%- endmacro %}
 
 {#- Post-hook of a row-diff model: delete entities no longer in the input. -#}

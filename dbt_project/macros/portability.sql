@@ -110,3 +110,28 @@
     {%- endfor -%}
     {{ return(statements[0] if statements else '') }}
 {%- endmacro %}
+
+{#
+    Division, the same on every engine. A literal such as `1.0` is a decimal on Spark and
+    a quotient of decimals is rounded to a scale of 6 there, while DuckDB divides in
+    doubles; sums of such quotients then drift apart. Both engines divide doubles here.
+    Null when the denominator is 0.
+#}
+{% macro ratio(numerator, denominator) -%}
+    (cast({{ numerator }} as double) / nullif(cast({{ denominator }} as double), 0))
+{%- endmacro %}
+
+{#
+    An amount of money divided by a count (an average amount), to the cent, rounded half
+    away from zero on the exact quotient: computed in whole cents, where a double quotient
+    of two integers below 2^53 is exact enough to round correctly (a double quotient of the
+    amount itself is not: 3471926.61 / 6 gave 578654.4349… and rounded to .43, not .44).
+    Null when the count is 0.
+#}
+{% macro money_ratio(amount, count) -%}
+    cast(
+        round(cast(round({{ amount }} * 100) as bigint) / nullif(cast({{ count }} as double), 0))
+        / 100
+        as decimal(18, 2)
+    )
+{%- endmacro %}

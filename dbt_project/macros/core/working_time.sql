@@ -47,28 +47,15 @@
             where wcal_.date_day = cast({{ ts }} as date)
         )
         + least(
-            greatest({{ dbt.datediff(day_start, ts, 'second') }} / 60.0, 0.0),
-            (
+            greatest({{ ratio(dbt.datediff(day_start, ts, 'second'), 60) }}, cast(0 as double)),
+            cast((
                 select max(wcal_.working_minutes)
                 from {{ ref('int_working_calendar') }} as wcal_
                 where wcal_.date_day = cast({{ ts }} as date)
-            ) * 1.0
+            ) as double)
         )
     )
 {%- endmacro %}
-
-{# The part of a calendar day's working hours elapsed at `ts` (0 on non-working days). #}
-{% macro _working_minutes_into_day(calendar_alias, ts) -%}
-    case
-        when {{ calendar_alias }}.is_working_day then
-            least(
-                greatest({{ dbt.datediff(calendar_alias ~ '.working_start', ts, 'second') }} / 60.0, 0.0),
-                {{ calendar_alias }}.working_minutes * 1.0
-            )
-        else 0.0
-    end
-{%- endmacro %}
-
 
 {#
     Working minutes between two moments (double): index(end) − index(start). Negative when
@@ -96,30 +83,32 @@
     index reaches index(ts) + minutes, i.e. inside the working hours of the working day
     where that much working time has been used up (a window that ends exactly at closing
     time ends at the working_end of that day, not at the next morning). minutes must be
-    > 0. Null outside the calendar. Set-based: the calendar is joined to itself on
-    `start day = date of ts` and `working_minutes_before < target ≤ working_minutes_before +
-    working_minutes` (a range join over at most one row per day).
+    > 0. Null outside the calendar. Set-based: working_moment_at(index(ts) + minutes), a
+    lookup of the one calendar day whose working-minute range holds the target index.
     Note: a moment after the deadline can still be within the window by minutes when no
     working time passes in between (after closing time, weekends): test "within" with
     within_working_hours(), use the deadline to display or to age things.
 #}
 {% macro add_working_minutes(ts, minutes) -%}
-    {%- set target = '(wcal_start_.working_minutes_before + ' ~ _working_minutes_into_day('wcal_start_', ts) ~ ' + (' ~ minutes ~ '))' -%}
-    (
-        select max(
-            {{ dbt.dateadd(
-                'second',
-                'round((' ~ target ~ ' - wcal_end_.working_minutes_before) * 60)',
-                'wcal_end_.working_start'
-            ) }}
-        )
-        from {{ ref('int_working_calendar') }} as wcal_start_
-        cross join {{ ref('int_working_calendar') }} as wcal_end_
-        where wcal_start_.date_day = cast({{ ts }} as date)
-            and wcal_end_.is_working_day
-            and wcal_end_.working_minutes_before < {{ target }}
-            and {{ target }} <= wcal_end_.working_minutes_before + wcal_end_.working_minutes
-    )
+    {{ working_moment_at('(' ~ working_minute_index(ts) ~ ' + (' ~ minutes ~ '))') }}
+{%- endmacro %}
+
+{#
+    The moment whose working-minute index is `index`: inside the working hours of the
+    working day whose range (working_minutes_before, working_minutes_before +
+    working_minutes] holds it. Each scalar subquery aggregates calendar columns only and
+    `index` appears in its filter alone (Spark rejects an aggregate that mixes outer and
+    local references). On Spark pass a column computed in an earlier CTE, not an
+    expression holding subqueries: Spark cannot plan a subquery inside a correlated
+    subquery's filter. Null outside the calendar.
+#}
+{% macro working_moment_at(index) -%}
+    {%- set holds = 'wcal_.is_working_day and wcal_.working_minutes_before < ' ~ index ~ ' and ' ~ index ~ ' <= wcal_.working_minutes_before + wcal_.working_minutes' -%}
+    {{ dbt.dateadd(
+        'second',
+        'round((' ~ index ~ ' - (select max(wcal_.working_minutes_before) from ' ~ ref('int_working_calendar') ~ ' as wcal_ where ' ~ holds ~ ')) * 60)',
+        '(select max(wcal_.working_start) from ' ~ ref('int_working_calendar') ~ ' as wcal_ where ' ~ holds ~ ')'
+    ) }}
 {%- endmacro %}
 
 {# add_working_minutes in hours: the deadline `hours` working hours after `ts`. #}

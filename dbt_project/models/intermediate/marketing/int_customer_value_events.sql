@@ -70,7 +70,7 @@ events as (
         0 as revenue_net,
         0 as invoices,
         0 as cogs,
-        coalesce(calls.talk_seconds, 0) / 60.0 as talk_minutes,
+        {{ ratio('coalesce(calls.talk_seconds, 0)', 60) }} as talk_minutes,
         0 as handled_tasks
     from calls
     where calls.status = 'answered'

@@ -56,9 +56,9 @@ final as (
         coalesce(monthly_won.won_amount, 0) as won_amount,
         case
             when coalesce(monthly_leads.leads, 0) = 0 then null
-            else least(1.0, coalesce(monthly_won.won_deals, 0) * 1.0 / monthly_leads.leads)
+            else least(1.0, {{ ratio('coalesce(monthly_won.won_deals, 0)', 'monthly_leads.leads') }})
         end as lead_to_won_rate,
-        monthly_won.won_amount / nullif(monthly_won.won_deals_with_amount, 0) as avg_won_amount
+        {{ money_ratio('monthly_won.won_amount', 'monthly_won.won_deals_with_amount') }} as avg_won_amount
     from months
     left join monthly_leads
         on monthly_leads.month = months.month

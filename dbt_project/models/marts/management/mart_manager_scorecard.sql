@@ -139,7 +139,7 @@ call_figures as (
         calls.manager_id,
         sum(case when calls.direction = 'outbound' then 1 else 0 end) as calls_made,
         sum(case when calls.direction = 'inbound' and calls.status = 'answered' then 1 else 0 end) as calls_answered,
-        sum(coalesce(calls.talk_seconds, 0)) / 60.0 as talk_minutes
+        {{ ratio('sum(coalesce(calls.talk_seconds, 0))', 60) }} as talk_minutes
     from calls
     where calls.manager_id is not null
         and calls.started_at is not null
@@ -224,11 +224,11 @@ final as (
         cast(coalesce(closed_deals.deals_won, 0) as bigint) as deals_won,
         cast(coalesce(closed_deals.deals_lost, 0) as bigint) as deals_lost,
         cast(
-            closed_deals.deals_won * 1.0 / nullif(closed_deals.deals_won + closed_deals.deals_lost, 0)
+            {{ ratio('closed_deals.deals_won', 'closed_deals.deals_won + closed_deals.deals_lost') }}
             as double
         ) as win_rate,
         cast(coalesce(closed_deals.won_revenue, 0) as decimal(18, 2)) as won_revenue,
-        cast(closed_deals.won_revenue / nullif(closed_deals.won_deals_with_amount, 0) as decimal(18, 2)) as avg_deal,
+        {{ money_ratio('closed_deals.won_revenue', 'closed_deals.won_deals_with_amount') }} as avg_deal,
         cast(closed_deals.avg_cycle_days as double) as avg_cycle_days,
         cast(coalesce(receivables.receivables_overdue, 0) as decimal(18, 2)) as receivables_overdue
     from spine

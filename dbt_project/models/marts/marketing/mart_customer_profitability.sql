@@ -193,7 +193,7 @@ segment_retention as (
     select
         year,
         segment,
-        sum(is_retained) * 1.0 / count(*) as retention_rate
+        {{ ratio('sum(is_retained)', 'count(*)') }} as retention_rate
     from retention_pairs
     group by
         year,
@@ -203,7 +203,7 @@ segment_retention as (
 overall_retention as (
     select
         year,
-        sum(is_retained) * 1.0 / count(*) as retention_rate
+        {{ ratio('sum(is_retained)', 'count(*)') }} as retention_rate
     from retention_pairs
     group by year
 ),

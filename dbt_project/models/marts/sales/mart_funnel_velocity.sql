@@ -118,7 +118,7 @@ final as (
         cast(conversion_totals.stage_order as integer) as stage_order,
         cast(conversion_totals.deals_entered as bigint) as deals_entered,
         cast(conversion_totals.deals_converted as bigint) as deals_converted,
-        cast(conversion_totals.deals_converted * 1.0 / conversion_totals.deals_entered as double) as conversion_rate,
+        cast({{ ratio('conversion_totals.deals_converted', 'conversion_totals.deals_entered') }} as double) as conversion_rate,
         cast(durations.avg_days_in_stage as double) as avg_days_in_stage,
         cast(durations.median_days_in_stage as double) as median_days_in_stage,
         cast(durations.p90_days_in_stage as double) as p90_days_in_stage,
