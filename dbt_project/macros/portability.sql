@@ -122,16 +122,54 @@
 {%- endmacro %}
 
 {#
-    An amount of money divided by a count (an average amount), to the cent, rounded half
-    away from zero on the exact quotient: computed in whole cents, where a double quotient
-    of two integers below 2^53 is exact enough to round correctly (a double quotient of the
-    amount itself is not: 3471926.61 / 6 gave 578654.4349… and rounded to .43, not .44).
-    Null when the count is 0.
+    Money multiplied by an exact fraction numerator / denominator (integers), to the cent,
+    rounded half away from zero on the exact product. Computed in whole cents: a double
+    quotient of two integers below 2^53 is exact enough to round correctly, and is the same
+    on every engine, while a product or quotient of the amount itself is not (DuckDB
+    divides decimals in doubles: 3471926.61 / 6 gave 578654.4349… and rounded to .43, not
+    .44; Spark rounds decimal quotients to 6 places). Exact for |amount × numerator| below
+    9·10^13. Null when the denominator is 0.
 #}
-{% macro money_ratio(amount, count) -%}
+{% macro money_fraction(amount, numerator, denominator) -%}
     cast(
-        round(cast(round({{ amount }} * 100) as bigint) / nullif(cast({{ count }} as double), 0))
-        / 100
+        round(
+            cast(round({{ amount }} * 100) as bigint) * ({{ numerator }})
+            / nullif(cast({{ denominator }} as double), 0)
+        ) / 100
         as decimal(18, 2)
     )
+{%- endmacro %}
+
+{# An average amount: money divided by a count, to the cent (money_fraction). #}
+{% macro money_ratio(amount, count) -%}
+    {{ money_fraction(amount, 1, count) }}
+{%- endmacro %}
+
+{# Money converted at a rate: the exact decimal product rounded to the cent. #}
+{% macro money_at_rate(amount, rate) -%}
+    cast(round(cast({{ amount }} as decimal(38, 2)) * cast({{ rate }} as decimal(18, 6)), 2) as decimal(18, 2))
+{%- endmacro %}
+
+{# var vat_rate in basis points (0.2 -> 2000), so that VAT fractions are exact. #}
+{% macro vat_rate_basis_points() -%}
+    {{ return((var('vat_rate') * 10000) | round | int) }}
+{%- endmacro %}
+
+{# The VAT included in a gross amount: amount × rate / (1 + rate), to the cent. #}
+{% macro vat_in_gross(amount) -%}
+    {%- set bp = vat_rate_basis_points() -%}
+    {{ money_fraction(amount, bp, 10000 + bp) }}
+{%- endmacro %}
+
+{# A gross amount net of VAT: amount / (1 + rate), to the cent. #}
+{% macro net_of_vat(amount) -%}
+    {%- set bp = vat_rate_basis_points() -%}
+    {{ money_fraction(amount, 10000, 10000 + bp) }}
+{%- endmacro %}
+
+{#- A table written before a model runs (Spark: the identity-resolution rounds), replaced
+    when it exists: Spark inlines CTEs, so a model reads its earlier steps from tables. -#}
+{% macro spark_scratch_table(name, sql) -%}
+    {%- do run_query('drop table if exists ' ~ name) -%}
+    {%- do run_query('create table ' ~ name ~ ' using parquet as ' ~ sql) -%}
 {%- endmacro %}

@@ -182,8 +182,7 @@ round_result as (
 
 select * from round_result
         {%- endset -%}
-        {%- do run_query('drop table if exists ' ~ this ~ '__labels_' ~ r) -%}
-        {%- do run_query('create table ' ~ this ~ '__labels_' ~ r ~ ' using parquet as ' ~ round_query) -%}
+        {%- do spark_scratch_table(this ~ '__labels_' ~ r, round_query) -%}
     {%- endfor %}
 {%- endif %}
 with

@@ -223,8 +223,7 @@ round_result as (
 
 select * from round_result
         {%- endset -%}
-        {%- do run_query('drop table if exists ' ~ this ~ '__round_' ~ k) -%}
-        {%- do run_query('create table ' ~ this ~ '__round_' ~ k ~ ' using parquet as ' ~ round_query) -%}
+        {%- do spark_scratch_table(this ~ '__round_' ~ k, round_query) -%}
     {%- endfor %}
 {%- endif %}
 with

@@ -102,7 +102,7 @@ costed as (
 amounts as (
     select
         costed.*,
-        cast(round(costed.line_amount_original * costed.fx_rate, 2) as decimal(18, 2)) as line_amount,
+        {{ money_at_rate('costed.line_amount_original', 'costed.fx_rate') }} as line_amount,
         cast(round(costed.quantity * costed.unit_cost, 2) as decimal(18, 2)) as cogs
     from costed
 ),
@@ -123,12 +123,12 @@ final as (
         amounts.unit_price as unit_price_original,
         amounts.line_amount_original,
         amounts.line_amount,
-        cast(round(amounts.line_amount / (1 + {{ var('vat_rate') }}), 2) as decimal(18, 2)) as line_amount_net,
+        {{ net_of_vat('amounts.line_amount') }} as line_amount_net,
         amounts.unit_cost,
         amounts.cost_valid_from,
         amounts.cogs,
         amounts.unit_cost is not null as has_cost,
-        cast(round(amounts.line_amount / (1 + {{ var('vat_rate') }}), 2) - amounts.cogs as decimal(18, 2)) as gross_margin
+        cast({{ net_of_vat('amounts.line_amount') }} - amounts.cogs as decimal(18, 2)) as gross_margin
     from amounts
     left join customer_keys
         on customer_keys.source_system = 'deal'

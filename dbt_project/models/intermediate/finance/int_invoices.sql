@@ -16,7 +16,9 @@
       currency × rate_to_rub(currency, issued_on) / rate_to_rub(reporting currency,
       issued_on), the latest rate on or before the invoice date (int_currency_rates);
       no currency = the reporting currency; no rate = null amounts (has_fx_rate false).
-      Missing VAT is estimated with var vat_rate: amount × rate / (1 + rate).
+      Missing VAT is estimated with var vat_rate: amount × rate / (1 + rate), to the cent
+      (vat_in_gross), then converted like the amount. Conversions are exact decimal
+      products rounded to the cent (money_at_rate), the same on every engine.
 #}
 with
 
@@ -97,19 +99,12 @@ resolved as (
         converted.deal_ref,
         converted.currency,
         converted.amount as amount_original,
-        coalesce(
-            converted.vat,
-            round(converted.amount * {{ var('vat_rate') }} / (1 + {{ var('vat_rate') }}), 2)
-        ) as vat_original,
+        coalesce(converted.vat, {{ vat_in_gross('converted.amount') }}) as vat_original,
         converted.vat is null as is_vat_estimated,
         cast(converted.fx_rate as decimal(18, 6)) as fx_rate,
         converted.fx_rate is not null as has_fx_rate,
-        cast(round(converted.amount * converted.fx_rate, 2) as decimal(18, 2)) as amount,
-        cast(round(
-            coalesce(converted.vat, converted.amount * {{ var('vat_rate') }} / (1 + {{ var('vat_rate') }}))
-            * converted.fx_rate,
-            2
-        ) as decimal(18, 2)) as vat,
+        {{ money_at_rate('converted.amount', 'converted.fx_rate') }} as amount,
+        {{ money_at_rate("coalesce(converted.vat, " ~ vat_in_gross('converted.amount') ~ ")", 'converted.fx_rate') }} as vat,
         converted._source_file,
         converted._line,
         converted._load_id

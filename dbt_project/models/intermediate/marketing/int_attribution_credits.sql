@@ -16,7 +16,7 @@
     100 % to channel `unknown` in every model (touch_id null), so that each model
     distributes all won deals and all revenue.
 
-    Amounts per deal: revenue_net = fct_deal.amount / (1 + var vat_rate) (deal amounts
+    Amounts per deal: revenue_net = fct_deal.amount / (1 + var vat_rate) to the cent (deal amounts
     include VAT, as the invoices made from them do); is_first_won_deal marks the
     customer's first won deal (the one that made it a customer: new customers / CAC).
     The month of the conversion is the local month of the deal's closed_at.
@@ -42,7 +42,7 @@ won_deals as (
         deals.created_at,
         deals.closed_at,
         deals.amount,
-        deals.amount / (1 + {{ var('vat_rate') }}) as revenue_net
+        {{ net_of_vat('deals.amount') }} as revenue_net
     from deals
     left join customer_keys
         on customer_keys.source_system = 'deal'
