@@ -238,7 +238,7 @@ final as (
         cast(won_deals as bigint) as won_deals,
         cast(won_to_date as decimal(18, 2)) as won_to_date,
         cast(plan_amount - won_to_date as decimal(18, 2)) as remaining_plan,
-        cast(won_to_date / nullif(plan_amount, 0) as double) as attainment,
+        cast({{ ratio('won_to_date', 'plan_amount') }} as double) as attainment,
         cast(case when not is_quarter_closed then open_deals end as bigint) as open_deals,
         cast(case when not is_quarter_closed then weighted_pipeline end as decimal(18, 2)) as weighted_pipeline,
         cast(

@@ -202,7 +202,7 @@ final as (
         cast(attributed_revenue - attributed_cogs as decimal(18, 2)) as attributed_gross_margin,
         {{ money_ratio('spend', 'leads') }} as cost_per_lead,
         {{ money_ratio('spend', 'new_customers') }} as cac,
-        cast((attributed_revenue - attributed_cogs - spend) / nullif(spend, 0) as double) as romi,
+        cast({{ ratio('attributed_revenue - attributed_cogs - spend', 'spend') }} as double) as romi,
         cast(qualified_leads as bigint) as qualified_leads,
         cast(deals as bigint) as deals,
         cast(new_customers as double) as new_customers,

@@ -281,7 +281,7 @@ abc as (
     select
         abc_base.customer_id,
         abc_base.year,
-        abc_base.revenue_ranked_above / nullif(abc_base.year_revenue, 0) as revenue_share_above,
+        {{ ratio('abc_base.revenue_ranked_above', 'abc_base.year_revenue') }} as revenue_share_above,
         case
             when abc_base.revenue <= 0 then 'C'
             when abc_base.revenue_ranked_above < 0.80 * abc_base.year_revenue then 'A'
