@@ -257,11 +257,26 @@ def test_weekly_executive_report_arrives_by_email(
         assert not (state / "superset" / "superset.db").exists()
         assert (rdir / "postgres" / "PG_VERSION").exists()
 
-        # beat -> reports.scheduler (every minute) -> worker: screenshot -> e-mail
+        # beat -> reports.scheduler (every minute) -> worker: screenshot -> e-mail.
+        # The first message must be the report itself: Superset mails a failed run's
+        # error to the report's owners instead, and a weekly report has no second try.
         if not smtp_sink.arrived.wait(timeout=900):
             worker = (rdir / "celery-worker.log").read_text("utf-8", "replace")
             pytest.fail(f"no e-mail within 900s of serving; worker log:\n{worker[-8000:]}")
         t_mail = time.monotonic()
+        first = smtp_sink.messages[0]
+        if first.rcpt_to != [RECIPIENT]:
+            body = email.message_from_bytes(first.data, policy=email.policy.default)
+            text = "\n".join(
+                str(part.get_content())
+                for part in body.walk()
+                if part.get_content_maintype() == "text"
+            )
+            worker = (rdir / "celery-worker.log").read_text("utf-8", "replace")
+            pytest.fail(
+                f"the first e-mail went to {first.rcpt_to}, not the recipient: "
+                f"{body['Subject']}\n{text[-4000:]}\nworker log:\n{worker[-8000:]}"
+            )
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
