@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import json
 import os
 import shutil
 import time
@@ -27,12 +28,42 @@ import duckdb
 
 from pipelines.lib.settings import get_settings
 
+INSTANCE_MARKER = "# written by crmwh"
+EVENT_BATCH_SIZE = "1000"  # events of one partition range per write (up to)
+
+
+def write_instance_config(home: Path) -> None:
+    """`dagster.yaml` of the instance: no telemetry, the batched SQLite event log.
+
+    A `dagster.yaml` without the marker line was written by hand (PostgreSQL, say): it is
+    left alone. Ours is rewritten when the state folder moved."""
+    path = home / "dagster.yaml"
+    if path.exists() and not path.read_text(encoding="utf-8").startswith(INSTANCE_MARKER):
+        return
+    events = home / "history" / "runs"
+    text = (
+        f"{INSTANCE_MARKER}; it rewrites this file unless this first line is removed\n"
+        "telemetry:\n"
+        "  enabled: false\n"
+        "event_log_storage:  # Dagster's SQLite event log, partition batches in one write\n"
+        "  module: pipelines.lib.dagster_storage\n"
+        "  class: BatchedSqliteEventLogStorage\n"
+        "  config:\n"
+        f"    base_dir: {json.dumps(str(events))}\n"
+    )
+    if not path.exists() or path.read_text(encoding="utf-8") != text:
+        path.write_text(text, encoding="utf-8")
+
 
 def dagster_home() -> str:
     """Point Dagster at the persistent instance under the state folder (runs show in the UI)."""
     home = get_settings().state_dir / "dagster"
     home.mkdir(parents=True, exist_ok=True)
+    write_instance_config(home)
     os.environ["DAGSTER_HOME"] = str(home)
+    # The materializations of one partition range reach the event log as one batch, which
+    # `pipelines.lib.dagster_storage` writes in one transaction (not 8,646 of them).
+    os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", EVENT_BATCH_SIZE)
     # A run over a partition range records one "materialization planned" event per asset
     # instead of one per asset and day (8,634 events, 2.5 min on SQLite for a year of demo
     # files). Dagster's trade-off: the days of a failed run are not marked failed in the UI

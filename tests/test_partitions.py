@@ -271,14 +271,15 @@ def test_backfill_launched_from_the_dagster_ui_is_one_run_over_the_range(
     import urllib.request
 
     from pipelines.defs.ingest import range_tags
+    from pipelines.run import EVENT_BATCH_SIZE, write_instance_config
 
     tmp = settings_at
     for day in (1, 2, 3):
         land(tmp, f"deals_2026-03-0{day}.csv", bx_deal(10 * day), bx_deal(10 * day + 1))
     home = tmp / "dagster_home"
     home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    env = dict(os.environ, DAGSTER_HOME=str(home))
+    write_instance_config(home)  # the instance `crmwh serve` gives the UI: batched event log
+    env = dict(os.environ, DAGSTER_HOME=str(home), DAGSTER_EVENT_BATCH_SIZE=EVENT_BATCH_SIZE)
     bin_dir = Path(sys.executable).parent
     port = _port_in(8300, 8399)
     logs = [(tmp / f"{n}.log").open("w") for n in ("webserver", "daemon")]
