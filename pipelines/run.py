@@ -62,7 +62,7 @@ def dagster_home() -> str:
     write_instance_config(home)
     os.environ["DAGSTER_HOME"] = str(home)
     # The materializations of one partition range reach the event log as one batch, which
-    # `pipelines.lib.dagster_storage` writes in one transaction (not 8,646 of them).
+    # `pipelines.lib.dagster_storage` writes in one transaction (not 8,656 of them).
     os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", EVENT_BATCH_SIZE)
     # A run over a partition range records one "materialization planned" event per asset
     # instead of one per asset and day (8,634 events, 2.5 min on SQLite for a year of demo
