@@ -6,7 +6,10 @@
 
     - won_to_date: amount of the manager's deals won in the quarter (closed_at), up to as_of.
     - weighted pipeline: OPEN deals × the configured probability of their current stage
-      (fct_deal.stage_probability; 0 for a stage outside the configuration), counted in
+      (fct_deal.stage_probability; 0 for a stage outside the configuration), each deal's
+      weighted amount rounded to the cent (money_at_rate: an exact decimal product, so the
+      sums are exact and equal on every engine; summing double products was not: the
+      order of a double sum differs between engines and moved a total by a cent), counted in
       the quarter of their expected close date: the CRM's close date (Salesforce
       CloseDate) or, for deals without one (Bitrix), created date + the median sales cycle
       of the pipeline's won deals (all pipelines' median when the pipeline has none). An
@@ -66,7 +69,7 @@ open_deals as (
     select
         deals.deal_id,
         deals.manager_id,
-        deals.amount * coalesce(deals.stage_probability, 0) as weighted_amount,
+        {{ money_at_rate('deals.amount', 'coalesce(deals.stage_probability, 0)') }} as weighted_amount,
         coalesce(
             deals.expected_close_date,
             cast({{ dbt.dateadd(
