@@ -33,6 +33,34 @@ def _flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+def authenticate_webdriver(driver: Any, user: Any) -> Any:
+    """Log the screenshot browser in as ``user`` (``WEBDRIVER_AUTH_FUNC``).
+
+    Superset's default opens ``/login/`` and then sets the session cookie. The login page
+    is a JavaScript application whose own requests refresh the anonymous session cookie
+    (``SESSION_REFRESH_EACH_REQUEST``); in a cold browser they can finish after the cookie
+    was set and overwrite it. The dashboard then redirects to the login page, the
+    screenshot times out, and the owners get an error mail instead of the report. That
+    happened to the first report after a start on CI: the log shows no dashboard request,
+    and the next run a few minutes later succeeded in 11 s. Here the cookie is set on
+    ``/health``, plain text with no script and no session, and ``/api/v1/me/`` confirms
+    the login before the dashboard is opened (three tries)."""
+    from superset.utils.machine_auth import MachineAuthProvider
+    from superset.utils.urls import headless_url
+
+    if not hasattr(driver, "add_cookie"):  # a Playwright context: Superset's own way
+        return MachineAuthProvider().authenticate_browser_context(driver, user)
+    for _ in range(3):
+        driver.get(headless_url("/health"))
+        driver.delete_all_cookies()
+        for name, value in MachineAuthProvider.get_auth_cookies(user).items():
+            driver.add_cookie({"name": name, "value": value})
+        driver.get(headless_url("/api/v1/me/"))
+        if f'"username":"{user.username}"' in driver.page_source.replace(" ", ""):
+            break
+    return driver
+
+
 def apply(cfg: dict[str, Any]) -> None:
     """Turn the base configuration ``cfg`` (a module's globals) into the reports one."""
     from celery.schedules import crontab
@@ -78,6 +106,7 @@ def apply(cfg: dict[str, Any]) -> None:
 
     base_url = env["CRMWH_SUPERSET_BASEURL"].rstrip("/") + "/"
     cfg["WEBDRIVER_BASEURL"] = base_url
+    cfg["WEBDRIVER_AUTH_FUNC"] = authenticate_webdriver
     cfg["WEBDRIVER_BASEURL_USER_FRIENDLY"] = env.get("CRMWH_SUPERSET_PUBLIC_URL") or base_url
     cfg["WEBDRIVER_TYPE"] = "chrome"
     cfg["WEBDRIVER_OPTION_ARGS"] = [
