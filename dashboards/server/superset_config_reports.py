@@ -16,6 +16,7 @@ process (web server, Celery worker and beat), so all three share one configurati
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -57,7 +58,11 @@ def authenticate_webdriver(driver: Any, user: Any) -> Any:
             driver.add_cookie({"name": name, "value": value})
         driver.get(headless_url("/api/v1/me/"))
         if f'"username":"{user.username}"' in driver.page_source.replace(" ", ""):
-            break
+            return driver
+    logging.getLogger(__name__).warning(
+        "screenshot browser: /api/v1/me/ did not confirm the login of %s after 3 tries",
+        user.username,
+    )
     return driver
 
 
