@@ -200,18 +200,36 @@ def ordinary_run_range() -> tuple[dt.date, dt.date]:
     return covering_range(pending_files(s), s, bounds(s))
 
 
+def _build_docs_index() -> None:
+    """Rebuild the Data Docs index page once the run's check ops have written their pages."""
+    from pipelines.lib.quality import data_docs_enabled, docs_dir
+
+    s = get_settings()
+    directory = docs_dir(s.data_dir)
+    if not data_docs_enabled(s.section("quality")) or not (directory / ".gx").exists():
+        return
+    from pipelines.lib.quality.gx import build_docs_index
+
+    try:
+        build_docs_index(directory)
+    except Exception as exc:  # the site is a report; a rendering error must not fail the run
+        print(f"crmwh run: the Data Docs index under {directory} was not rebuilt: {exc}")
+
+
 def _run(verbose: bool, backfill: tuple[dt.date, dt.date] | None = None) -> int:
     dagster_home()
     from dagster import DagsterInstance
 
     from pipelines.definitions import defs
     from pipelines.defs.ingest import range_tags
+    from pipelines.lib.quality import DOCS_INDEX_TAG
 
     t0 = time.perf_counter()
     start, end = backfill or ordinary_run_range()
     tags = range_tags(start, end)
     if backfill:
         tags["crmwh/backfill"] = f"{start}..{end}"
+    tags[DOCS_INDEX_TAG] = "end-of-run"  # the Data Docs index: once, below, not once per op
     print(f"{'backfill' if backfill else 'run'} over export-date partitions {start}..{end}")
     # Working files of an ingestion killed half-way (the lock is ours: no run uses them):
     # its scratch folder and Parquet files not yet renamed into place.
@@ -230,6 +248,7 @@ def _run(verbose: bool, backfill: tuple[dt.date, dt.date] | None = None) -> int:
                 "loggers": {"console": {"config": {"log_level": "DEBUG" if verbose else "INFO"}}}
             },
         )
+        _build_docs_index()
         failures = []
         for ev in result.all_events:
             if ev.is_step_failure:

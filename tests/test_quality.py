@@ -357,6 +357,83 @@ def test_exported_opportunity_stages_replace_the_seed(tmp_path: Path, gx_module:
     assert got["known_stage__stage_name"].passed  # Prospecting... would now be unknown
 
 
+def test_data_docs_pages_per_suite_and_the_index_once(tmp_path: Path, gx_module: object) -> None:
+    # As `crmwh run` does: each check op renders its own pages, the index is built at the end.
+    docs = tmp_path / "data_docs"
+    tables = ["salesforce__user", "cloud_pbx__call"]
+    for table in tables:
+        write_raw(tmp_path, ENTITIES[table], clean_rows(ENTITIES[table]))
+    con = raw_connection(tmp_path, list(ENTITIES.values()))
+    for table in tables:
+        checker = gx_module.GxChecks(con, docs_dir=docs, run_name="r1", build_index=False)
+        try:
+            run_suite(con, suite_of(table), checker=checker)
+        finally:
+            checker.close()
+    con.close()
+    pages = sorted(  # validations/<layer>/<table>/<run>/<time>/<batch>.html
+        ".".join(p.relative_to(docs).parts[1:3]) for p in docs.glob("validations/**/*.html")
+    )
+    assert pages == sorted(f"raw.{t}" for t in tables)
+    assert not (docs / "index.html").exists()
+    index = gx_module.build_docs_index(docs)
+    assert index == docs / "index.html"
+    html = index.read_text(encoding="utf-8")
+    assert all(f"raw.{t}" in html for t in tables)
+    assert "__index_only__" not in html
+
+
+def test_a_load_checked_once_keeps_its_outcomes_and_freshness_is_judged_again(
+    tmp_path: Path, gx_module: object
+) -> None:
+    from pipelines.lib.quality.memo import memo_path
+
+    entity = ENTITIES["cloud_pbx__call"]
+    suite = suite_of("cloud_pbx__call")
+    rows = clean_rows(entity)
+    rows[2]["talk_seconds"] = -5  # one failing rule, so a stored failure is reused too
+    write_raw(tmp_path, entity, rows, "L1", LOADED_AT, sha="d" * 64)
+    memo = memo_path(tmp_path, suite)
+    con = raw_connection(tmp_path, list(ENTITIES.values()))
+
+    def check(now: dt.datetime, run_id: str) -> dict[str, object]:
+        checker = gx_module.GxChecks(con)
+        try:
+            _, outs = run_suite(con, suite, checker=checker, now=now, memo_file=memo, run_id=run_id)
+        finally:
+            checker.close()
+        return outcomes_by_name(outs)
+
+    first = check(LOADED_AT, "run-1")
+    assert not any("reused" in (o.details or "") for o in first.values())
+    assert failing(first.values()) == {"min__talk_seconds"}
+    assert json.loads(memo.read_text(encoding="utf-8"))["load_id"] == "L1"
+
+    # the same load a day later: every outcome reused, freshness judged against the new bound
+    second = check(LOADED_AT + dt.timedelta(days=1), "run-2")
+    assert all("reused: load L1 was checked by run run-1" in o.details for o in second.values())
+    assert {n: (o.passed, o.unexpected_count) for n, o in second.items()} == {
+        n: (o.passed, o.unexpected_count) for n, o in first.items()
+    }
+    # a month later the same newest call is too old: freshness fails without a new query
+    late = check(LOADED_AT + dt.timedelta(days=30), "run-3")
+    assert failing(late.values()) == {"min__talk_seconds", "freshness__started_at"}
+    assert "judged again" in late["freshness__started_at"].details
+
+    # a new load is evaluated in full, and a broken memo file only costs an evaluation
+    later = LOADED_AT + dt.timedelta(minutes=1)
+    write_raw(tmp_path, entity, clean_rows(entity), "L2", later, sha="e" * 64)
+    con.close()
+    con = raw_connection(tmp_path, list(ENTITIES.values()))
+    fresh = check(LOADED_AT, "run-4")
+    assert failing(fresh.values()) == set()
+    assert not any("reused" in (o.details or "") for o in fresh.values())
+    memo.write_text("{not json", encoding="utf-8")
+    assert failing(check(LOADED_AT, "run-5").values()) == set()
+    assert json.loads(memo.read_text(encoding="utf-8"))["load_id"] == "L2"
+    con.close()
+
+
 def test_a_table_with_nothing_loaded_passes_vacuously(tmp_path: Path) -> None:
     con = raw_connection(tmp_path, list(ENTITIES.values()))
     batch, got = run_suite(con, suite_of("onec__expense"))

@@ -8,7 +8,8 @@ blocking checks gate the publish step, so the served warehouse is left unchanged
 are reported (Dagster severity WARN) and never gate anything.
 
 Every outcome is also written to `<data>/checks/` (read as `raw.check_results`, feeding
-`marts.mart_data_quality`), and the GX Data Docs site under `<data>/data_docs/` is updated.
+`marts.mart_data_quality`), and the GX Data Docs site under `<data>/data_docs/` is updated
+(its index page once at the end of a `crmwh run`, see `pipelines.lib.quality.docs`).
 Great Expectations is imported only when a check runs (its import alone takes seconds).
 """
 
@@ -56,9 +57,16 @@ def _metadata(outcome: object) -> dict[str, object]:
 
 def _run(context: AssetCheckExecutionContext, suite: Suite, key: AssetKey) -> Iterator[object]:
     from pipelines.lib.dbt import build_path
-    from pipelines.lib.quality import docs_dir, run_suite, utcnow
+    from pipelines.lib.quality import (
+        DOCS_INDEX_TAG,
+        LazyChecker,
+        data_docs_enabled,
+        docs_dir,
+        run_suite,
+        utcnow,
+    )
     from pipelines.lib.quality.duck import raw_connection, warehouse_connection
-    from pipelines.lib.quality.gx import GxChecks
+    from pipelines.lib.quality.memo import memo_path
     from pipelines.lib.quality.results import write_results
 
     s = get_settings()
@@ -69,20 +77,32 @@ def _run(context: AssetCheckExecutionContext, suite: Suite, key: AssetKey) -> It
         built = build_path(s)
         con = warehouse_connection(built if built.exists() else s.warehouse_path)
     try:
-        # `quality: {data_docs: false}` in settings.yml skips the site (about 1 s per table)
-        docs = docs_dir(s.data_dir) if s.section("quality").get("data_docs", True) else None
-        checker = GxChecks(con, docs_dir=docs, run_name=context.run.run_id)
+        docs = docs_dir(s.data_dir) if data_docs_enabled(s.section("quality")) else None
+        index = context.run.tags.get(DOCS_INDEX_TAG) != "end-of-run"
+
+        def gx_checker() -> object:  # GX is imported only when a rule is evaluated
+            from pipelines.lib.quality.gx import GxChecks
+
+            return GxChecks(con, docs_dir=docs, run_name=context.run.run_id, build_index=index)
+
+        checker = LazyChecker(gx_checker)
+        # raw: a load checked by an earlier run keeps its outcomes (pipelines.lib.quality.memo)
+        memo = memo_path(s.data_dir, suite) if suite.layer == RAW else None
         try:
-            batch, outcomes = run_suite(con, suite, checker=checker, now=now)
+            batch, outcomes = run_suite(
+                con, suite, checker=checker, now=now, memo_file=memo, run_id=context.run.run_id
+            )
         finally:
             checker.close()
     finally:
         con.close()
+    reused = sum("reused: load" in (o.details or "") for o in outcomes)
     path = write_results(s.data_dir, suite, batch, outcomes, context.run.run_id, now)
     failed = [o for o in outcomes if not o.passed]
     context.log.info(
         f"{suite.name} (load {batch.load_id or '-'}): {len(outcomes) - len(failed)} passed, "
-        f"{len(failed)} failed; results in {path}"
+        f"{len(failed)} failed ({reused} reused from the run that checked this load); "
+        f"results in {path}"
     )
     selected = context.selected_asset_check_keys
     for o in outcomes:

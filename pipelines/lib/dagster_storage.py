@@ -40,8 +40,7 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
         run_ids = {e.run_id for e in events}
         plain = all(
-            e.is_dagster_event
-            and e.dagster_event_type == DagsterEventType.ASSET_MATERIALIZATION
+            e.is_dagster_event and e.dagster_event_type == DagsterEventType.ASSET_MATERIALIZATION
             for e in events
         )
         if len(events) < 2 or len(run_ids) != 1 or not plain:

@@ -286,6 +286,13 @@ def _context(docs_dir: Path | None = None) -> Any:
     return gx.get_context(mode="ephemeral", project_config=config)
 
 
+def build_docs_index(docs_dir: Path) -> Path:
+    """Rebuild the Data Docs index page under `docs_dir` from the kept validations."""
+    from pipelines.lib.quality.docs import build_index
+
+    return build_index(_context(docs_dir))
+
+
 class GxChecks:
     """Runs suites with GX against one DuckDB connection (ephemeral context, SQL datasource)."""
 
@@ -294,9 +301,11 @@ class GxChecks:
         con: duckdb.DuckDBPyConnection,
         docs_dir: Path | None = None,
         run_name: str = "adhoc",
+        build_index: bool = True,
     ) -> None:
         self.con = con
         self.docs_dir = docs_dir
+        self.build_index = build_index  # false: the caller builds the index once (docs.py)
         self.run_name = run_name
         self.index: Path | None = None  # the Data Docs index page, once built
         self.context = _context(docs_dir)
@@ -333,6 +342,7 @@ class GxChecks:
                 batch.load_id or "model",
                 self.run_name,
                 dt.datetime.now(dt.UTC).replace(tzinfo=None),
+                build_index=self.build_index,
             )
         return outcomes
 
