@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from dagster import (
+    AssetCheckKey,
+    AssetCheckResult,
+    AssetCheckSpec,
     AssetKey,
     BackfillPolicy,
     DagsterInstance,
@@ -76,6 +80,38 @@ def test_a_partition_range_is_written_as_one_batch(
                 "select count(*) from event_logs where dagster_event_type = 'ASSET_MATERIALIZATION'"
             ).fetchone()
         assert n == 31, (shard, n)
+
+
+@asset(check_specs=[AssetCheckSpec("positive", asset="scores")])
+def scores() -> Iterator[object]:
+    yield MaterializeResult(metadata={"rows": 3})
+    yield AssetCheckResult(check_name="positive", passed=True)
+
+
+def test_the_kept_index_connection_is_read_by_other_processes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "dagster"
+    home.mkdir()
+    write_instance_config(home)
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    with DagsterInstance.get() as instance:
+        storage = instance.event_log_storage
+        assert isinstance(storage, BatchedSqliteEventLogStorage)
+        runs = [materialize([scores], instance=instance) for _ in range(3)]
+        assert all(r.success for r in runs)
+        with storage.index_connection() as conn:  # the kept connection, without fsync per commit
+            assert conn.exec_driver_sql("pragma synchronous").scalar() == 1  # NORMAL
+            assert conn.exec_driver_sql("pragma journal_mode").scalar() == "wal"
+        # while it is open, a stock storage (another process, e.g. the webserver) sees it all
+        other = SqliteEventLogStorage(str(home / "history" / "runs"))
+        records = other.fetch_materializations(AssetKey("scores"), limit=10).records
+        assert sorted(r.run_id for r in records) == sorted(r.run_id for r in runs)
+        check = AssetCheckKey(AssetKey("scores"), "positive")
+        latest = other.get_latest_asset_check_execution_by_key([check])[check]
+        assert latest.run_id == runs[-1].run_id and latest.status.value == "SUCCEEDED"
+        other.dispose()
+    assert storage._index_engine is None  # released with the instance
 
 
 def test_a_hand_written_instance_config_is_left_alone(tmp_path: Path) -> None:
