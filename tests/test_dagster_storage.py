@@ -40,19 +40,28 @@ def exports(context) -> MaterializeResult:  # noqa: ANN001
     return MaterializeResult(metadata={"days": len(context.partition_keys)})
 
 
-def test_a_partition_range_is_written_as_one_batch(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A Dagster home with the instance configuration `crmwh run` writes."""
     home = tmp_path / "dagster"
     home.mkdir()
     write_instance_config(home)
     monkeypatch.setenv("DAGSTER_HOME", str(home))
+    return home
+
+
+def test_a_partition_range_is_written_as_one_batch(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "1000")
     single: list[str] = []
     stock_store_event = SqliteEventLogStorage.store_event
 
     def spy(self: SqliteEventLogStorage, event) -> None:  # noqa: ANN001
-        if event.is_dagster_event and event.dagster_event_type == DagsterEventType.ASSET_MATERIALIZATION:
+        if (
+            event.is_dagster_event
+            and event.dagster_event_type == DagsterEventType.ASSET_MATERIALIZATION
+        ):
             single.append(event.dagster_event.partition)
         stock_store_event(self, event)
 
@@ -88,13 +97,7 @@ def scores() -> Iterator[object]:
     yield AssetCheckResult(check_name="positive", passed=True)
 
 
-def test_the_kept_index_connection_is_read_by_other_processes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    home = tmp_path / "dagster"
-    home.mkdir()
-    write_instance_config(home)
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
+def test_the_kept_index_connection_is_read_by_other_processes(home: Path) -> None:
     with DagsterInstance.get() as instance:
         storage = instance.event_log_storage
         assert isinstance(storage, BatchedSqliteEventLogStorage)

@@ -39,19 +39,11 @@ from pipelines.lib.settings import get_settings
 
 
 def _metadata(outcome: object) -> dict[str, object]:
-    from pipelines.lib.quality.results import to_json
+    from pipelines.lib.quality.results import outcome_record
 
-    o = outcome
-    meta = {
-        "severity": o.rule.severity,
-        "expectation": o.expectation,
-        "element_count": o.element_count,
-        "unexpected_count": o.unexpected_count,
-        "unexpected_percent": o.unexpected_percent,
-        "observed": to_json(o.observed),
-        "details": o.details or None,
-        "mostly": o.rule.mostly,
-    }
+    record = outcome_record(outcome)
+    del record["passed"]  # the check result itself says it
+    meta = {"severity": outcome.rule.severity, **record, "mostly": outcome.rule.mostly}
     return {k: v for k, v in meta.items() if v is not None}
 
 

@@ -28,7 +28,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pipelines.lib.quality.results import Outcome, to_json
+from pipelines.lib.quality.results import Outcome, outcome_record
 from pipelines.lib.quality.rules import Batch, Bound, Suite
 from pipelines.lib.warehouse import checks_dir
 
@@ -140,15 +140,7 @@ def save(
         rules[name] = {
             "fingerprint": fingerprint(b, batch),
             "run_id": run_id,
-            "outcome": {
-                "passed": o.passed,
-                "expectation": o.expectation,
-                "element_count": o.element_count,
-                "unexpected_count": o.unexpected_count,
-                "unexpected_percent": o.unexpected_percent,
-                "observed": to_json(o.observed),
-                "details": o.details or None,
-            },
+            "outcome": outcome_record(o),
         }
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")

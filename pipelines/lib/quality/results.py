@@ -46,6 +46,19 @@ def to_json(value: Any) -> str | None:
     return json.dumps(value, ensure_ascii=False, default=default)
 
 
+def outcome_record(o: Outcome) -> dict[str, Any]:
+    """An outcome's observations as JSON-ready values (Dagster metadata, the memo)."""
+    return {
+        "passed": o.passed,
+        "expectation": o.expectation,
+        "element_count": o.element_count,
+        "unexpected_count": o.unexpected_count,
+        "unexpected_percent": o.unexpected_percent,
+        "observed": to_json(o.observed),
+        "details": o.details or None,
+    }
+
+
 def _sql_str(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
