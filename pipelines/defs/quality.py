@@ -58,7 +58,7 @@ def _run(context: AssetCheckExecutionContext, suite: Suite, key: AssetKey) -> It
         utcnow,
     )
     from pipelines.lib.quality.duck import raw_connection, warehouse_connection
-    from pipelines.lib.quality.memo import memo_path
+    from pipelines.lib.quality.memo import REUSED, memo_path
     from pipelines.lib.quality.results import write_results
 
     s = get_settings()
@@ -88,7 +88,7 @@ def _run(context: AssetCheckExecutionContext, suite: Suite, key: AssetKey) -> It
             checker.close()
     finally:
         con.close()
-    reused = sum("reused: load" in (o.details or "") for o in outcomes)
+    reused = sum(REUSED in (o.details or "") for o in outcomes)
     path = write_results(s.data_dir, suite, batch, outcomes, context.run.run_id, now)
     failed = [o for o in outcomes if not o.passed]
     context.log.info(

@@ -120,10 +120,6 @@ class LazyChecker:
         self._factory = factory
         self._checker: Any = None
 
-    @property
-    def used(self) -> bool:
-        return self._checker is not None
-
     def validate(self, suite: Suite, batch: Batch, bounds: list[Bound]) -> list[Outcome]:
         if self._checker is None:
             self._checker = self._factory()

@@ -33,6 +33,7 @@ from pipelines.lib.quality.rules import Batch, Bound, Suite
 from pipelines.lib.warehouse import checks_dir
 
 VERSION = 1
+REUSED = "reused: load"  # how the details of a reused outcome begin their note
 
 
 def memo_path(data_dir: Path, suite: Suite) -> Path:
@@ -86,7 +87,7 @@ def reuse(b: Bound, batch: Batch, entry: dict[str, Any] | None) -> Outcome | Non
     o = entry["outcome"]
     observed = json.loads(o["observed"]) if o.get("observed") is not None else None
     passed = bool(o["passed"])
-    note = f"reused: load {batch.load_id} was checked by run {entry['run_id']}"
+    note = f"{REUSED} {batch.load_id} was checked by run {entry['run_id']}"
     if _rejudged(b):
         newest = _parse_like(observed, b.min_value)
         try:
@@ -108,12 +109,8 @@ def reuse(b: Bound, batch: Batch, entry: dict[str, Any] | None) -> Outcome | Non
 
 
 def _observed_nothing(o: Outcome) -> bool:
-    return (
-        not o.passed
-        and o.element_count is None
-        and o.unexpected_count is None
-        and (o.observed is None)
-    )
+    no_counts = o.element_count is None and o.unexpected_count is None
+    return not o.passed and no_counts and o.observed is None
 
 
 def save(
