@@ -71,8 +71,10 @@ aggregated as (
         max(case when legs.is_answered then 1 else 0 end) as any_answered,
         max(case when legs.disposition = 'NO ANSWER' then 1 else 0 end) as any_no_answer,
         max(case when legs.disposition = 'BUSY' then 1 else 0 end) as any_busy,
-        count(distinct case when legs.callee_is_internal then legs.callee_extension end) as rung_extensions,
+        -- one extension rang when the least and the greatest are the same (a min/max pair
+        -- rather than count(distinct ...): no per-group set of values to hold in memory)
         min(case when legs.callee_is_internal then legs.callee_extension end) as rung_extension,
+        max(case when legs.callee_is_internal then legs.callee_extension end) as rung_extension_last,
         count(*) as legs,
         min(legs.merge_rule) as merge_rule
     from legs
@@ -128,7 +130,7 @@ final as (
         case
             when directed.direction = 'inbound' then coalesce(
                 first_answer.callee_extension,
-                case when directed.rung_extensions = 1 then directed.rung_extension end,
+                case when directed.rung_extension = directed.rung_extension_last then directed.rung_extension end,
                 directed.origin_dialled_extension
             )
             else directed.origin_caller_extension
