@@ -22,36 +22,21 @@
     - external_e164: the customer side — the caller of an inbound call, the number
       dialled by an outbound call; null for internal calls and hidden numbers.
 #}
+{#- One pass over the legs, grouped by call: the origin leg's fields are taken where
+    leg_number = 1, the first answered leg's by the least answer key; no window and no
+    join of two call-sized sets, so the model runs in DuckDB's memory limit at any size. -#}
+{%- set origin = ['legs.leg_number'] -%}
+{%- set first_answer = [
+    'case when legs.is_answered then 0 else 1 end',
+    'case when legs.answered_at is null then 1 else 0 end',
+    'coalesce(legs.answered_at, legs.started_at, legs.ended_at)',
+    'coalesce(legs.started_at, legs.ended_at)',
+    'legs.leg_number',
+] -%}
 with
 
 legs as (
     select * from {{ ref('int_call_legs') }}
-),
-
-origin as (
-    select *
-    from legs
-    where legs.is_origin_leg
-),
-
-first_answer as (
-    select
-        call_id,
-        callee_extension,
-        caller_extension
-    from (
-        select
-            legs.call_id,
-            legs.callee_extension,
-            legs.caller_extension,
-            row_number() over (
-                partition by legs.call_id
-                order by legs.answered_at, legs.started_at, legs.leg_number
-            ) as answer_rank
-        from legs
-        where legs.is_answered
-    ) as answered_legs
-    where answer_rank = 1
 ),
 
 aggregated as (
@@ -71,12 +56,24 @@ aggregated as (
         max(case when legs.is_answered then 1 else 0 end) as any_answered,
         max(case when legs.disposition = 'NO ANSWER' then 1 else 0 end) as any_no_answer,
         max(case when legs.disposition = 'BUSY' then 1 else 0 end) as any_busy,
-        -- one extension rang when the least and the greatest are the same (a min/max pair
-        -- rather than count(distinct ...): no per-group set of values to hold in memory)
+        -- one extension rang when the least and the greatest are the same
         min(case when legs.callee_is_internal then legs.callee_extension end) as rung_extension,
         max(case when legs.callee_is_internal then legs.callee_extension end) as rung_extension_last,
+        {{ value_at_min('case when legs.is_answered then legs.callee_extension end', first_answer) }}
+            as first_answer_extension,
         count(*) as legs,
-        min(legs.merge_rule) as merge_rule
+        min(legs.merge_rule) as merge_rule,
+        {{ value_at_min('legs.call_key', origin) }} as call_key,
+        {{ value_at_min('legs.dcontext', origin) }} as dcontext,
+        {{ value_at_min('legs.context_type', origin) }} as context_type,
+        {{ value_at_min('legs.caller_number', origin) }} as caller_number,
+        {{ value_at_min('legs.caller_e164', origin) }} as caller_e164,
+        {{ value_at_min('legs.callee_number', origin) }} as callee_number,
+        {{ value_at_min('legs.callee_e164', origin) }} as callee_e164,
+        {{ value_at_min('legs.caller_is_internal', origin) }} as origin_caller_is_internal,
+        {{ value_at_min('legs.callee_is_internal', origin) }} as origin_callee_is_internal,
+        {{ value_at_min('legs.caller_extension', origin) }} as origin_caller_extension,
+        {{ value_at_min('legs.dialled_extension', origin) }} as origin_dialled_extension
     from legs
     group by legs.call_id
 ),
@@ -84,19 +81,10 @@ aggregated as (
 directed as (
     select
         aggregated.*,
-        origin.call_key,
-        origin.dcontext,
-        origin.context_type,
-        origin.caller_number,
-        origin.caller_e164,
-        origin.callee_number,
-        origin.callee_e164,
-        origin.caller_extension as origin_caller_extension,
-        origin.dialled_extension as origin_dialled_extension,
         case
-            when origin.context_type = 'inbound' then 'inbound'
-            when origin.caller_is_internal or origin.context_type = 'internal' then
-                case when origin.callee_is_internal then 'internal' else 'outbound' end
+            when aggregated.context_type = 'inbound' then 'inbound'
+            when aggregated.origin_caller_is_internal or aggregated.context_type = 'internal' then
+                case when aggregated.origin_callee_is_internal then 'internal' else 'outbound' end
             else 'inbound'
         end as direction,
         case
@@ -106,8 +94,6 @@ directed as (
             else 'failed'
         end as status
     from aggregated
-    inner join origin
-        on origin.call_id = aggregated.call_id
 ),
 
 final as (
@@ -129,7 +115,7 @@ final as (
         end as external_e164,
         case
             when directed.direction = 'inbound' then coalesce(
-                first_answer.callee_extension,
+                directed.first_answer_extension,
                 case when directed.rung_extension = directed.rung_extension_last then directed.rung_extension end,
                 directed.origin_dialled_extension
             )
@@ -158,8 +144,6 @@ final as (
         directed.dcontext as origin_context,
         directed.context_type as origin_context_type
     from directed
-    left join first_answer
-        on first_answer.call_id = directed.call_id
 )
 
 select * from final

@@ -127,22 +127,40 @@ classified as (
     from sided
 ),
 
--- 18-field layout: islands of legs of the same caller starting close together
-islands as (
+-- 21-field layout: the linkedid names the call
+linked as (
     select
         classified.*,
+        0 as starts_call,
+        cast(null as bigint) as island_number,
+        classified.linkedid as call_key,
+        'linkedid' as merge_rule
+    from classified
+    where classified.linkedid is not null
+),
+
+-- 18-field layout: islands of legs of the same caller starting close together (only the
+-- legs without a linkedid go through these windows)
+unlinked as (
+    select *
+    from classified
+    where classified.linkedid is null
+),
+
+islands as (
+    select
+        unlinked.*,
         case
-            when classified.linkedid is not null then 0
-            when classified.caller_key is null then 1
-            when lag(classified.started_at) over leg_order is null then 1
-            when {{ seconds_between('lag(classified.started_at) over leg_order', 'classified.started_at') }} > {{ merge_seconds }} then 1
-            when abs(classified.uniqueid_epoch - lag(classified.uniqueid_epoch) over leg_order) > {{ merge_seconds }} then 1
+            when unlinked.caller_key is null then 1
+            when lag(unlinked.started_at) over leg_order is null then 1
+            when {{ seconds_between('lag(unlinked.started_at) over leg_order', 'unlinked.started_at') }} > {{ merge_seconds }} then 1
+            when abs(unlinked.uniqueid_epoch - lag(unlinked.uniqueid_epoch) over leg_order) > {{ merge_seconds }} then 1
             else 0
         end as starts_call
-    from classified
+    from unlinked
     window leg_order as (
-        partition by classified.linkedid is null, classified.caller_key
-        order by classified.started_at, classified.uniqueid_epoch, classified.uniqueid_counter, classified.uniqueid
+        partition by unlinked.caller_key
+        order by unlinked.started_at, unlinked.uniqueid_epoch, unlinked.uniqueid_counter, unlinked.uniqueid
     )
 ),
 
@@ -150,33 +168,35 @@ island_numbers as (
     select
         islands.*,
         sum(islands.starts_call) over (
-            partition by islands.linkedid is null, islands.caller_key
+            partition by islands.caller_key
             order by islands.started_at, islands.uniqueid_epoch, islands.uniqueid_counter, islands.uniqueid
             rows between unbounded preceding and current row
         ) as island_number
     from islands
 ),
 
-keyed as (
+merged as (
     select
         island_numbers.*,
-        coalesce(
-            island_numbers.linkedid,
-            first_value(island_numbers.uniqueid) over (
-                partition by
-                    island_numbers.linkedid is null,
-                    coalesce(island_numbers.caller_key, island_numbers.uniqueid),
-                    island_numbers.island_number
-                order by
-                    island_numbers.started_at,
-                    island_numbers.uniqueid_epoch,
-                    island_numbers.uniqueid_counter,
-                    island_numbers.uniqueid
-                rows between unbounded preceding and unbounded following
-            )
+        first_value(island_numbers.uniqueid) over (
+            partition by
+                coalesce(island_numbers.caller_key, island_numbers.uniqueid),
+                island_numbers.island_number
+            order by
+                island_numbers.started_at,
+                island_numbers.uniqueid_epoch,
+                island_numbers.uniqueid_counter,
+                island_numbers.uniqueid
+            rows between unbounded preceding and unbounded following
         ) as call_key,
-        case when island_numbers.linkedid is not null then 'linkedid' else 'caller_and_start' end as merge_rule
+        'caller_and_start' as merge_rule
     from island_numbers
+),
+
+keyed as (
+    select * from linked
+    union all
+    select * from merged
 ),
 
 ordered as (
