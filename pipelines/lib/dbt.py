@@ -38,7 +38,7 @@ def build_path(settings: Settings) -> Path:
 def dbt_env(settings: Settings, warehouse: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["CRMWH_DBT_WAREHOUSE"] = str(warehouse)
-    env["CRMWH_DBT_THREADS"] = str(settings.section("dbt").get("threads", 2))
+    env["CRMWH_DBT_THREADS"] = str(settings.section("dbt").get("threads", 1))
     env["CRMWH_DUCKDB_MEMORY_LIMIT"] = str(settings.section("duckdb").get("memory_limit", "2GB"))
     env["CRMWH_DUCKDB_THREADS"] = str(settings.section("duckdb").get("threads", 2))
     temp = settings.duckdb_temp_dir
