@@ -28,17 +28,44 @@ non_call_tasks as (
         and tasks.task_id is not null
 ),
 
+-- the task's candidate keys in the order they are tried; one join and one grouping
+-- rather than four joins, whose four hash tables a large build had to hold at once
+task_keys as (
+    select task_id, 1 as priority, 'salesforce_contact' as source_system, who_id as source_key
+    from non_call_tasks
+    where who_id is not null
+    union all
+    select task_id, 2 as priority, 'salesforce_lead' as source_system, who_id as source_key
+    from non_call_tasks
+    where who_id is not null
+    union all
+    select task_id, 3 as priority, 'deal' as source_system, 'sf:' || what_id as source_key
+    from non_call_tasks
+    where what_id is not null
+    union all
+    select task_id, 4 as priority, 'salesforce_account' as source_system, what_id as source_key
+    from non_call_tasks
+    where what_id is not null
+),
+
+task_customers as (
+    select
+        task_keys.task_id,
+        {{ value_at_min('customer_keys.customer_id', ['task_keys.priority']) }} as customer_id
+    from task_keys
+    inner join customer_keys
+        on customer_keys.source_system = task_keys.source_system
+        and customer_keys.source_key = task_keys.source_key
+    where customer_keys.customer_id is not null
+    group by task_keys.task_id
+),
+
 final as (
     select
         non_call_tasks.task_id,
         coalesce(lower(non_call_tasks.task_subtype), 'task') as task_subtype,
         non_call_tasks.owner_id as manager_id,
-        coalesce(
-            contact_keys.customer_id,
-            lead_keys.customer_id,
-            deal_keys.customer_id,
-            account_keys.customer_id
-        ) as customer_id,
+        task_customers.customer_id,
         non_call_tasks.who_id,
         non_call_tasks.what_id,
         coalesce(non_call_tasks.activity_date, cast(non_call_tasks.created_at as date)) as due_on,
@@ -49,18 +76,8 @@ final as (
             and coalesce(non_call_tasks.activity_date, cast(non_call_tasks.created_at as date))
                 < cast({{ as_of_timestamp() }} as date) as is_overdue
     from non_call_tasks
-    left join customer_keys as contact_keys
-        on contact_keys.source_system = 'salesforce_contact'
-        and contact_keys.source_key = non_call_tasks.who_id
-    left join customer_keys as lead_keys
-        on lead_keys.source_system = 'salesforce_lead'
-        and lead_keys.source_key = non_call_tasks.who_id
-    left join customer_keys as deal_keys
-        on deal_keys.source_system = 'deal'
-        and deal_keys.source_key = 'sf:' || non_call_tasks.what_id
-    left join customer_keys as account_keys
-        on account_keys.source_system = 'salesforce_account'
-        and account_keys.source_key = non_call_tasks.what_id
+    left join task_customers
+        on task_customers.task_id = non_call_tasks.task_id
 )
 
 select * from final
