@@ -163,11 +163,7 @@ def _load_file(path: Path) -> list[Entity]:
     return out
 
 
-def load_entities(sources_dir: Path) -> list[Entity]:
-    """Every entity declared under `sources_dir/*/source.yml` (and `*.yml` beside it)."""
-    entities: list[Entity] = []
-    for path in sorted(sources_dir.glob("*/*.yml")):
-        entities.extend(_load_file(path))
+def _unique_tables(entities: list[Entity]) -> None:
     seen: dict[str, Path | None] = {}
     for ent in entities:
         if ent.table in seen:
@@ -175,7 +171,52 @@ def load_entities(sources_dir: Path) -> list[Entity]:
                 f"{ent.definition_file}: raw table {ent.table} is also declared in {seen[ent.table]}"
             )
         seen[ent.table] = ent.definition_file
-    return entities
+
+
+def _replace_mode(path: Path) -> bool:
+    """Whether a user mapping drops the shipped entities it does not declare (`replace: all`)."""
+    doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    value = doc.get("replace") if isinstance(doc, dict) else None
+    if value is None:
+        return False
+    if value != "all":
+        raise MappingError(
+            f"{path}: replace: {value!r} is not understood; write `replace: all` or omit it"
+        )
+    return True
+
+
+def load_entities(sources_dir: Path, config_dir: Path | None = None) -> list[Entity]:
+    """Every entity declared under `sources_dir/*/source.yml` (and `*.yml` beside it),
+    with the user's mappings of a configuration folder applied over them.
+
+    A user file `config_dir/sources/<system>.yml` (or `<system>/*.yml`) replaces, entity
+    by entity, the shipped entities of the system it names: an entity it declares
+    replaces the shipped entity of that name whole; `replace: all` in the file also
+    drops the shipped entities it does not declare; a system nobody ships is added.
+    Two user files declaring the same entity are an error naming both.
+    """
+    shipped: list[Entity] = []
+    for path in sorted(sources_dir.glob("*/*.yml")):
+        shipped.extend(_load_file(path))
+    _unique_tables(shipped)
+    user_dir = config_dir / "sources" if config_dir is not None else None
+    if user_dir is None or not user_dir.is_dir():
+        return shipped
+    user_files = sorted(
+        {*user_dir.glob("*.yml"), *user_dir.glob("*.yaml"), *user_dir.glob("*/*.yml")}
+    )
+    user: list[Entity] = []
+    replaced_systems: set[str] = set()
+    for path in user_files:
+        declared = _load_file(path)
+        user.extend(declared)
+        if _replace_mode(path):
+            replaced_systems.update(e.system for e in declared)
+    _unique_tables(user)
+    overridden = {e.table for e in user}
+    kept = [e for e in shipped if e.table not in overridden and e.system not in replaced_systems]
+    return kept + user
 
 
 def empty_select(columns: dict[str, str]) -> str:

@@ -70,8 +70,24 @@ class Settings:
         return self._path("state")
 
     @property
+    def config_dir(self) -> Path | None:
+        """The user configuration folder (`paths.config`, `--config`), None when unset."""
+        value = str(self.raw["paths"].get("config") or "").strip()
+        if not value:
+            return None
+        p = Path(os.path.expanduser(value))
+        return p if p.is_absolute() else (self.root / p)
+
+    @property
     def sources_dir(self) -> Path:
+        """The shipped mappings (a configuration folder's `sources/` overrides them)."""
         return self.root / "sources"
+
+    @property
+    def seeds_dir(self) -> Path:
+        """The shipped company tables (dbt seeds; a configuration folder's `tables/`
+        overrides them)."""
+        return self.dbt_project_dir / "seeds"
 
     @property
     def dbt_project_dir(self) -> Path:
