@@ -13,14 +13,60 @@ from pathlib import Path
 from pipelines.lib.settings import get_settings
 from pipelines.run import dagster_home
 
+PATH_FLAGS = (("landing", "LANDING"), ("warehouse", "WAREHOUSE"), ("data", "DATA"),
+              ("config", "CONFIG"))  # fmt: skip
+
+
+def add_config_flag(parser: argparse.ArgumentParser) -> None:
+    """`--config DIR` on a command that reads configuration (mappings, company tables)."""
+    parser.add_argument(
+        "--config", metavar="DIR",
+        help="your configuration folder (`crmwh init DIR`; default: settings.yml paths.config)",
+    )  # fmt: skip
+
 
 def _apply_path_flags(args: argparse.Namespace) -> None:
-    """CLI flags win over settings.yml: pass them on as CRMWH_PATHS__* before loading."""
-    for flag, key in (("landing", "LANDING"), ("warehouse", "WAREHOUSE"), ("data", "DATA")):
+    """CLI flags win over settings.yml: pass them on as CRMWH_PATHS__* before loading
+    (child processes, such as Dagster's, read the same)."""
+    for flag, key in PATH_FLAGS:
         value = getattr(args, flag, None)
         if value:
             os.environ[f"CRMWH_PATHS__{key}"] = str(Path(value).resolve())
     get_settings.cache_clear()
+
+
+def _config_problem() -> str | None:
+    """Why the configuration in force cannot be used (mappings, tables), or None."""
+    from pipelines.lib.config_folder import ConfigFolderError, check_config
+    from pipelines.lib.mappings import MappingError
+
+    try:
+        check_config(get_settings())
+    except (ConfigFolderError, MappingError) as exc:
+        return str(exc)
+    return None
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from pipelines.lib.config_folder import ConfigFolderError, init_config_folder
+
+    settings = get_settings()
+    target = Path(args.dir).resolve()
+    try:
+        written, kept = init_config_folder(
+            target, settings.sources_dir, settings.seeds_dir, with_mappings=args.with_mappings
+        )
+    except ConfigFolderError as exc:
+        print(f"crmwh init: {exc}", file=sys.stderr)
+        return 2
+    for p in written:
+        print(f"  wrote {p.relative_to(target)}")
+    if kept:
+        print(f"  kept {len(kept)} existing file(s) as they were")
+    print(f"configuration folder {target}\n"
+          f"use it with `crmwh run --config {target}` or in settings.yml:\n"
+          f"  paths:\n    config: {target}")  # fmt: skip
+    return 0
 
 
 def cmd_demo_data(args: argparse.Namespace) -> int:
@@ -38,6 +84,10 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     _apply_path_flags(args)
+    problem = _config_problem()
+    if problem:
+        print(f"crmwh run: {problem}", file=sys.stderr)
+        return 2
     if args.engine == "spark":
         from pipelines.lib.spark import run_spark
 
@@ -141,6 +191,10 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     from pipelines.lib.backfill import plan_backfill
     from pipelines.run import RunLockedError, run_lock, run_locked
 
+    problem = _config_problem()
+    if problem:
+        print(f"crmwh backfill: {problem}", file=sys.stderr)
+        return 2
     settings = get_settings()
     start, end = dt.date.fromisoformat(args.start), dt.date.fromisoformat(args.end)
     try:
@@ -182,9 +236,11 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from pipelines.lib.bench import run_bench
 
+    _apply_path_flags(argparse.Namespace(config=args.config))
+    config = get_settings().config_dir
     results = run_bench(
         args.scale, Path(args.out), seed=args.seed, skip_dashboard=args.skip_dashboard,
-        clients=args.clients, chart_rounds=args.chart_rounds,
+        clients=args.clients, chart_rounds=args.chart_rounds, config=config,
     )  # fmt: skip
     return 0 if results["full_refresh"]["exit_code"] in (0, 2) else 1
 
@@ -225,6 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="rebuild the incremental dbt models from scratch")  # fmt: skip
     p.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb",
                    help="spark: build the marts on Spark from the ingested raw layer (extra `spark`)")  # fmt: skip
+    add_config_flag(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser(
@@ -238,6 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="raw/quarantine/manifest folder (default: data/)")
     p.add_argument("-v", "--verbose", action="store_true")
     p.add_argument("--wait", action="store_true", help="wait for a running run instead of refusing")
+    add_config_flag(p)
     p.set_defaults(func=cmd_backfill)
 
     p = sub.add_parser("rollback", help="serve the previously published warehouse again")
@@ -251,6 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skip-dashboard", action="store_true", help="do not start Superset")
     p.add_argument("--clients", type=int, default=8, help="concurrent chart-data clients")
     p.add_argument("--chart-rounds", type=int, default=1, help="passes over all charts per client")
+    add_config_flag(p)
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("serve", help="start Superset (and the Dagster UI) on 127.0.0.1")
@@ -267,7 +326,16 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument("--pg-port", type=int, default=5433, help="PostgreSQL port (--reports)")
     p.add_argument("--redis-port", type=int, default=6380, help="Redis port (--reports)")
+    add_config_flag(p)
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser(
+        "init", help="scaffold your configuration folder: mappings and company tables"
+    )
+    p.add_argument("dir", help="folder to create (existing files in it are kept)")
+    p.add_argument("--with-mappings", action="store_true",
+                   help="also copy every shipped mapping into DIR/sources/ as a starting point")  # fmt: skip
+    p.set_defaults(func=cmd_init)
     return parser
 
 

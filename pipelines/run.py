@@ -93,7 +93,7 @@ def _summary(run_id: str, seconds: float, success: bool, failures: list[str]) ->
     from pipelines.lib.mappings import load_entities
     from pipelines.lib.warehouse import create_raw_views
 
-    create_raw_views(con, s.data_dir, load_entities(s.sources_dir))
+    create_raw_views(con, s.data_dir, load_entities(s.sources_dir, s.config_dir))
     print("\n== ingested in this run (files new to the manifest) ==")
     rows = con.execute(
         "select table_name, count(*), sum(rows_read), sum(rows_loaded), sum(rows_quarantined) "

@@ -38,7 +38,7 @@ def landing_fingerprints() -> dict[str, str]:
     """path -> size:mtime of every claimed landed file; cheap enough to poll every minute."""
     s = get_settings()
     out = {}
-    for entity in load_entities(s.sources_dir):
+    for entity in load_entities(s.sources_dir, s.config_dir):
         for p in landed_files(s.landing_dir, entity):
             st = p.stat()
             out[str(p)] = f"{st.st_size}:{st.st_mtime_ns}"

@@ -223,7 +223,7 @@ def landing_inventory(context: AssetExecutionContext) -> MaterializeResult:
     found = quarantine_unrecognised(
         settings.landing_dir,
         settings.data_dir,
-        load_entities(settings.sources_dir),
+        load_entities(settings.sources_dir, settings.config_dir),
         context.run.run_id,
     )
     for f in found:
@@ -232,5 +232,6 @@ def landing_inventory(context: AssetExecutionContext) -> MaterializeResult:
 
 
 def ingest_assets() -> list[AssetsDefinition]:
-    entities = load_entities(get_settings().sources_dir)
+    s = get_settings()
+    entities = load_entities(s.sources_dir, s.config_dir)
     return [build_ingest_asset(e) for e in entities] + [landing_inventory]

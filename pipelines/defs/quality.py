@@ -25,6 +25,7 @@ from dagster import (
     multi_asset_check,
 )
 
+from pipelines.lib.config_folder import table_path
 from pipelines.lib.mappings import load_entities
 from pipelines.lib.quality.rules import (
     RAW,
@@ -64,7 +65,7 @@ def _run(context: AssetCheckExecutionContext, suite: Suite, key: AssetKey) -> It
     s = get_settings()
     now = utcnow()
     if suite.layer == RAW:
-        con = raw_connection(s.data_dir, load_entities(s.sources_dir))
+        con = raw_connection(s.data_dir, load_entities(s.sources_dir, s.config_dir))
     else:
         built = build_path(s)
         con = warehouse_connection(built if built.exists() else s.warehouse_path)
@@ -143,10 +144,10 @@ def quality_checks(staging_keys: set[AssetKey] | None = None) -> list[AssetCheck
     """Checks of every raw table and of the configured staging models among `staging_keys`."""
     s = get_settings()
     config = load_config(default_config_path(s.root))
-    stages = pipeline_stages(s.dbt_project_dir / "seeds")
+    stages = pipeline_stages(table_path(s, "pipeline_stages"))
     out = [
         build_checks(suite, AssetKey(["raw", suite.table]))
-        for suite in raw_suites(load_entities(s.sources_dir), config, stages)
+        for suite in raw_suites(load_entities(s.sources_dir, s.config_dir), config, stages)
     ]
     if staging_keys:
         models = {k.path[-1] for k in staging_keys if k.path[0] == "staging"}

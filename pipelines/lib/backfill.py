@@ -43,7 +43,7 @@ def plan_backfill(settings: Settings, start: dt.date, end: dt.date) -> BackfillP
     start, end = clamp_request(start, end, b)
     forget = manifest_entries_in_window(settings, start, end, b)
     landed = set()
-    for entity in load_entities(settings.sources_dir):
+    for entity in load_entities(settings.sources_dir, settings.config_dir):
         landed.update(
             files_in_window(landed_files(settings.landing_dir, entity), start, end, settings, b)
         )

@@ -305,12 +305,14 @@ def write_next_day(landing: Path) -> dict[str, int]:
 # --------------------------------------------------------------------------- floor
 
 
-def measure_floor(landing: Path, workdir: Path, sources_dir: Path | None = None) -> dict[str, Any]:
+def measure_floor(
+    landing: Path, workdir: Path, sources_dir: Path | None = None, config_dir: Path | None = None
+) -> dict[str, Any]:
     """The ingestion's readers over every landed file once (see the module docstring)."""
     from pipelines.lib.ingest import _load_into_duckdb, landed_files, prepare
     from pipelines.lib.mappings import load_entities
 
-    entities = load_entities(sources_dir or get_settings().sources_dir)
+    entities = load_entities(sources_dir or get_settings().sources_dir, config_dir)
     seen: dict[tuple[str, str], str] = {}
     per_entity: dict[str, dict[str, Any]] = {}
     errors: list[str] = []
@@ -478,6 +480,7 @@ class Paths:
     state: Path
     warehouse: Path
     code: Path = PROJECT_ROOT  # the project the runs execute (a snapshot, see snapshot_code)
+    config: Path | None = None  # the user configuration folder the runs read, if any
 
     @classmethod
     def under(cls, work: Path, code: Path = PROJECT_ROOT) -> Paths:
@@ -502,6 +505,7 @@ class Paths:
             CRMWH_PATHS__DATA=str(self.data),
             CRMWH_PATHS__STATE=str(self.state),
             CRMWH_PATHS__WAREHOUSE=str(self.warehouse),
+            CRMWH_PATHS__CONFIG=str(self.config or ""),
             PYTHONUNBUFFERED="1",
         )
         return env
@@ -693,6 +697,7 @@ def parse_dbt(paths: Paths) -> float:
 def measure_checks(paths: Paths, repeat: int = 1) -> dict[str, Any]:
     """Raw + staging suites: plain SQL vs GX as the pipeline runs it vs GX engine only."""
     try:
+        from pipelines.lib.config_folder import user_tables
         from pipelines.lib.mappings import load_entities
         from pipelines.lib.quality import run_suite
         from pipelines.lib.quality.duck import raw_connection, warehouse_connection
@@ -706,9 +711,10 @@ def measure_checks(paths: Paths, repeat: int = 1) -> dict[str, Any]:
         )
     except ImportError as exc:
         return {"note": f"pipelines.lib.quality is not available ({exc}); not measured"}
-    entities = load_entities(paths.sources_dir)
+    entities = load_entities(paths.sources_dir, paths.config)
     config = load_config(default_config_path(paths.code))
-    stages = pipeline_stages(paths.dbt_project_dir / "seeds")
+    seeds = paths.dbt_project_dir / "seeds"
+    stages = pipeline_stages(user_tables(paths.config, seeds).get("pipeline_stages", seeds))
     suites = raw_suites(entities, config, stages) + staging_suites(config)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     docs = paths.work / "bench_data_docs"
@@ -1066,6 +1072,7 @@ def run_bench(
     chart_rounds: int = 1,
     check_repeat: int = 1,
     log: Callable[[str], None] = print,
+    config: Path | None = None,
 ) -> dict[str, Any]:
     """Run the whole benchmark at `scale`; write and return the results (module docstring)."""
     if scale not in SCALES:
@@ -1086,12 +1093,13 @@ def run_bench(
         shutil.rmtree(work)
     work.mkdir(parents=True)
     paths = Paths.under(work, snapshot_code(work / "code"))
+    paths.config = config.resolve() if config is not None else None
     link_landing(landing, paths.landing)
     log(f"[bench] code snapshot in {paths.code}; dbt parse ...")
     parse_s = parse_dbt(paths)
 
     log("[bench] floor: the ingestion's readers over every file once ...")
-    floor = measure_floor(paths.landing, paths.work / "floor-tmp", paths.sources_dir)
+    floor = measure_floor(paths.landing, paths.work / "floor-tmp", paths.sources_dir, paths.config)
     notes += [f"floor: could not read {e}" for e in floor["errors"]]
     log(f"[bench]   {floor['seconds']:.1f}s for {floor['files']} files, {floor['rows']:,} rows")
 

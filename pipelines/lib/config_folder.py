@@ -123,6 +123,21 @@ def prepare_seed_dir(settings: Settings) -> Path:
     return out
 
 
+def check_config(settings: Settings) -> None:
+    """Raise ConfigFolderError / MappingError when the configuration in force is unusable:
+    a missing folder, a table file no table is called, a mapping that does not load."""
+    from pipelines.lib.mappings import load_entities
+
+    config = settings.config_dir
+    if config is not None and not config.is_dir():
+        raise ConfigFolderError(
+            f"{config}: configuration folder not found (paths.config / --config); "
+            "create it with `crmwh init DIR`"
+        )
+    user_tables(config, settings.seeds_dir)
+    load_entities(settings.sources_dir, config)
+
+
 def user_mapping_files(config_dir: Path | None) -> list[Path]:
     """The user's mapping files: `config_dir/sources/*.yml` (and `*/*.yml`)."""
     if config_dir is None:

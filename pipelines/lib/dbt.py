@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from pipelines.lib.config_folder import SEED_DIR_ENV, prepare_seed_dir
 from pipelines.lib.settings import Settings
 
 
@@ -36,6 +37,8 @@ def build_path(settings: Settings) -> Path:
 
 
 def dbt_env(settings: Settings, warehouse: Path) -> dict[str, str]:
+    """The environment of a dbt process building `warehouse` (read by profiles.yml and
+    dbt_project.yml)."""
     env = dict(os.environ)
     env["CRMWH_DBT_WAREHOUSE"] = str(warehouse)
     env["CRMWH_DBT_THREADS"] = str(settings.section("dbt").get("threads", 1))
@@ -44,6 +47,11 @@ def dbt_env(settings: Settings, warehouse: Path) -> dict[str, str]:
     temp = settings.duckdb_temp_dir
     temp.mkdir(parents=True, exist_ok=True)
     env["CRMWH_DUCKDB_TEMP_DIRECTORY"] = str(temp)
+    # the seeds in force: the shipped ones, overlaid by a configuration folder's tables/
+    if settings.config_dir is None:
+        env.pop(SEED_DIR_ENV, None)
+    else:
+        env[SEED_DIR_ENV] = str(prepare_seed_dir(settings).resolve())
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     return env
 

@@ -107,7 +107,7 @@ def pending_files(settings: Settings) -> list[Path]:
     or known content under a name not yet recorded as a redelivery."""
     mdir, ddir = manifest_dir(settings.data_dir), deliveries_dir(settings.data_dir)
     out = []
-    for entity in load_entities(settings.sources_dir):
+    for entity in load_entities(settings.sources_dir, settings.config_dir):
         for path in landed_files(settings.landing_dir, entity):
             key = file_key(file_sha256(path), entity, path.name)
             entry = mdir / f"{entity.table}__{key}.json"

@@ -148,9 +148,10 @@ def main() -> None:
     parser.add_argument("warehouse", type=Path)
     parser.add_argument("--data", type=Path, default=Path("data"))
     parser.add_argument("--sources", type=Path, default=Path("sources"))
+    parser.add_argument("--config", type=Path, help="configuration folder (its sources/)")
     args = parser.parse_args()
     con = duckdb.connect(str(args.warehouse))
-    create_raw_views(con, args.data.resolve(), load_entities(args.sources))
+    create_raw_views(con, args.data.resolve(), load_entities(args.sources, args.config))
     con.close()
 
 

@@ -52,7 +52,7 @@ def prepare_build_file() -> None:
         shutil.copyfile(s.warehouse_path, build)
     con = duckdb.connect(str(build))
     try:
-        create_raw_views(con, s.data_dir, load_entities(s.sources_dir))
+        create_raw_views(con, s.data_dir, load_entities(s.sources_dir, s.config_dir))
     finally:
         con.close()
 
