@@ -173,3 +173,17 @@
     {%- do run_query('drop table if exists ' ~ name) -%}
     {%- do run_query('create table ' ~ name ~ ' using parquet as ' ~ sql) -%}
 {%- endmacro %}
+
+{#
+    Conversion of source text to a type that never fails a build: a value that does not
+    convert becomes null (DuckDB and Spark both have `try_cast`; dbt.safe_cast is a plain
+    `cast` on dbt-duckdb). Every conversion of text in the models goes through this macro;
+    int_unparsed_values counts the values it turned into null.
+#}
+{% macro try_cast(expr, data_type) -%}
+    {{ return(adapter.dispatch('try_cast', 'crm_warehouse')(expr, data_type)) }}
+{%- endmacro %}
+
+{% macro default__try_cast(expr, data_type) -%}
+    try_cast({{ expr }} as {{ data_type }})
+{%- endmacro %}

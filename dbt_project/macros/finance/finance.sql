@@ -11,49 +11,61 @@
     matched by hand. Payment purposes are parsed to the same key.
 #}
 {% macro invoice_number_key(expr) -%}
-    cast(nullif(regexp_extract(trim({{ expr }}), '([0-9]{1,18})$', 1), '') as bigint)
+    {{ try_cast("nullif(regexp_extract(trim(" ~ expr ~ "), '([0-9]{1,18})$', 1), '')", 'bigint') }}
 {%- endmacro %}
 
 {#
     A payment purpose prepared for parsing: lower case, every run of characters other
-    than letters, digits, `№ # . , ;` collapsed into one space, padded with spaces.
+    than letters, digits, `№ # . , ; /` collapsed into one space, padded with spaces.
 #}
 {% macro _purpose_for_parsing(expr) -%}
-    (' ' || {{ regexp_replace_all("lower(coalesce(" ~ expr ~ ", ''))", '[^0-9a-zа-яё№#.,;]+', ' ') }} || ' ')
+    (' ' || {{ regexp_replace_all("lower(coalesce(" ~ expr ~ ", ''))", '[^0-9a-zа-яё№#.,;/]+', ' ') }} || ' ')
+{%- endmacro %}
+
+{# A date written after an invoice number: `от 05.03.2026`, `от 12.01.26`, `от 05.03.2026г.`. #}
+{% macro _invoice_date_pattern() -%}
+    {{- 'от ?[0-9]{1,2}[.][0-9]{1,2}[.]([0-9]{4}|[0-9]{2})(?: ?г[.]?)?' -}}
 {%- endmacro %}
 
 {#
     The invoice reference of a payment purpose: a word for "invoice" (счет/счёт in any
-    case form, `сч.`, `invoice`, `inv`), optionally `№`, `N`, `No`, `#`, then one number
-    or a list of numbers separated by `,` `;` `и` `and` (each optionally prefixed by `№`).
-    Group 1 = the list of numbers, group 2 = the year of an `от DD.MM.YYYY` /
-    `от DD.MM.YY` date right after the list.
-    `Оплата по счету № 123 от 05.03.2026, в т.ч. НДС 20%` -> `123`, `2026`;
-    `Оплата по сч. 601, 669` -> `601, 669`; `по счетам № 7 и № 8` -> `7 и № 8`;
-    `Предоплата по счёту №0112` -> `0112`; `оплата сч.№46 от 12.01.26` -> `46`, `26`.
+    case form, `сч.`, `invoice`, `inv`, optionally followed by `на оплату`), then a list
+    of invoice numbers. Each number may be introduced by `№`, `№№`, `N`, `No`, `#` and
+    followed by its date (`от DD.MM.YYYY`); numbers are separated by `,` `;` `/` `и`
+    `and` `&`, optionally repeating the invoice word. Group 1 = the whole list.
+    `Оплата по счету № 123 от 05.03.2026, в т.ч. НДС 20%` -> `№ 123 от 05.03.2026`;
+    `Оплата по счетам № 692 от 22.10.2025 и № 730 от 05.11.2025` -> both numbers;
+    `Оплата по сч. 601, 669`, `по счетам №№ 692, 730`, `по счетам 692/730`,
+    `по счету 7 и счету 8`, `Предоплата по счёту №0112`, `оплата сч.№46 от 12.01.26`.
     A number that is not introduced by an invoice word (`по договору № Д-5/2026`, the
     VAT figure `- 3333-33`, `(20%)`) is never read.
 #}
 {% macro _invoice_reference_pattern() -%}
+    {%- set word = '(?:сч[её]т[а-яё]*|сч|invoices?|inv)[.]?' -%}
     {%- set marker = '(?:№|no[.]?|n|#)' -%}
-    {{- '[^a-zа-яё](?:сч[её]т[а-яё]*|сч|invoices?|inv)[.]? ?' ~ marker ~ '? ?[.]? ?'
-        ~ '([0-9]+(?:(?: ?[,;] ?| и | and | & )' ~ marker ~ '? ?[0-9]+)*)'
-        ~ '(?: от ?[0-9]{1,2}[.][0-9]{1,2}[.]([0-9]{4}|[0-9]{2}))?' -}}
+    {%- set item = '(?:' ~ marker ~ ' ?)*[.]? ?[0-9]+(?: ?' ~ _invoice_date_pattern() ~ ')?' -%}
+    {%- set separator = '(?: ?[,;/] ?| и | and | & )(?:' ~ word ~ ' ?)?' -%}
+    {{- '[^a-zа-яё]' ~ word ~ ' ?(?:на оплату ?)?(' ~ item ~ '(?:' ~ separator ~ item ~ ')*)' -}}
 {%- endmacro %}
 
-{# The invoice numbers a purpose names, as digits separated by single spaces (`601 669`); null when none. #}
+{# The list of a purpose's invoice reference (group 1 of the pattern), '' when none. #}
+{% macro _purpose_invoice_list(expr) -%}
+    regexp_extract({{ _purpose_for_parsing(expr) }}, '{{ _invoice_reference_pattern() }}', 1)
+{%- endmacro %}
+
+{# The invoice numbers a purpose names, in the order written, as digits separated by single spaces (`692 730`); null when none. #}
 {% macro purpose_invoice_numbers(expr) -%}
     nullif(trim({{ regexp_replace_all(
-        "regexp_extract(" ~ _purpose_for_parsing(expr) ~ ", '" ~ _invoice_reference_pattern() ~ "', 1)",
+        regexp_replace_all(_purpose_invoice_list(expr), _invoice_date_pattern(), ' '),
         '[^0-9]+', ' ') }}), '')
 {%- endmacro %}
 
-{# The year of the invoice date written after the numbers (`от 05.03.2026` -> 2026, `от 12.01.26` -> 2026); null when none. #}
+{# The year of the first invoice date written in the list (`от 05.03.2026` -> 2026, `от 12.01.26` -> 2026); null when none. #}
 {% macro purpose_invoice_year(expr) -%}
-    {%- set raw = "nullif(regexp_extract(" ~ _purpose_for_parsing(expr) ~ ", '" ~ _invoice_reference_pattern() ~ "', 2), '')" -%}
+    {%- set raw = "nullif(regexp_extract(" ~ _purpose_invoice_list(expr) ~ ", '" ~ _invoice_date_pattern() ~ "', 1), '')" -%}
     case
-        when length({{ raw }}) = 2 then 2000 + cast({{ raw }} as integer)
-        else cast({{ raw }} as integer)
+        when length({{ raw }}) = 2 then 2000 + {{ try_cast(raw, 'integer') }}
+        else {{ try_cast(raw, 'integer') }}
     end
 {%- endmacro %}
 

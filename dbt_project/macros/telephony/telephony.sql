@@ -16,16 +16,20 @@
 {%- endmacro %}
 
 {#
-    The parts of an Asterisk uniqueid `<epoch seconds>.<channel counter>`
-    (`1763706369.4`): the epoch (bigint) and the counter (bigint); null when not numeric.
+    The parts of an Asterisk uniqueid: the epoch (bigint) and the channel counter (bigint)
+    of its `<epoch seconds>.<counter>` core. Asterisk writes `1763706369.4`; with
+    `systemname` set in asterisk.conf it writes `mainserver-1763706369.4`; some PBXs and
+    generators add a suffix (`1770029516.1069-1`). The core is the first run of 9 to 11
+    digits, a dot and digits, wherever it stands; a uniqueid without one gives null parts
+    (counted in int_unparsed_values) and the leg is still merged by caller and start time.
     Legs of one call created within the same few seconds share (nearly) the same epoch.
 #}
 {% macro uniqueid_epoch(expr) -%}
-    {{ dbt.safe_cast(dbt.split_part(expr, "'.'", 1), dbt.type_bigint()) }}
+    {{ try_cast("nullif(regexp_extract(" ~ expr ~ ", '([0-9]{9,11})[.]([0-9]{1,12})', 1), '')", dbt.type_bigint()) }}
 {%- endmacro %}
 
 {% macro uniqueid_counter(expr) -%}
-    {{ dbt.safe_cast(dbt.split_part(expr, "'.'", 2), dbt.type_bigint()) }}
+    {{ try_cast("nullif(regexp_extract(" ~ expr ~ ", '([0-9]{9,11})[.]([0-9]{1,12})', 2), '')", dbt.type_bigint()) }}
 {%- endmacro %}
 
 {#

@@ -3,7 +3,7 @@
     applied amount.
 
     Payments are applied in date order (paid_on, then payment_id); each payment goes to
-    the invoices its purpose names (int_payment_invoice_refs) in invoice-date order, each
+    the invoices its purpose names (int_payment_invoice_refs) in the order listed, each
     up to the invoice's amount still open after the earlier payments:
         applied(p, i) = max(0, min(amount(p) − applied by p to its earlier invoices,
                                    amount(i) − applied to i by earlier payments)).

@@ -17,8 +17,10 @@
 
     The allocation columns: payment_order = the payment's position in the allocation
     order (paid_on, then payment_id), invoice_order_in_payment = the invoice's position
-    among the matched invoices of the payment (issue date, then invoice_id);
-    int_payment_allocations applies payments in this order.
+    among the matched invoices of the payment: the order the purpose lists them in
+    (`№ 692 … и № 730` pays 692 first), then — for one number naming several invoices —
+    the oldest first (issue date, then invoice_id); int_payment_allocations applies
+    payments in this order.
 #}
 {%- set max_refs = var('payment_max_invoice_refs', 20) | int -%}
 with
@@ -54,7 +56,7 @@ references_parsed as (
     select
         tokens.payment_id,
         tokens.reference_position,
-        cast(tokens.token as bigint) as invoice_number_key
+        {{ try_cast('tokens.token', 'bigint') }} as invoice_number_key
     from tokens
     where length(tokens.token) between 1 and 12
 ),
@@ -155,7 +157,7 @@ final as (
         case
             when deduplicated.invoice_id is not null then row_number() over (
                 partition by deduplicated.payment_id, deduplicated.invoice_id is not null
-                order by deduplicated.issued_on, deduplicated.invoice_id
+                order by deduplicated.reference_position, deduplicated.issued_on, deduplicated.invoice_id
             )
         end as invoice_order_in_payment
     from deduplicated

@@ -28,12 +28,11 @@ parsed as (
             when trim(plan.quarter) like '____-Q_'
                 and {{ digits_only('substr(trim(plan.quarter), 1, 4)') }} = substr(trim(plan.quarter), 1, 4)
                 and substr(trim(plan.quarter), 7, 1) in ('1', '2', '3', '4')
-                then cast(
-                    substr(trim(plan.quarter), 1, 4) || '-'
-                    || lpad(cast((cast(substr(trim(plan.quarter), 7, 1) as integer) - 1) * 3 + 1 as {{ dbt.type_string() }}), 2, '0')
-                    || '-01'
-                    as date
-                )
+                then {{ try_cast(
+                    "substr(trim(plan.quarter), 1, 4) || '-' || lpad(cast(("
+                    ~ try_cast('substr(trim(plan.quarter), 7, 1)', 'integer')
+                    ~ " - 1) * 3 + 1 as " ~ dbt.type_string() ~ "), 2, '0') || '-01'",
+                    'date') }}
         end as quarter_start,
         lower(trim(plan.level)) as plan_level,
         trim(plan.manager_or_team) as manager_or_team,
