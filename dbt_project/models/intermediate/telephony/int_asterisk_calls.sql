@@ -4,8 +4,9 @@
     - started_at: the earliest leg start.
     - direction (from the origin leg, the leg that started the call):
       context `inbound` -> inbound; else a call placed by an internal phone (caller side
-      internal) or in an `internal` context -> internal when it dialled an internal number,
-      outbound otherwise; else (an external caller in an unknown context) inbound.
+      internal) or in an `internal` context -> internal when it dialled an internal number
+      or a dialplan step (IVR `s`, `t`, a menu digit: pbx_contexts `service`), outbound
+      otherwise; else (an external caller in an unknown context) inbound.
     - status: `answered` when any leg was answered; else `missed` when any leg rang
       unanswered (NO ANSWER); else `busy` when any leg was BUSY; else `failed`
       (FAILED / CONGESTION).
@@ -72,6 +73,7 @@ aggregated as (
         {{ value_at_min('legs.callee_e164', origin) }} as callee_e164,
         {{ value_at_min('legs.caller_is_internal', origin) }} as origin_caller_is_internal,
         {{ value_at_min('legs.callee_is_internal', origin) }} as origin_callee_is_internal,
+        {{ value_at_min('legs.callee_is_service', origin) }} as origin_callee_is_service,
         {{ value_at_min('legs.caller_extension', origin) }} as origin_caller_extension,
         {{ value_at_min('legs.dialled_extension', origin) }} as origin_dialled_extension
     from legs
@@ -84,7 +86,11 @@ directed as (
         case
             when aggregated.context_type = 'inbound' then 'inbound'
             when aggregated.origin_caller_is_internal or aggregated.context_type = 'internal' then
-                case when aggregated.origin_callee_is_internal then 'internal' else 'outbound' end
+                case
+                    when aggregated.origin_callee_is_internal or aggregated.origin_callee_is_service
+                        then 'internal'
+                    else 'outbound'
+                end
             else 'inbound'
         end as direction,
         case

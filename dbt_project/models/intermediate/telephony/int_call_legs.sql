@@ -18,15 +18,19 @@
     - caller_is_internal: the calling side is one of our phones — src (or the clid number)
       is an internal number (is_internal_number: 2–6 digits) or an extension of
       extensions.csv, or the channel's peer is (`SIP/101-…`), and src is not an E.164
-      number.
+      number, and the channel is not a trunk (pbx_contexts rows of field `channel`: a
+      6-digit city number arriving on `PJSIP/trunk-…` is external).
     - callee_is_internal: dst is an internal number / extension (a queue, a ring group,
-      an extension), or dstchannel's peer is, and dst is not an E.164 number.
+      an extension), or dstchannel's peer is, and dst is not an E.164 number, and
+      dstchannel is not a trunk (pbx_contexts rows of field `dstchannel`).
+    - callee_is_service: dst is a dialplan step, not a number dialled (pbx_contexts rows
+      of field `dst`: IVR `s`, `t`, a menu digit); a call to it is never outbound.
     - caller_extension / callee_extension: the internal number of that side — the
       channel peer when internal (the phone that actually rang or dialled), else
       src / dst. dialled_extension: dst when it is internal (the extension, queue or
       ring group the caller dialled).
-    - context_type: `inbound` / `internal` from seed pbx_contexts (the mirror of
-      sources/asterisk/source.yml `contexts:`), null for a context not configured.
+    - context_type: `inbound` / `internal` from seed pbx_contexts (rows of field
+      `dcontext`), null for a context not configured.
     - is_origin_leg: the leg that started the call — the leg whose uniqueid is the
       linkedid, else the earliest (start, uniqueid epoch, counter).
 #}
@@ -51,7 +55,60 @@ asterisk_contexts as (
         min(contexts.context_type) as context_type
     from contexts
     where lower(trim(contexts.pbx)) = 'asterisk'
+        and coalesce(lower(trim(contexts.field)), 'dcontext') = 'dcontext'
     group by lower(trim(contexts.context))
+),
+
+asterisk_patterns as (
+    select
+        lower(trim(contexts.field)) as field,
+        lower(trim(contexts.context)) as pattern,
+        lower(trim(contexts.context_type)) as context_type
+    from contexts
+    where lower(trim(contexts.pbx)) = 'asterisk'
+        and lower(trim(contexts.field)) in ('channel', 'dstchannel', 'dst')
+),
+
+-- the technology and peer of each channel (`pjsip/trunk`): few distinct values, matched
+-- against the trunk patterns once each
+channel_peers as (
+    select distinct
+        'channel' as field,
+        lower({{ dbt.split_part('cdr.channel', "'/'", 1) }} || '/' || coalesce(cdr.channel_endpoint, '')) as peer
+    from cdr
+    where cdr.channel is not null
+    union
+    select distinct
+        'dstchannel' as field,
+        lower({{ dbt.split_part('cdr.dstchannel', "'/'", 1) }} || '/' || coalesce(cdr.dstchannel_endpoint, '')) as peer
+    from cdr
+    where cdr.dstchannel is not null
+),
+
+trunk_peers as (
+    select distinct
+        channel_peers.field,
+        channel_peers.peer
+    from channel_peers
+    inner join asterisk_patterns
+        on asterisk_patterns.field = channel_peers.field
+        and asterisk_patterns.context_type = 'trunk'
+        and channel_peers.peer like asterisk_patterns.pattern
+),
+
+-- destinations that are dialplan steps (IVR `s`, `t`, a menu digit); numbers in E.164
+-- form never are, so only the other destinations are matched
+service_destinations as (
+    select distinct destinations.dst_key
+    from (
+        select distinct lower(trim(cdr.dst)) as dst_key
+        from cdr
+        where cdr.dst is not null and cdr.dst_e164 is null
+    ) as destinations
+    inner join asterisk_patterns
+        on asterisk_patterns.field = 'dst'
+        and asterisk_patterns.context_type = 'service'
+        and destinations.dst_key like asterisk_patterns.pattern
 ),
 
 sided as (
@@ -80,6 +137,7 @@ sided as (
         cdr.dst_e164 as callee_e164,
         cdr.dst as callee_number,
         case
+            when caller_trunk.peer is not null then null
             when {{ is_internal_number('cdr.channel_endpoint') }} or channel_ext.extension is not null
                 then cdr.channel_endpoint
             when {{ is_internal_number('cdr.src') }} or src_ext.extension is not null
@@ -88,14 +146,17 @@ sided as (
                 then cdr.clid_number
         end as caller_internal_number,
         case
+            when callee_trunk.peer is not null then null
             when {{ is_internal_number('cdr.dstchannel_endpoint') }} or dstchannel_ext.extension is not null
                 then cdr.dstchannel_endpoint
             when {{ is_internal_number('cdr.dst') }} or dst_ext.extension is not null
                 then cdr.dst
         end as callee_internal_number,
         case
+            when callee_trunk.peer is not null then null
             when {{ is_internal_number('cdr.dst') }} or dst_ext.extension is not null then cdr.dst
         end as dialled_internal_number,
+        service_destinations.dst_key is not null as callee_is_service,
         asterisk_contexts.context_type
     from cdr
     left join extensions as channel_ext
@@ -110,6 +171,14 @@ sided as (
         on dst_ext.extension = cdr.dst
     left join asterisk_contexts
         on asterisk_contexts.context_key = lower(cdr.dcontext)
+    left join trunk_peers as caller_trunk
+        on caller_trunk.field = 'channel'
+        and caller_trunk.peer = lower({{ dbt.split_part('cdr.channel', "'/'", 1) }} || '/' || coalesce(cdr.channel_endpoint, ''))
+    left join trunk_peers as callee_trunk
+        on callee_trunk.field = 'dstchannel'
+        and callee_trunk.peer = lower({{ dbt.split_part('cdr.dstchannel', "'/'", 1) }} || '/' || coalesce(cdr.dstchannel_endpoint, ''))
+    left join service_destinations
+        on service_destinations.dst_key = lower(trim(cdr.dst))
 ),
 
 classified as (
@@ -244,6 +313,7 @@ final as (
         callee_e164,
         caller_is_internal,
         callee_is_internal,
+        callee_is_service and not callee_is_internal as callee_is_service,
         case when caller_is_internal then caller_internal_number end as caller_extension,
         case when callee_is_internal then callee_internal_number end as callee_extension,
         case when callee_is_internal then dialled_internal_number end as dialled_extension,
