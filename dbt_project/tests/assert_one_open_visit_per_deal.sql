@@ -1,3 +1,4 @@
+{{ config(severity = 'error') }}
 -- A deal is in exactly one stage now: at most one open visit per deal.
 select
     deal_id,

@@ -2,11 +2,16 @@
     Generic data tests of the core models (project-level, no dbt hub packages).
 #}
 
-{# Fails with every row for which `expression` is not true (null counts as failing). #}
+{#
+    Fails with every row for which `expression` is false. Like a SQL CHECK constraint, a
+    row whose expression is null passes: a null that a model documents as meaningful (a
+    month with no leads has no estimated lost value) is not a failure; a column that must
+    be filled has its own not_null test. A content rule: warns (the project default).
+#}
 {% test rows_satisfy(model, expression) %}
     select *
     from {{ model }}
-    where not coalesce(({{ expression }}), false)
+    where not ({{ expression }})
 {% endtest %}
 
 {#
@@ -22,6 +27,7 @@
     Fails with the offending pairs.
 #}
 {% test identity_resolution_converged(model, identifiers) %}
+    {{ config(severity = 'error') }}
     with
 
     links as (

@@ -117,6 +117,7 @@
     payment_allocation_rounds).
 #}
 {% test payment_allocation_is_greedy(model, candidates) %}
+    {{ config(severity = 'error') }}
     with
 
     candidates as (
@@ -176,6 +177,7 @@
     other. Fails with the disagreeing invoices.
 #}
 {% test receivables_agree_with_invoices(model, invoices) %}
+    {{ config(severity = 'error') }}
     with
 
     invoices as (

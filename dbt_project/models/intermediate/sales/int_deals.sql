@@ -8,9 +8,13 @@
       IsClosed; a Bitrix stage missing from the configuration counts as open.
     - amount: last known amount (latest non-null), converted to the reporting currency
       with Salesforce CurrencyType rates (rate = units per corporate currency):
-      amount / rate(deal currency) × rate(reporting currency). No currency means the
-      reporting currency; a currency without a rate leaves amount null
-      (amount_original and currency keep the figures).
+      amount / rate(deal currency) × rate(reporting currency); when CurrencyType lacks
+      either currency (an org whose currencies do not include the reporting one), through
+      the dated rates of table currency_rates on the deal's creation date:
+      amount × rate_to_rub(deal currency) / rate_to_rub(reporting currency). No currency
+      means the reporting currency; a currency with no rate either way leaves amount null
+      (amount_original and currency keep the figures, amount_rate_source = `none`, and
+      mart_data_quality counts the deal). No rounding: amounts keep source precision.
     - closed_at: entry into the closing stage (from int_deal_stage_changes); for
       Salesforce, CloseDate at 00:00 when history does not show the close.
     - manager_id: Salesforce OwnerId; Bitrix «Ответственный» through int_manager_name_map.
@@ -40,6 +44,10 @@ campaigns as (
 
 currency_types as (
     select * from {{ ref('stg_salesforce__currency_type') }}
+),
+
+dated_rates as (
+    select * from {{ ref('int_currency_rates') }}
 ),
 
 deal_snapshots as (
@@ -288,7 +296,18 @@ enriched as (
                 then keyed.amount_original
             when deal_rate.conversion_rate > 0 and reporting_rate.conversion_rate > 0
                 then keyed.amount_original / deal_rate.conversion_rate * reporting_rate.conversion_rate
+            when deal_dated_rate.rate_to_rub > 0 and reporting_dated_rate.rate_to_rub > 0
+                then keyed.amount_original * deal_dated_rate.rate_to_rub / reporting_dated_rate.rate_to_rub
         end as amount,
+        case
+            when keyed.currency is null or keyed.currency = '{{ var("reporting_currency") }}'
+                then 'reporting_currency'
+            when deal_rate.conversion_rate > 0 and reporting_rate.conversion_rate > 0
+                then 'crm_rate'
+            when deal_dated_rate.rate_to_rub > 0 and reporting_dated_rate.rate_to_rub > 0
+                then 'dated_rate'
+            else 'none'
+        end as amount_rate_source,
         lead_channels.channel as lead_source_channel,
         campaign_channels.channel as campaign_channel,
         loss_reasons.loss_reason as loss_reason_normalised
@@ -302,6 +321,14 @@ enriched as (
     left join currency_types as deal_rate
         on deal_rate.iso_code = keyed.currency
     cross join reporting_rate
+    left join dated_rates as deal_dated_rate
+        on deal_dated_rate.currency = {{ normalize_currency('keyed.currency') }}
+        and deal_dated_rate.valid_from <= cast(keyed.created_at as date)
+        and (deal_dated_rate.valid_to is null or cast(keyed.created_at as date) < deal_dated_rate.valid_to)
+    left join dated_rates as reporting_dated_rate
+        on reporting_dated_rate.currency = '{{ var("reporting_currency") }}'
+        and reporting_dated_rate.valid_from <= cast(keyed.created_at as date)
+        and (reporting_dated_rate.valid_to is null or cast(keyed.created_at as date) < reporting_dated_rate.valid_to)
     left join channels as lead_channels
         on lead_channels.source_type = 'lead_source'
         and lead_channels.raw_key = keyed.lead_source_key
@@ -350,6 +377,7 @@ final as (
         enriched.amount,
         enriched.amount_original,
         coalesce(enriched.currency, '{{ var("reporting_currency") }}') as currency,
+        enriched.amount_rate_source,
         case
             when enriched.status = 'lost' then coalesce(enriched.loss_reason_normalised, 'other')
         end as loss_reason,

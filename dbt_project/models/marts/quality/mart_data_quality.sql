@@ -7,6 +7,8 @@
     rule (int_duplicate_counts: customers sharing an INN / phone / e-mail within and
     across systems, deals exported twice, files delivered twice, multi-leg calls) are
     columns; a load that only redelivered files of a table has a row for it too.
+    unparsed_values counts the values of the load that a model could not convert
+    (int_unparsed_values).
 #}
 with
 
@@ -24,6 +26,18 @@ load_counts as (
 
 duplicate_counts as (
     select * from {{ ref('int_duplicate_counts') }}
+),
+
+unparsed_totals as (
+    select
+        load_id,
+        table_name,
+        sum(unparsed_count) as unparsed_values
+    from {{ ref('int_unparsed_values') }}
+    where load_id is not null
+    group by
+        load_id,
+        table_name
 ),
 
 duplicate_totals as (
@@ -209,7 +223,8 @@ final as (
         cast(joined.dup_customer_email_across_systems as bigint) as dup_customer_email_across_systems,
         cast(joined.deals_exported_twice as bigint) as deals_exported_twice,
         cast(joined.files_delivered_twice as bigint) as files_delivered_twice,
-        cast(joined.multi_leg_calls as bigint) as multi_leg_calls
+        cast(joined.multi_leg_calls as bigint) as multi_leg_calls,
+        cast(coalesce(unparsed_totals.unparsed_values, 0) as bigint) as unparsed_values
     from joined
     left join quarantine_reasons
         on quarantine_reasons.load_id = joined.load_id
@@ -217,6 +232,9 @@ final as (
     left join check_totals
         on check_totals.load_id = joined.load_id
         and check_totals.table_name = joined.table_name
+    left join unparsed_totals
+        on unparsed_totals.load_id = joined.load_id
+        and unparsed_totals.table_name = joined.table_name
 )
 
 select * from final
