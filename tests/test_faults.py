@@ -425,7 +425,10 @@ def test_broken_and_redelivered_files_have_their_documented_outcome(
     read, loaded, _, reasons = outcome("calls_2027-01_invalid_bytes.csv")
     assert (read, loaded) == (n, n - len(bad_lines))
     assert [line for line, _ in reasons] == bad_lines
-    assert {r for _, r in reasons} == {"invalid byte sequence for encoding utf-8"}
+    assert {r for _, r in reasons} == {
+        "invalid byte sequence for encoding utf-8, cp1251 (tried in order; add the file's "
+        "encoding to options `encoding:` in sources/cloud_pbx/source.yml)"
+    }
 
     # a required column missing, or renamed: every row quarantined, naming the column
     for name, column in (
@@ -434,7 +437,10 @@ def test_broken_and_redelivered_files_have_their_documented_outcome(
     ):
         read, loaded, _, reasons = outcome(name)
         assert (read, loaded, len(reasons)) == (n, 0, n), name
-        assert {r for _, r in reasons} == {f"missing required column(s) '{column}'"}
+        assert {r for _, r in reasons} == {
+            f"missing required column(s) '{column}' (set `source:` of the column in "
+            "sources/cloud_pbx/source.yml to the file's header)"
+        }
         assert [line for line, _ in reasons] == list(range(2, n + 2))
 
     # an extra column is tolerated: every row loaded

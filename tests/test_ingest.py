@@ -154,7 +154,13 @@ def test_wrong_encoding_bytes_are_quarantined_with_reason(tmp_path: Path) -> Non
         tmp_path, "bitrix__deal_snapshot", "deals_2026-03-02.csv", good + bad
     )
     assert result.rows_loaded == 1
-    assert quarantined == [(3, "invalid byte sequence for encoding cp1251")]
+    assert quarantined == [
+        (
+            3,
+            "invalid byte sequence for encoding utf-8, cp1251 (tried in order; add the file's "
+            "encoding to options `encoding:` in sources/bitrix/source.yml)",
+        )
+    ]
 
 
 def test_cp1251_with_decimal_comma_and_nbsp_thousands(tmp_path: Path) -> None:
@@ -198,7 +204,13 @@ def test_missing_required_column_quarantines_every_row_naming_the_column(tmp_pat
     ).encode("cp1251")
     result, quarantined, _ = run_case(tmp_path, "onec__invoice", "invoices.csv", body)
     assert result.rows_loaded == 0 and result.status == "rejected"
-    assert quarantined == [(2, "missing required column(s) 'Сумма'")]
+    assert quarantined == [
+        (
+            2,
+            "missing required column(s) 'Сумма' (set `source:` of the column in "
+            "sources/onec/source.yml to the file's header)",
+        )
+    ]
 
 
 def test_renamed_optional_column_is_loaded_empty_with_a_warning(tmp_path: Path) -> None:
@@ -218,7 +230,11 @@ def test_dates_in_another_format_are_quarantined(tmp_path: Path) -> None:
     )
     assert result.rows_loaded == 1
     assert quarantined == [
-        (3, "Дата создания: '2026/03/01 10:00' does not match %d.%m.%Y %H:%M:%S")
+        (
+            3,
+            "Дата создания: '2026/03/01 10:00' does not match %d.%m.%Y %H:%M:%S (set `format:` "
+            "of bitrix.deal_snapshot.created_at in sources/bitrix/source.yml)",
+        )
     ]
 
 
@@ -231,8 +247,16 @@ def test_negative_and_non_numeric_amounts_are_quarantined(tmp_path: Path) -> Non
     )
     assert result.rows_loaded == 1
     assert quarantined == [
-        (2, "Сумма: '-500,00' is below 0"),
-        (3, "Сумма: 'н/д' is not a number"),
+        (
+            2,
+            "Сумма: '-500,00' is below 0 (fix the file, or change `min:` of "
+            "bitrix.deal_snapshot.amount in sources/bitrix/source.yml)",
+        ),
+        (
+            3,
+            "Сумма: 'н/д' is not a number (fix the file, or set `null_values:` of "
+            "bitrix.deal_snapshot.amount in sources/bitrix/source.yml)",
+        ),
     ]
 
 
@@ -344,7 +368,13 @@ def test_xlsx_invoice_register(tmp_path: Path) -> None:
         tmp_path, "onec__invoice", "invoices_2026-Q1.xlsx", path.read_bytes()
     )
     assert result.rows_loaded == 1
-    assert quarantined == [(3, "Дата: 'bad date' does not match %d.%m.%Y")]
+    assert quarantined == [
+        (
+            3,
+            "Дата: 'bad date' does not match %d.%m.%Y (set `format:` of onec.invoice.issued_on "
+            "in sources/onec/source.yml)",
+        )
+    ]
     con = duckdb.connect()
     create_raw_views(con, data, list(ENTITIES.values()))
     assert con.execute("select amount, issued_on::varchar from raw.onec__invoice").fetchone() == (

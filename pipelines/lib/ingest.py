@@ -29,11 +29,12 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
 from pipelines.lib.mappings import Column, Entity, load_entities
-from pipelines.lib.settings import get_settings
+from pipelines.lib.settings import PROJECT_ROOT, get_settings
 from pipelines.lib.warehouse import (
     create_raw_views,
     deliveries_dir,
@@ -76,6 +77,8 @@ class FileResult:
     duplicate_of: str | None = None
     reasons: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    columns_missing: list[str] = field(default_factory=list)  # mapped, absent from the file
+    columns_ignored: list[str] = field(default_factory=list)  # in the file, not mapped
 
     def manifest_record(self) -> dict[str, object]:
         keep = {
@@ -87,27 +90,93 @@ class FileResult:
         return {k: v for k, v in asdict(self).items() if k in keep}
 
 
-def export_dates(path: Path, timezone: str = "Europe/Moscow") -> tuple[dt.date, dt.date]:
-    """The export dates a file covers: its name's YYYY-MM-DD (one day) or YYYY-MM (the month),
-    else the day it was last modified. This is the file's partition for backfills."""
-    name = path.name
+def export_dates(
+    path: Path, timezone: str = "Europe/Moscow", entity: Entity | None = None
+) -> tuple[dt.date, dt.date]:
+    """The export dates a file covers: the file's partition for daily runs and backfills.
+
+    By default (and without an entity): its name's YYYY-MM-DD (one day) or YYYY-MM (the
+    month), else the day it was last modified. An entity's `export_date:` may instead take
+    the latest value of a column, a declared default day, or the modification day only,
+    tried in the declared order.
+    """
+    spec = entity.export_date if entity is not None else {"from": ("name", "mtime")}
+    for source in spec["from"]:
+        if source == "name":
+            span = _name_dates(path.name)
+        elif source == "column" and entity is not None:
+            span = _column_dates(path, entity, spec["column"])
+        elif source == "default":
+            span = (spec["default"], spec["default"])
+        else:
+            span = _mtime_dates(path, timezone)
+        if span is not None:
+            return span
+    return _mtime_dates(path, timezone)
+
+
+def _name_dates(name: str) -> tuple[dt.date, dt.date] | None:
     m = re.search(r"(\d{4})-(\d{2})-(\d{2})", name)
     if m:
-        day = dt.date(int(m[1]), int(m[2]), int(m[3]))
+        try:
+            day = dt.date(int(m[1]), int(m[2]), int(m[3]))
+        except ValueError:
+            return None
         return day, day
     m = re.search(r"(\d{4})-(\d{2})(?!\d)", name)
     if m and 1 <= int(m[2]) <= 12:
         first = dt.date(int(m[1]), int(m[2]), 1)
         nxt = dt.date(first.year + first.month // 12, first.month % 12 + 1, 1)
         return first, nxt - dt.timedelta(days=1)
+    return None
+
+
+def _mtime_dates(path: Path, timezone: str) -> tuple[dt.date, dt.date]:
     from zoneinfo import ZoneInfo
 
     day = dt.datetime.fromtimestamp(path.stat().st_mtime, ZoneInfo(timezone)).date()
     return day, day
 
 
+_COLUMN_DATES: dict[tuple[object, ...], tuple[dt.date, dt.date] | None] = {}
+
+
+def _column_dates(path: Path, entity: Entity, column: str) -> tuple[dt.date, dt.date] | None:
+    """The latest valid value of a date/timestamp column of the file (None when it has none).
+
+    Read with the same typing as the ingest (so a run's partitions and the manifest agree);
+    remembered per file version, since partitions are asked for more than once per run.
+    """
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, entity.table, column)
+    if key in _COLUMN_DATES:
+        return _COLUMN_DATES[key]
+    day = None
+    workdir = Path(tempfile.mkdtemp(prefix="export-date-"))
+    con = duckdb.connect()
+    try:
+        prep = prepare(path, entity, workdir)
+        names, _ = _load_into_duckdb(con, prep, entity, path)
+        plan = _column_plan(entity, names, prep)
+        col = plan.by_name[column]
+        if col.value != "null":
+            cond = f"({col.error}) is null" if col.error != "null" else "true"
+            day = con.execute(
+                f"select cast(max(case when {cond} then {col.value} end) as date) from src"
+            ).fetchone()[0]
+    except (IngestError, duckdb.Error, UnicodeError, OSError):
+        day = None
+    finally:
+        con.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+    span = (day, day) if day is not None else None
+    _COLUMN_DATES[key] = span
+    return span
+
+
 def filename_values(entity: Entity, name: str) -> dict[str, str | None]:
-    """Values an entity takes from the file name (e.g. a snapshot date)."""
+    """Values an entity takes from the file name (e.g. a snapshot date); None where the
+    name does not match (the field's `default:` then applies, see `_split_and_write`)."""
     out: dict[str, str | None] = {}
     for field_name, spec in entity.filename_fields.items():
         m = re.search(spec["pattern"], name)
@@ -175,6 +244,7 @@ class Prepared:
     line_column: bool = False  # the converter wrote the original line number as `_line`
     preset_quarantine: list[tuple[int, str, str]] = field(default_factory=list)
     invalid_bytes: bool = False
+    tried: tuple[str, ...] = ()  # the declared encodings, in the order they were tried
 
 
 def _decodes(path: Path, encoding: str) -> bool:
@@ -226,19 +296,134 @@ def _count_undecodable(path: Path, encoding: str) -> int:
     return bad
 
 
+# A valid multi-byte UTF-8 sequence: a block without one has no non-ASCII UTF-8 line.
+_UTF8_SEQ = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
+)
+# DuckDB's latin-1 reader rejects the C1 range that Python's latin-1 maps to U+0080..U+009F.
+_C1_BYTES = re.compile(rb"[\x80-\x9f]")
+
+
+def _ascii_compatible(encoding: str) -> bool:
+    try:
+        return 'a;,\n\r"'.encode(encoding) == b'a;,\n\r"'
+    except LookupError:
+        return False
+
+
+def _has_c1_bytes(path: Path) -> bool:
+    with path.open("rb") as fh:
+        return any(_C1_BYTES.search(chunk) for chunk in iter(lambda: fh.read(CHUNK), b""))
+
+
+def _decode_block(block: bytes, candidates: list[str]) -> tuple[str, set[str], int]:
+    """Decode whole lines: each line by the first candidate that decodes it strictly.
+
+    Returns the text, the encodings used and the number of lines no candidate decodes
+    (written with U+FFFD where the bytes are invalid, so that they are quarantined).
+    """
+    first = candidates[0]
+    try:
+        return block.decode(first), ({first} if not block.isascii() else set()), 0
+    except UnicodeDecodeError:
+        pass
+    if len(candidates) > 1 and codecs.lookup(first).name == "utf-8" and not _UTF8_SEQ.search(block):
+        try:  # no line of the block is UTF-8 beyond ASCII: each is the next candidate's
+            return block.decode(candidates[1]), {candidates[1]}, 0
+        except UnicodeDecodeError:
+            pass
+    out: list[str] = []
+    used: set[str] = set()
+    bad = 0
+    for line in block.splitlines(keepends=True):
+        if line.isascii():
+            out.append(line.decode("ascii"))
+            continue
+        for enc in candidates:
+            try:
+                out.append(line.decode(enc))
+            except UnicodeDecodeError:
+                continue
+            used.add(enc)
+            break
+        else:
+            text = line.decode(first, errors="replace")
+            out.append(text if "\ufffd" in text else text + "\ufffd")
+            bad += 1
+    return "".join(out), used, bad
+
+
+def _transcode_by_line(src: Path, candidates: list[str], dst: Path) -> tuple[list[str], int]:
+    """Write `src` as UTF-8, decoding line by line through the candidates (see
+    `_decode_block`). Returns the encodings used (in candidate order) and undecodable lines."""
+    used: set[str] = set()
+    bad = 0
+    rest = b""
+    with src.open("rb") as fin, dst.open("w", encoding="utf-8", newline="") as fout:
+        while True:
+            chunk = fin.read(CHUNK)
+            data = rest + chunk
+            if chunk:
+                cut = data.rfind(b"\n") + 1
+                if cut == 0:
+                    rest = data
+                    continue
+                block, rest = data[:cut], data[cut:]
+            else:
+                block, rest = data, b""
+            if block:
+                text, u, b = _decode_block(block, candidates)
+                fout.write(text)
+                used |= u
+                bad += b
+            if not chunk:
+                break
+    return [e for e in candidates if e in used], bad
+
+
+def _readable(
+    path: Path, candidates: list[str], workdir: Path
+) -> tuple[Path, str, str, bool, tuple[str, ...]]:
+    """A version of the file that DuckDB's CSV reader can scan.
+
+    Returns (file, its encoding for DuckDB, the export's encoding, whether some lines have
+    bytes no declared encoding decodes, the encodings tried). A file the first declared
+    encoding decodes whole is read in place when DuckDB can (UTF-8; Latin-1 without C1
+    bytes) and transcoded otherwise; any other file is decoded line by line through the
+    declared encodings, the first that decodes a line strictly winning for that line.
+    """
+    out = workdir / (path.name + ".utf8.csv")
+    with path.open("rb") as fh:
+        head = fh.read(4)
+    bom = head.startswith(codecs.BOM_UTF8) or (
+        head[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) and head[:4] != codecs.BOM_UTF32_LE
+    )
+    if bom or not all(_ascii_compatible(e) for e in candidates):
+        enc, invalid = _choose_encoding(path, candidates)
+        if codecs.lookup(enc).name == "utf-8" and not invalid:
+            return path, "utf-8", enc, False, (enc,)
+        _transcode(path, enc, out, errors="replace" if invalid else "strict")
+        return out, "utf-8", enc, invalid, (enc,)
+    first = candidates[0]
+    if _decodes(path, first):
+        norm = codecs.lookup(first).name
+        if norm == "utf-8":
+            return path, "utf-8", first, False, tuple(candidates)
+        if norm == "iso8859-1" and not _has_c1_bytes(path):
+            return path, "latin-1", first, False, tuple(candidates)
+        _transcode(path, first, out)
+        return out, "utf-8", first, False, tuple(candidates)
+    used, bad = _transcode_by_line(path, candidates, out)
+    return out, "utf-8", ", ".join(used) or first, bad > 0, tuple(candidates)
+
+
 def _prepare_delimited(path: Path, entity: Entity, workdir: Path) -> Prepared:
     opts = entity.options
     candidates = [str(e).lower() for e in opts.get("encoding", ["utf-8"])]
-    enc, invalid = _choose_encoding(path, candidates)
-    norm = codecs.lookup(enc).name  # 'utf-8', 'iso8859-1', 'cp1251'
-    if norm in {"utf-8", "iso8859-1"} and not invalid:
-        duck_enc = "utf-8" if norm == "utf-8" else "latin-1"
-        return Prepared(path, duck_enc, enc, opts.get("delimiter", ","), opts.get("header", True))
-    out = workdir / (path.name + ".utf8.csv")
-    _transcode(path, enc, out, errors="replace" if invalid else "strict")
+    readable, duck_enc, enc, invalid, tried = _readable(path, candidates, workdir)
     return Prepared(
-        out, "utf-8", enc, opts.get("delimiter", ","), opts.get("header", True),
-        invalid_bytes=invalid,
+        readable, duck_enc, enc, opts.get("delimiter", ","), opts.get("header", True),
+        invalid_bytes=invalid, tried=tried,
     )  # fmt: skip
 
 
@@ -300,21 +485,22 @@ _1C_ACC_KEYS = {
 
 
 def _join_parts(values: dict[str, str], base: str, strip_inn: bool = False) -> str:
-    """A 1C value split over `<base>`, `<base>1..4` (names) or `НазначениеПлатежа1..3`.
+    """A 1C value split over `<base>` and `<base>1..`: a party name or the payment purpose.
 
-    For party names the numbered keys hold the full name and the base key may repeat it
-    prefixed with the INN (`Плательщик=7701234567, ООО "Ромашка"`), so numbered parts win
-    and an INN prefix is stripped. For the purpose, the parts continue one another.
+    Party names (`strip_inn`): `<base>1` is the full name; `<base>2..4` are the account,
+    the bank and the bank's city of an indirect payment, not parts of the name. Without a
+    `<base>1` the name is `<base>` alone, which may be prefixed with the INN
+    (`Плательщик=ИНН 7701234567 ООО "Ромашка"`): the prefix is stripped.
+    For the purpose (`НазначениеПлатежа1..`), the parts continue one another.
     """
-    numbered = [values.get(f"{base}{i}", "").strip() for i in range(1, 6)]
-    numbered = [p for p in numbered if p]
-    if strip_inn and numbered:
-        return " ".join(numbered)
-    parts = [values.get(base, "").strip(), *numbered]
-    text = " ".join(p for p in parts if p)
     if strip_inn:
-        text = re.sub(r"^\d{10}(\d{2})?\s*,?\s*", "", text)
-    return text
+        name = values.get(f"{base}1", "").strip()
+        if name:
+            return name
+        return re.sub(r"^(ИНН\s*)?\d{10}(\d{2})?\s*,?\s*", "", values.get(base, "").strip())
+    numbered = [values.get(f"{base}{i}", "").strip() for i in range(1, 6)]
+    parts = [values.get(base, "").strip(), *numbered]
+    return " ".join(p for p in parts if p)
 
 
 def parse_1c_bank_exchange(lines: Iterator[str]) -> Iterator[tuple[str, int, dict[str, str] | str]]:
@@ -390,13 +576,13 @@ def _1c_fields(kind: str, values: dict[str, str]) -> dict[str, str]:
 
 def _prepare_1c(path: Path, entity: Entity, workdir: Path) -> Prepared:
     candidates = [str(e).lower() for e in entity.options.get("encoding", ["cp1251"])]
-    enc, invalid = _choose_encoding(path, candidates)
+    readable, read_enc, enc, invalid, tried = _readable(path, candidates, workdir)
     want = "account" if entity.name == "bank_account_section" else "document"
     cols = [c.name for c in entity.columns]
     out = workdir / (path.name + f".{want}.csv")
     quarantine: list[tuple[int, str, str]] = []
     with (
-        path.open("r", encoding=enc, errors="replace" if invalid else "strict", newline="") as fin,
+        readable.open("r", encoding=read_enc, newline="") as fin,
         out.open("w", encoding="utf-8", newline="") as fout,
     ):
         writer = csv.writer(fout, delimiter=",", quoting=csv.QUOTE_ALL, lineterminator="\n")
@@ -413,7 +599,7 @@ def _prepare_1c(path: Path, entity: Entity, workdir: Path) -> Prepared:
             fields = _1c_fields(kind, payload)
             writer.writerow([fields.get(c, "") for c in cols] + [line])
     return Prepared(out, "utf-8", enc, ",", True, line_column=True,
-                    preset_quarantine=quarantine, invalid_bytes=invalid)  # fmt: skip
+                    preset_quarantine=quarantine, invalid_bytes=invalid, tried=tried)  # fmt: skip
 
 
 def prepare(path: Path, entity: Entity, workdir: Path) -> Prepared:
@@ -444,13 +630,54 @@ def _read_header(prep: Prepared) -> list[str]:
         return next(reader, [])
 
 
+def definition_shown(entity: Entity) -> str:
+    """The mapping file of an entity as messages show it: relative to the project (shipped
+    mappings) or to the working directory when possible, else in full."""
+    path = entity.definition_file
+    if path is None:
+        return "its mapping"
+    for base in (PROJECT_ROOT, Path.cwd()):
+        try:
+            return str(path.resolve().relative_to(base.resolve()))
+        except ValueError:
+            continue
+    return str(path)
+
+
+def _hint(entity: Entity, col: Column, key: str, verb: str = "set") -> str:
+    """The mapping key a user changes for a row error of `col`, as a message suffix:
+    ` (set `format:` of salesforce.lead.created_date in sources/salesforce/source.yml)`."""
+    where = f"{entity.system}.{entity.name}.{col.name}"
+    return f" ({verb} `{key}` of {where} in {definition_shown(entity)})"
+
+
+def _col_formats(col: Column, entity: Entity) -> list[str]:
+    """A column's date/timestamp formats, tried in order: its own `format:`, else the
+    entity's `date_format`/`timestamp_format` (a date column also tries timestamp formats)."""
+    if col.formats:
+        return list(col.formats)
+    fmts = _formats(entity, col.type)
+    if col.type == "date" and entity.options.get("timestamp_format"):
+        fmts = fmts + [f for f in _formats(entity, "timestamp") if f not in fmts]
+    return fmts
+
+
 def _typed_expr(col: Column, src: str, entity: Entity) -> tuple[str, str]:
-    """SQL for (typed value, error message or NULL) of one canonical column."""
+    """SQL for (typed value, error message or NULL) of one canonical column.
+
+    Every message starts with the column and the value and ends with the mapping key to
+    change: `CreatedDate: '2023-02-07 20:47:49' does not match %Y-%m-%d (set `format:` of
+    salesforce.opportunity.created_date in sources/salesforce/source.yml)`.
+    """
     v = f"nullif(trim({src}), '')"
-    label = col.source or col.name
+    label = col.label
     shown = f"'{label.replace(chr(39), chr(39) * 2)}: '"
     bad = f"{shown} || '''' || {v} || ''''"
     dsep = entity.options.get("decimal_separator", ".")
+
+    def tail(key: str, verb: str = "set") -> str:
+        return _sql_str(_hint(entity, col, key, verb))
+
     if col.type == "string":
         if col.values:
             cases = " ".join(
@@ -458,8 +685,11 @@ def _typed_expr(col: Column, src: str, entity: Entity) -> tuple[str, str]:
                 for k, t in col.values.items()
             )
             val = f"case lower({v}) {cases} end"
-            allowed = ", ".join(str(k) for k in col.values)
-            err = f"case when {v} is not null and {val} is null then {bad} || ' is not one of: {allowed}' end"
+            allowed = _sql_str(", ".join(str(k) for k in col.values))
+            err = (
+                f"case when {v} is not null and {val} is null then {bad} || ' is not one of: ' "
+                f"|| {allowed} || {tail('values:', 'add it to')} end"
+            )
             return val, err
         return v, "null"
     if col.type in {"int", "number", "decimal"}:
@@ -468,35 +698,175 @@ def _typed_expr(col: Column, src: str, entity: Entity) -> tuple[str, str]:
             num = f"replace(replace({num}, '.', ''), ',', '.')"
         val = f"try_cast({num} as {col.duckdb_type})"
         what = "an integer" if col.type == "int" else "a number"
-        err = f"case when {v} is not null and {val} is null then {bad} || ' is not {what}' end"
+        err = (
+            f"case when {v} is not null and {val} is null then {bad} || ' is not {what}' "
+            f"|| {tail('null_values:', 'fix the file, or set')} end"
+        )
     elif col.type in {"date", "timestamp"}:
-        fmts = _formats(entity, col.type)
-        if col.type == "date":
-            if entity.options.get("timestamp_format"):
-                fmts = fmts + [f for f in _formats(entity, "timestamp") if f not in fmts]
+        fmts = _col_formats(col, entity)
         lst = "[" + ", ".join(_sql_str(f) for f in fmts) + "]"
         val = f"try_strptime({v}, {lst})"
         if col.type == "date":
             val = f"cast({val} as date)"
-        shown_fmt = " or ".join(fmts).replace("'", "''")
-        err = f"case when {v} is not null and {val} is null then {bad} || ' does not match {shown_fmt}' end"
+        shown_fmt = _sql_str(" or ".join(fmts))
+        err = (
+            f"case when {v} is not null and {val} is null then {bad} || ' does not match ' "
+            f"|| {shown_fmt} || {tail('format:')} end"
+        )
         lo, hi = "1990-01-01", "2100-01-01"
         err = (
             f"coalesce({err}, case when {val} < date '{lo}' or {val} >= date '{hi}' "
-            f"then {bad} || ' is outside {lo}..{hi}' end)"
+            f"then {bad} || ' is outside {lo}..{hi}' || {tail('format:', 'check')} end)"
         )
     elif col.type == "bool":
         t = ", ".join(_sql_str(x) for x in entity.options.get("true_values", ["true", "1", "yes"]))
         f = ", ".join(_sql_str(x) for x in entity.options.get("false_values", ["false", "0", "no"]))
         val = f"case when lower({v}) in ({t}) then true when lower({v}) in ({f}) then false end"
-        err = f"case when {v} is not null and {val} is null then {bad} || ' is not a boolean' end"
+        err = (
+            f"case when {v} is not null and {val} is null then {bad} || ' is not a boolean' "
+            f"|| {tail('null_values:', 'set options.true_values/false_values or')} end"
+        )
     else:  # pragma: no cover - mappings.py validates types
         raise IngestError(f"unknown type {col.type}")
     if col.min is not None:
         err = (
-            f"coalesce({err}, case when {val} < {col.min} then {bad} || ' is below {col.min}' end)"
+            f"coalesce({err}, case when {val} < {col.min} then {bad} || ' is below {col.min}' "
+            f"|| {tail('min:', 'fix the file, or change')} end)"
         )
     return val, err
+
+
+@dataclass
+class _ColSQL:
+    """One canonical column of a file: its typed value and row error (SQL), and the
+    source columns it reads that the file lacks."""
+
+    column: Column
+    value: str  # typed value; a typed NULL when the file has nothing for it
+    error: str  # row error message (SQL, NULL when fine) or "null"
+    missing: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Plan:
+    columns: list[_ColSQL]
+    missing_required: list[str]  # required source columns absent (no default): file reason
+    warnings: list[str]
+    used: set[str]  # normalised names of the source columns the mapping reads
+
+    @property
+    def by_name(self) -> dict[str, _ColSQL]:
+        return {c.column.name: c for c in self.columns}
+
+
+def _is_literal(part: object) -> bool:
+    """In `concat:`, literal text is `{text: ...}` or an item without letters or digits
+    (`" "`, `", "`, `" - "`); any other item names a source column."""
+    if isinstance(part, dict):
+        return True
+    return isinstance(part, str) and not any(ch.isalnum() for ch in part)
+
+
+class _Refs:
+    """Source column references of one canonical column over `src` (c0..cN)."""
+
+    def __init__(self, by_norm: dict[str, int], nulls: list[str], used: set[str]) -> None:
+        self.by_norm, self.nulls, self.used = by_norm, nulls, used
+        self.missing: list[str] = []
+
+    def column(self, source: str) -> str | None:
+        """A source column's text with null sentinels read as NULL; None when absent."""
+        norm = _norm_header(source)
+        self.used.add(norm)
+        idx = self.by_norm.get(norm)
+        if idx is None:
+            self.missing.append(source)
+            return None
+        sql = f"c{idx}"
+        if self.nulls:
+            listed = ", ".join(_sql_str(n) for n in self.nulls)
+            sql = f"(case when trim({sql}) in ({listed}) then null else {sql} end)"
+        return sql
+
+    def derived(self, spec: dict[str, Any]) -> str:
+        """The text of a derived value: constant, source, regex extract or concat."""
+        if "constant" in spec:
+            return _sql_str(str(spec["constant"]))
+        if "source" in spec:
+            return self.column(str(spec["source"])) or "null"
+        if "regex" in spec:
+            rx = spec["regex"]
+            src = self.column(str(rx["source"]))
+            if src is None:
+                return "null"
+            pattern = str(rx["pattern"])
+            group = 1 if re.compile(pattern).groups else 0
+            return f"nullif(regexp_extract({src}, {_sql_str(pattern)}, {group}), '')"
+        parts = []
+        for part in spec["concat"]:
+            if _is_literal(part):
+                text = part["text"] if isinstance(part, dict) else part
+                parts.append(_sql_str(str(text)))
+            else:
+                parts.append(f"coalesce({self.column(str(part)) or 'null'}, '')")
+        sep = spec.get("separator")
+        if sep is None:
+            return f"nullif(trim(concat({', '.join(parts)})), '')"
+        trimmed = ", ".join(f"nullif(trim({p}), '')" for p in parts)
+        return f"nullif(concat_ws({_sql_str(str(sep))}, {trimmed}), '')"
+
+
+def _column_plan(entity: Entity, names: list[str], prep: Prepared) -> _Plan:
+    """The SQL of every canonical column over `src` (c0..cN): the source column (null
+    sentinels read as NULL) or a derived value (concat, regex, constant), then the
+    `default:` where that is missing or empty; typed and checked by `_typed_expr`."""
+    by_norm: dict[str, int] = {}
+    for i, name in enumerate(names):
+        by_norm.setdefault(_norm_header(name), i)
+    base_nulls = [str(v) for v in entity.options.get("null_values") or []]
+    plan = _Plan([], [], [], set())
+    for col in entity.columns:
+        refs = _Refs(by_norm, base_nulls + list(col.null_values), plan.used)
+        source = col.source or col.name
+        if col.derived is not None:
+            raw: str | None = refs.derived(col.derived)
+            absent = False
+        else:
+            raw = refs.column(source)
+            absent = raw is None
+        if col.default is not None:
+            before = len(refs.missing)
+            dflt = (
+                refs.derived(col.default)
+                if isinstance(col.default, dict)
+                else _sql_str(str(col.default))
+            )
+            raw = f"coalesce(nullif(trim({raw}), ''), {dflt})" if raw else dflt
+            absent = absent and len(refs.missing) > before  # the default stands in
+        if absent and col.required:
+            plan.missing_required.append(source)
+        elif prep.header:  # a headerless file lacks what its declared layout lacks
+            for m in refs.missing:
+                if m == source and col.derived is None and col.default is None:
+                    plan.warnings.append(f"column {m!r} is missing; loaded as empty")
+                elif absent or col.default is None:
+                    plan.warnings.append(f"column {m!r} is missing; read as empty in {col.name}")
+        if raw is None:
+            plan.columns.append(
+                _ColSQL(col, f"cast(null as {col.duckdb_type})", "null", refs.missing)
+            )
+            continue
+        val, err = _typed_expr(col, raw, entity)
+        errs = [err] if err != "null" else []
+        if col.required:
+            hint = _hint(entity, col, "default:", "fix the file, or set")
+            errs.append(
+                f"case when nullif(trim({raw}), '') is null then "
+                f"{_sql_str(col.label + ': required value is empty' + hint)} end"
+            )
+        error = f"coalesce({', '.join(errs)})" if len(errs) > 1 else (errs[0] if errs else "null")
+        plan.columns.append(_ColSQL(col, val, error, refs.missing))
+    return plan
 
 
 def _load_into_duckdb(
@@ -571,7 +941,7 @@ def ingest_file(
         encoding=None,
         status="loaded",
     )
-    first, last = export_dates(path, get_settings().timezone)
+    first, last = export_dates(path, get_settings().timezone, entity)
     result.partition_start, result.partition_end = first.isoformat(), last.isoformat()
     result.file_key = file_key(sha, entity, path.name)
     mpath = manifest_dir(data_dir) / f"{entity.table}__{result.file_key}.json"
@@ -628,48 +998,47 @@ def _split_and_write(
     data_dir: Path,
     now: dt.datetime,
 ) -> None:
-    by_norm: dict[str, int] = {}
-    for i, name in enumerate(names):
-        by_norm.setdefault(_norm_header(name), i)
-    line_idx = by_norm.get("_line") if prep.line_column else None
+    line_idx = None
+    if prep.line_column:
+        line_idx = next((i for i, n in enumerate(names) if _norm_header(n) == "_line"), None)
 
-    selects: list[str] = []
-    errors: list[str] = []
-    missing_required: list[str] = []
-    for col in entity.columns:
-        src_name = col.source or col.name
-        idx = by_norm.get(_norm_header(src_name))
-        if idx is None:
-            if col.required:
-                missing_required.append(src_name)
-            elif prep.header:  # a headerless file lacks what its declared layout lacks
-                result.warnings.append(f"column {src_name!r} is missing; loaded as empty")
-            selects.append(f"cast(null as {col.duckdb_type}) as {_ident(col.name)}")
-            continue
-        val, err = _typed_expr(col, f"c{idx}", entity)
-        selects.append(f"{val} as {_ident(col.name)}")
-        if err != "null":
-            errors.append(err)
-        if col.required:
-            errors.append(
-                f"case when nullif(trim(c{idx}), '') is null then "
-                f"{_sql_str(src_name + ': required value is empty')} end"
-            )
+    plan = _column_plan(entity, names, prep)
+    result.warnings.extend(plan.warnings)
+    result.columns_missing = sorted({m for c in plan.columns for m in c.missing})
+    result.columns_ignored = [
+        n for i, n in enumerate(names) if i != line_idx and _norm_header(n) not in plan.used
+    ]
+    selects = [f"{c.value} as {_ident(c.column.name)}" for c in plan.columns]
+    errors = [c.error for c in plan.columns if c.error != "null"]
+    missing_required = plan.missing_required
     for fname, value in filename_values(entity, result.file_name).items():
         spec = entity.filename_fields[fname]
+        if value is None and spec.get("default") is not None:
+            # no value in the name: the declared default, or the file's export date
+            dflt = str(spec["default"])
+            value = result.partition_start if dflt == "export_date" else dflt
         if value is None:
-            file_reason = file_reason or f"file name does not match {spec['pattern']!r}"
+            file_reason = file_reason or (
+                f"file name does not match {spec['pattern']!r} (set `default:` of "
+                f"filename_fields.{fname} of {entity.system}.{entity.name} in "
+                f"{definition_shown(entity)}, or rename the file)"
+            )
         ftype = {"date": "DATE", "timestamp": "TIMESTAMP"}.get(spec.get("type", ""), "VARCHAR")
         literal = "null" if value is None else _sql_str(value)
         selects.append(f"try_cast({literal} as {ftype}) as {_ident(fname)}")
     if missing_required:
         listed = ", ".join(repr(m) for m in missing_required)
-        file_reason = f"missing required column(s) {listed}"
-    if prep.invalid_bytes:
-        errors.append(
-            "case when contains(raw_text, '\ufffd') then "
-            f"{_sql_str('invalid byte sequence for encoding ' + prep.source_encoding)} end"
+        file_reason = (
+            f"missing required column(s) {listed} (set `source:` of the column in "
+            f"{definition_shown(entity)} to the file's header)"
         )
+    if prep.invalid_bytes:
+        tried = ", ".join(prep.tried or (prep.source_encoding,))
+        reason = (
+            f"invalid byte sequence for encoding {tried} (tried in order; add the file's "
+            f"encoding to options `encoding:` in {definition_shown(entity)})"
+        )
+        errors.append(f"case when contains(raw_text, '\ufffd') then {_sql_str(reason)} end")
     if file_reason:
         errors = [_sql_str(file_reason)]
 
