@@ -282,7 +282,8 @@ def test_ingested_bitrix_snapshot_reports_invalid_inn_phone_stage_and_duplicates
     assert got["e164__phone"].observed == ["101"]
     assert got["known_stage__stage"].observed == ["Переговоры"]
     assert got["known_stage__stage"].rule.severity == "warning"
-    assert got["known_stage__stage__block"].passed  # 1 of 7 unknown: below the blocking share
+    # unknown stages never block: a CRM with its own stages publishes, and the funnel shows them
+    assert "known_stage__stage__block" not in got
 
 
 def test_volume_band_comes_from_the_trailing_files_in_the_manifest(
