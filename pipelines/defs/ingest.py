@@ -42,6 +42,7 @@ from pipelines.lib.ingest import (
     landed_files,
     quarantine_unrecognised,
     record_unreadable,
+    unrecognised_summary,
 )
 from pipelines.lib.mappings import Entity, load_entities
 from pipelines.lib.partitions import (
@@ -146,7 +147,9 @@ def _build_ingest_asset(entity: Entity, key: AssetKey) -> AssetsDefinition:
         keys = context.partition_key_range
         start, end = dt.date.fromisoformat(keys.start), dt.date.fromisoformat(keys.end)
         b = bounds(settings)
-        files = files_in_window(landed_files(settings.landing_dir, entity), start, end, settings, b)
+        files = files_in_window(
+            landed_files(settings.landing_dir, entity), start, end, settings, b, entity
+        )
         forgotten = 0
         if is_backfill(context.run.tags):
             forgotten = forget_entries(
@@ -226,8 +229,8 @@ def landing_inventory(context: AssetExecutionContext) -> MaterializeResult:
         load_entities(settings.sources_dir, settings.config_dir),
         context.run.run_id,
     )
-    for f in found:
-        context.log.warning(f"unrecognised file (quarantined): {f}")
+    if found:  # one line, however many: an export folder may hold hundreds of other files
+        context.log.warning(unrecognised_summary(found))
     return MaterializeResult(metadata={"unrecognised_files": len(found)})
 
 

@@ -45,7 +45,9 @@ def plan_backfill(settings: Settings, start: dt.date, end: dt.date) -> BackfillP
     landed = set()
     for entity in load_entities(settings.sources_dir, settings.config_dir):
         landed.update(
-            files_in_window(landed_files(settings.landing_dir, entity), start, end, settings, b)
+            files_in_window(
+                landed_files(settings.landing_dir, entity), start, end, settings, b, entity
+            )
         )
     return BackfillPlan(start, end, forget, sorted(landed))
 

@@ -1168,22 +1168,56 @@ def _split_and_write(
 # --------------------------------------------------------------------------- discovery
 
 
+def _files_under(folder: Path) -> list[Path]:
+    """Every file under a folder, sub-folders included; hidden files and folders skipped."""
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
+
+
 def landed_files(landing_dir: Path, entity: Entity) -> list[Path]:
+    """The files of an entity: under its system folder (sub-folders included, so that two
+    PBXs' `pbx1/Master.csv` and `pbx2/Master.csv` are both found), matching its name
+    patterns case-insensitively, and not matching the system's `ignore:` globs."""
     folder = landing_dir / entity.folder
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if p.is_file() and entity.matches(p))
+    return [p for p in _files_under(folder) if entity.matches(p) and not entity.ignores(p, folder)]
+
+
+def claiming_entity(path: Path, landing_dir: Path, entities: list[Entity]) -> Entity | None:
+    """The first entity whose folder holds `path` and whose patterns match it."""
+    for e in entities:
+        folder = landing_dir / e.folder
+        if path.is_relative_to(folder) and e.matches(path) and not e.ignores(path, folder):
+            return e
+    return None
 
 
 def unrecognised_files(landing_dir: Path, entities: list[Entity]) -> list[Path]:
-    """Files in the landing folder that no source definition claims."""
+    """Files in the landing folder that no source definition claims (files a mapping's
+    `ignore:` globs match are not listed: they are not exports)."""
     out = []
-    for p in sorted(landing_dir.rglob("*")):
-        if not p.is_file() or p.name.startswith("."):
+    for p in _files_under(landing_dir):
+        owners = [e for e in entities if p.is_relative_to(landing_dir / e.folder)]
+        if any(e.ignores(p, landing_dir / e.folder) for e in owners):
             continue
-        if not any(p.parent == landing_dir / e.folder and e.matches(p) for e in entities):
+        if not any(e.matches(p) for e in owners):
             out.append(p)
     return out
+
+
+def unrecognised_summary(shown: list[str], limit: int = 5) -> str:
+    """One log line for the unclaimed files: how many, and the first few names."""
+    names = ", ".join(shown[:limit]) + (
+        f", … ({len(shown) - limit} more)" if len(shown) > limit else ""
+    )
+    return (
+        f"{len(shown)} file(s) in the landing folder match no mapping and are quarantined "
+        f"(line 0): {names}. Map them, or add `ignore:` globs to the system's mapping."
+    )
 
 
 def ingest_entity(
@@ -1250,10 +1284,11 @@ def main() -> None:
                 f"{r.table_name:38s} {r.file_name:32s} {r.status:9s} read={r.rows_read} "
                 f"loaded={r.rows_loaded} quarantined={r.rows_quarantined} {r.reasons or ''}"
             )
-    for p in quarantine_unrecognised(
+    unclaimed = quarantine_unrecognised(
         args.landing.resolve(), args.data.resolve(), entities, load_id
-    ):
-        print(f"unrecognised file: {p}")
+    )
+    if unclaimed:
+        print(unrecognised_summary(unclaimed))
     if args.warehouse:
         con = duckdb.connect(str(args.warehouse))
         create_raw_views(con, args.data.resolve(), entities)

@@ -24,7 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from pipelines.lib.ingest import export_dates, file_key, file_sha256, landed_files
+from pipelines.lib.ingest import (
+    claiming_entity,
+    export_dates,
+    file_key,
+    file_sha256,
+    landed_files,
+)
 from pipelines.lib.mappings import Entity, load_entities
 from pipelines.lib.settings import Settings
 from pipelines.lib.warehouse import deliveries_dir, manifest_dir
@@ -65,9 +71,42 @@ def overlaps(span: Span, start: dt.date, end: dt.date) -> bool:
     return span[0] <= end and span[1] >= start
 
 
-def file_partitions(path: Path, settings: Settings, b: Bounds) -> Span:
-    """The (clamped) partitions a landed file belongs to, first and last day."""
-    return b.clamp_span(export_dates(path, settings.timezone))
+def file_partitions(
+    path: Path, settings: Settings, b: Bounds, entity: Entity | None = None
+) -> Span:
+    """The (clamped) partitions a landed file belongs to, first and last day (by the
+    `export_date:` of the entity that claims it, when one is given or found)."""
+    if entity is None:
+        entity = _claiming(path, settings)
+    return b.clamp_span(export_dates(path, settings.timezone, entity))
+
+
+def _claiming(path: Path, settings: Settings) -> Entity | None:
+    """The entity that claims a landed file, when some entity declares its own export date
+    (otherwise every entity dates a file alike and none needs to be looked up)."""
+    entities = _declaring_entities(settings)
+    if not entities:
+        return None
+    return claiming_entity(path, settings.landing_dir, entities)
+
+
+def _declaring_entities(settings: Settings) -> list[Entity]:
+    """Entities with their own `export_date:`; re-read when a mapping file changes."""
+    dirs = [settings.sources_dir]
+    if settings.config_dir is not None:
+        dirs.append(settings.config_dir / "sources")
+    key = tuple((str(f), f.stat().st_mtime_ns) for d in dirs for f in sorted(d.rglob("*.y*ml")))
+    if key not in _DECLARING:
+        _DECLARING.clear()
+        _DECLARING[key] = [
+            e
+            for e in load_entities(settings.sources_dir, settings.config_dir)
+            if tuple(e.export_date["from"]) != ("name", "mtime")
+        ]
+    return _DECLARING[key]
+
+
+_DECLARING: dict[tuple[tuple[str, int], ...], list[Entity]] = {}
 
 
 def entry_partitions(record: dict, b: Bounds) -> Span | None:
@@ -80,10 +119,15 @@ def entry_partitions(record: dict, b: Bounds) -> Span | None:
 
 
 def files_in_window(
-    paths: Iterable[Path], start: dt.date, end: dt.date, settings: Settings, b: Bounds
+    paths: Iterable[Path],
+    start: dt.date,
+    end: dt.date,
+    settings: Settings,
+    b: Bounds,
+    entity: Entity | None = None,
 ) -> list[Path]:
-    """The landed files that touch at least one partition of [start, end]."""
-    return [p for p in paths if overlaps(file_partitions(p, settings, b), start, end)]
+    """The landed files (of `entity`, when given) that touch a partition of [start, end]."""
+    return [p for p in paths if overlaps(file_partitions(p, settings, b, entity), start, end)]
 
 
 def manifest_entries_in_window(
