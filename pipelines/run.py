@@ -73,17 +73,38 @@ def dagster_home() -> str:
 
 
 def dbt_problems(run_id: str) -> list[str]:
-    """Failed or erroring dbt nodes of this run, from dbt's run_results.json."""
+    """Failed or erroring dbt nodes of this run, from dbt's run_results.json: a model that
+    errored is explained in a few lines (pipelines.lib.diagnose), a test in one."""
     import json
 
-    target = get_settings().dbt_project_dir / "target"
+    from pipelines.lib.dbt import build_path
+    from pipelines.lib.diagnose import explain_failed_node
+
+    s = get_settings()
+    target = s.dbt_project_dir / "target"
     out = []
     for path in sorted(target.glob(f"dbt_models-{run_id[:7]}*/run_results.json")):
         for res in json.loads(path.read_text(encoding="utf-8")).get("results", []):
-            if res.get("status") in {"error", "fail", "warn"}:
-                msg = " ".join((res.get("message") or "").split())[:160]
-                out.append(f"dbt {res['status']}: {res['unique_id']}: {msg}")
+            status, uid = res.get("status"), res["unique_id"]
+            if status not in {"error", "fail", "warn"}:
+                continue
+            message = res.get("message") or ""
+            if status == "error" and uid.startswith("model."):
+                lines = explain_failed_node(
+                    uid, message, path.with_name("manifest.json"), build_path(s)
+                )
+                out.append("dbt error: " + "\n    ".join(lines))
+            else:
+                out.append(f"dbt {status}: {uid}: {_first_words(message, 200)}")
     return out
+
+
+def _first_words(text: str, limit: int) -> str:
+    """`text` on one line, cut at a word boundary within `limit` characters."""
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    return flat[:limit].rsplit(" ", 1)[0] + " …"
 
 
 def _summary(run_id: str, seconds: float, success: bool, failures: list[str]) -> int:
@@ -118,7 +139,7 @@ def _summary(run_id: str, seconds: float, success: bool, failures: list[str]) ->
     if reasons:
         print("\n== quarantined, by reason ==")
         for ent, reason, n in reasons:
-            print(f"  {n:>8,}  {ent}: {reason[:110]}")
+            print(f"  {n:>8,}  {ent}: {_first_words(reason, 160)}")
     unreadable = con.execute(
         "select count(*) from raw.quarantine where load_id = ? and reason like 'unreadable file:%'",
         [run_id],
@@ -128,6 +149,15 @@ def _summary(run_id: str, seconds: float, success: bool, failures: list[str]) ->
         print("\n== failed ==")
         for f in failures:
             print(f"  {f}")
+    from pipelines.lib.diagnose import unparsed_value_lines
+
+    unparsed = unparsed_value_lines(s.warehouse_path) if success else []
+    if unparsed:
+        print(
+            "\n== values that did not convert (null where used; intermediate.int_unparsed_values) =="
+        )
+        for line in unparsed:
+            print(f"  {line}")
     if success and s.warehouse_path.exists():
         con = duckdb.connect(str(s.warehouse_path), read_only=True)
         marts = con.execute(
