@@ -128,7 +128,8 @@ salesforce_deals as (
             when accounts.inn_is_valid then 'inn:' || accounts.inn
             when opportunities.account_id is not null then 'sf:' || opportunities.account_id
         end as customer_id,
-        opportunities.last_modified_at as last_seen_at
+        opportunities.last_modified_at as last_seen_at,
+        opportunities._load_id as load_id
     from opportunities
     left join history_amounts
         on history_amounts.opportunity_id = opportunities.opportunity_id
@@ -196,7 +197,8 @@ bitrix_deals as (
             when bitrix_ranked.inn_is_valid then 'inn:' || bitrix_ranked.inn
             when bitrix_ranked.company_name_key is not null then 'bx:' || bitrix_ranked.company_name_key
         end as customer_id,
-        {{ date_to_timestamp('bitrix_ranked.snapshot_date') }} as last_seen_at
+        {{ date_to_timestamp('bitrix_ranked.snapshot_date') }} as last_seen_at,
+        bitrix_ranked._load_id as load_id
     from bitrix_ranked
     left join bitrix_amounts
         on bitrix_amounts.deal_id = bitrix_ranked.deal_id
@@ -378,6 +380,7 @@ final as (
         enriched.amount_original,
         coalesce(enriched.currency, '{{ var("reporting_currency") }}') as currency,
         enriched.amount_rate_source,
+        enriched.load_id,
         case
             when enriched.status = 'lost' then coalesce(enriched.loss_reason_normalised, 'other')
         end as loss_reason,

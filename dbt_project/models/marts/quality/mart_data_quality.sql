@@ -8,7 +8,9 @@
     across systems, deals exported twice, files delivered twice, multi-leg calls) are
     columns; a load that only redelivered files of a table has a row for it too.
     unparsed_values counts the values of the load that a model could not convert
-    (int_unparsed_values).
+    (int_unparsed_values); deals_without_rate the deals (by the load of their latest row)
+    with an amount in a currency no rate converts to the reporting currency (int_deals:
+    amount null, amount_original kept).
 #}
 with
 
@@ -26,6 +28,23 @@ load_counts as (
 
 duplicate_counts as (
     select * from {{ ref('int_duplicate_counts') }}
+),
+
+deals_without_rate as (
+    select
+        load_id,
+        case source_system
+            when 'salesforce' then 'salesforce__opportunity'
+            else 'bitrix__deal_snapshot'
+        end as table_name,
+        count(*) as deals_without_rate
+    from {{ ref('int_deals') }}
+    where amount_rate_source = 'none'
+        and amount_original is not null
+        and load_id is not null
+    group by
+        load_id,
+        source_system
 ),
 
 unparsed_totals as (
@@ -224,7 +243,8 @@ final as (
         cast(joined.deals_exported_twice as bigint) as deals_exported_twice,
         cast(joined.files_delivered_twice as bigint) as files_delivered_twice,
         cast(joined.multi_leg_calls as bigint) as multi_leg_calls,
-        cast(coalesce(unparsed_totals.unparsed_values, 0) as bigint) as unparsed_values
+        cast(coalesce(unparsed_totals.unparsed_values, 0) as bigint) as unparsed_values,
+        cast(coalesce(deals_without_rate.deals_without_rate, 0) as bigint) as deals_without_rate
     from joined
     left join quarantine_reasons
         on quarantine_reasons.load_id = joined.load_id
@@ -235,6 +255,9 @@ final as (
     left join unparsed_totals
         on unparsed_totals.load_id = joined.load_id
         and unparsed_totals.table_name = joined.table_name
+    left join deals_without_rate
+        on deals_without_rate.load_id = joined.load_id
+        and deals_without_rate.table_name = joined.table_name
 )
 
 select * from final
