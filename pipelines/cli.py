@@ -69,6 +69,41 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mapping_check(args: argparse.Namespace) -> int:
+    """What a run would make of the landing folder, without Dagster: exit 0 when clean."""
+    _apply_path_flags(args)
+    from pipelines.lib.mappings import MappingError, load_entities
+    from pipelines.lib.onboarding import check_landing, format_check
+
+    settings = get_settings()
+    landing = settings.landing_dir
+    if not landing.is_dir():
+        print(f"crmwh mapping check: landing folder {landing} does not exist", file=sys.stderr)
+        return 2
+    try:
+        entities = load_entities(settings.sources_dir, settings.config_dir)
+    except MappingError as exc:
+        print(f"crmwh mapping check: {exc}", file=sys.stderr)
+        return 2
+    report = check_landing(landing, entities)
+    print(format_check(report))
+    return 0 if report.clean else 1
+
+
+def cmd_quarantine(args: argparse.Namespace) -> int:
+    """List quarantined rows (file, line, reason, raw text), or write them as CSV."""
+    _apply_path_flags(args)
+    from pipelines.lib.onboarding import format_quarantine, quarantine_rows, write_quarantine_csv
+
+    data = get_settings().data_dir
+    if args.csv:
+        n = write_quarantine_csv(data, Path(args.csv), args.file, args.reason)
+        print(f"wrote {n} quarantined row(s) to {args.csv}")
+        return 0
+    print(format_quarantine(quarantine_rows(data, args.file, args.reason)))
+    return 0
+
+
 def cmd_demo_data(args: argparse.Namespace) -> int:
     from pipelines.lib.demo_data import generate
 
@@ -336,6 +371,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--with-mappings", action="store_true",
                    help="also copy every shipped mapping into DIR/sources/ as a starting point")  # fmt: skip
     p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("mapping", help="check your mappings against landed files")
+    msub = p.add_subparsers(dest="mapping_command", required=True)
+    p = msub.add_parser(
+        "check",
+        help="per landed file, without a run: the entity that claims it, rows that would load "
+        "or be quarantined and why, first typed rows, columns missing and ignored",
+    )
+    p.add_argument("--landing", help="landing folder (default: settings.yml paths.landing)")
+    add_config_flag(p)
+    p.set_defaults(func=cmd_mapping_check)
+
+    p = sub.add_parser("quarantine", help="list quarantined rows: file, line, reason, raw text")
+    p.add_argument("--data", help="raw/quarantine/manifest folder (default: data/)")
+    p.add_argument("--file", metavar="GLOB", help="only files matching GLOB (path or name)")
+    p.add_argument("--reason", metavar="TEXT", help="only reasons containing TEXT")
+    p.add_argument("--csv", metavar="OUT", help="write the rows to the CSV file OUT")
+    add_config_flag(p)
+    p.set_defaults(func=cmd_quarantine)
     return parser
 
 

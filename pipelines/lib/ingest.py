@@ -346,8 +346,11 @@ def _decode_block(block: bytes, candidates: list[str]) -> tuple[str, set[str], i
                 continue
             used.add(enc)
             break
-        else:
-            text = line.decode(first, errors="replace")
+        else:  # shown as the candidate that reads most of it, U+FFFD where none does
+            text = min(
+                (line.decode(enc, errors="replace") for enc in candidates),
+                key=lambda t: t.count("\ufffd"),
+            )
             out.append(text if "\ufffd" in text else text + "\ufffd")
             bad += 1
     return "".join(out), used, bad
