@@ -232,7 +232,9 @@ def quarantine_query(data_dir: Path, file_glob: str | None, reason: str | None) 
         )
     if reason:
         where.append(f"contains(lower(reason), {_sql_str(reason.lower())})")
-    cols = ", ".join(QUARANTINE_LIST_COLUMNS)
+    cols = ", ".join(
+        "cast(line as bigint) as line" if c == "line" else c for c in QUARANTINE_LIST_COLUMNS
+    )
     files = _sql_str(str(qdir / "**" / "*.parquet"))
     return (
         f"select {cols} from read_parquet({files}, union_by_name = true) "
