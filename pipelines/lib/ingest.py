@@ -296,10 +296,30 @@ def _count_undecodable(path: Path, encoding: str) -> int:
     return bad
 
 
-# A valid multi-byte UTF-8 sequence: a block without one has no non-ASCII UTF-8 line.
-_UTF8_SEQ = re.compile(
-    rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
-)
+# Bytes by UTF-8 role: lead of 2 (a), 3 (b), 4 (c) bytes, continuation (C), other (.).
+# A line holding none of aC, bCC, cCCC cannot be UTF-8 beyond ASCII.
+_UTF8_ROLES = bytes(
+    ord("a") if 0xC2 <= i <= 0xDF
+    else ord("b") if 0xE0 <= i <= 0xEF
+    else ord("c") if 0xF0 <= i <= 0xF4
+    else ord("C") if 0x80 <= i <= 0xBF
+    else ord(".")
+    for i in range(256)
+)  # fmt: skip
+
+
+def _utf8_like(block: bytes) -> list[int]:
+    """Offsets in `block` where a multi-byte UTF-8 sequence may start (a superset)."""
+    roles = block.translate(_UTF8_ROLES)
+    found = []
+    for pattern in (b"aC", b"bCC", b"cCCC"):
+        i = roles.find(pattern)
+        while i != -1:
+            found.append(i)
+            i = roles.find(pattern, i + 1)
+    return sorted(found)
+
+
 # DuckDB's latin-1 reader rejects the C1 range that Python's latin-1 maps to U+0080..U+009F.
 _C1_BYTES = re.compile(rb"[\x80-\x9f]")
 
@@ -327,11 +347,37 @@ def _decode_block(block: bytes, candidates: list[str]) -> tuple[str, set[str], i
         return block.decode(first), ({first} if not block.isascii() else set()), 0
     except UnicodeDecodeError:
         pass
-    if len(candidates) > 1 and codecs.lookup(first).name == "utf-8" and not _UTF8_SEQ.search(block):
-        try:  # no line of the block is UTF-8 beyond ASCII: each is the next candidate's
-            return block.decode(candidates[1]), {candidates[1]}, 0
+    if len(candidates) > 1 and codecs.lookup(first).name == "utf-8":
+        second = candidates[1]
+        try:
+            whole = block.decode(second)
         except UnicodeDecodeError:
-            pass
+            whole = None
+        if whole is not None:
+            # Every line decodes as the second candidate; only lines that may be UTF-8
+            # need trying first (a fast path for a single-byte export with a UTF-8 line).
+            starts = _utf8_like(block)
+            if not starts:
+                return whole, {second}, 0
+            parts: list[str] = []
+            used_here = {second}
+            cursor = 0
+            for pos in starts:
+                if pos < cursor:
+                    continue
+                begin = block.rfind(b"\n", 0, pos) + 1
+                end = block.find(b"\n", pos)
+                end = len(block) if end == -1 else end + 1
+                parts.append(block[cursor:begin].decode(second))
+                line = block[begin:end]
+                try:
+                    parts.append(line.decode(first))
+                    used_here.add(first)
+                except UnicodeDecodeError:
+                    parts.append(line.decode(second))
+                cursor = end
+            parts.append(block[cursor:].decode(second))
+            return "".join(parts), used_here, 0
     out: list[str] = []
     used: set[str] = set()
     bad = 0
