@@ -14,6 +14,8 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines.lib.warehouse import sql_ident
+
 # the value a DuckDB or Spark error quotes: Could not convert string 'x' to INT64,
 # [CAST_INVALID_INPUT] The value 'x' of the type "STRING" cannot be cast to "BIGINT"
 _QUOTED = re.compile(r"(?:string|value) '([^']{1,200})'", re.IGNORECASE)
@@ -44,10 +46,6 @@ def upstream_raw_tables(manifest: dict, unique_id: str) -> list[str]:
     return sorted(raw)
 
 
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def find_value(con: duckdb.DuckDBPyConnection, tables: list[str], value: str) -> list[str]:
     """Where `value` stands in the text columns of `raw.<table>`: one line per column,
     with the first file and line."""
@@ -62,7 +60,7 @@ def find_value(con: duckdb.DuckDBPyConnection, tables: list[str], value: str) ->
         for (col,) in cols:
             row = con.execute(
                 f"select count(*), min(_source_file), arg_min(_line, (_source_file, _line)) "
-                f"from raw.{_ident(table)} where {_ident(col)} = ? or {_ident(col)} like ?",
+                f"from raw.{sql_ident(table)} where {sql_ident(col)} = ? or {sql_ident(col)} like ?",
                 [value, f"%{value}%"],
             ).fetchone()
             if row and row[0]:

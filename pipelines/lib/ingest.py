@@ -41,6 +41,8 @@ from pipelines.lib.warehouse import (
     manifest_dir,
     quarantine_dir,
     raw_dir,
+    sql_ident,
+    sql_str,
 )
 
 CHUNK = 1 << 20
@@ -208,14 +210,6 @@ def file_sha256(path: Path) -> str:
         for chunk in iter(lambda: fh.read(CHUNK), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def _sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _norm_header(name: str) -> str:
@@ -725,16 +719,16 @@ def _typed_expr(col: Column, src: str, entity: Entity) -> tuple[str, str]:
     dsep = entity.options.get("decimal_separator", ".")
 
     def tail(key: str, verb: str = "set") -> str:
-        return _sql_str(_hint(entity, col, key, verb))
+        return sql_str(_hint(entity, col, key, verb))
 
     if col.type == "string":
         if col.values:
             cases = " ".join(
-                f"when {_sql_str(str(k).lower())} then {_sql_str(str(t))}"
+                f"when {sql_str(str(k).lower())} then {sql_str(str(t))}"
                 for k, t in col.values.items()
             )
             val = f"case lower({v}) {cases} end"
-            allowed = _sql_str(", ".join(str(k) for k in col.values))
+            allowed = sql_str(", ".join(str(k) for k in col.values))
             err = (
                 f"case when {v} is not null and {val} is null then {bad} || ' is not one of: ' "
                 f"|| {allowed} || {tail('values:', 'add it to')} end"
@@ -753,11 +747,11 @@ def _typed_expr(col: Column, src: str, entity: Entity) -> tuple[str, str]:
         )
     elif col.type in {"date", "timestamp"}:
         fmts = _col_formats(col, entity)
-        lst = "[" + ", ".join(_sql_str(f) for f in fmts) + "]"
+        lst = "[" + ", ".join(sql_str(f) for f in fmts) + "]"
         val = f"try_strptime({v}, {lst})"
         if col.type == "date":
             val = f"cast({val} as date)"
-        shown_fmt = _sql_str(" or ".join(fmts))
+        shown_fmt = sql_str(" or ".join(fmts))
         err = (
             f"case when {v} is not null and {val} is null then {bad} || ' does not match ' "
             f"|| {shown_fmt} || {tail('format:')} end"
@@ -768,8 +762,8 @@ def _typed_expr(col: Column, src: str, entity: Entity) -> tuple[str, str]:
             f"then {bad} || ' is outside {lo}..{hi}' || {tail('format:', 'check')} end)"
         )
     elif col.type == "bool":
-        t = ", ".join(_sql_str(x) for x in entity.options.get("true_values", ["true", "1", "yes"]))
-        f = ", ".join(_sql_str(x) for x in entity.options.get("false_values", ["false", "0", "no"]))
+        t = ", ".join(sql_str(x) for x in entity.options.get("true_values", ["true", "1", "yes"]))
+        f = ", ".join(sql_str(x) for x in entity.options.get("false_values", ["false", "0", "no"]))
         val = f"case when lower({v}) in ({t}) then true when lower({v}) in ({f}) then false end"
         err = (
             f"case when {v} is not null and {val} is null then {bad} || ' is not a boolean' "
@@ -833,14 +827,14 @@ class _Refs:
             return None
         sql = f"c{idx}"
         if self.nulls:
-            listed = ", ".join(_sql_str(n) for n in self.nulls)
+            listed = ", ".join(sql_str(n) for n in self.nulls)
             sql = f"(case when trim({sql}) in ({listed}) then null else {sql} end)"
         return sql
 
     def derived(self, spec: dict[str, Any]) -> str:
         """The text of a derived value: constant, source, regex extract or concat."""
         if "constant" in spec:
-            return _sql_str(str(spec["constant"]))
+            return sql_str(str(spec["constant"]))
         if "source" in spec:
             return self.column(str(spec["source"])) or "null"
         if "regex" in spec:
@@ -850,19 +844,19 @@ class _Refs:
                 return "null"
             pattern = str(rx["pattern"])
             group = 1 if re.compile(pattern).groups else 0
-            return f"nullif(regexp_extract({src}, {_sql_str(pattern)}, {group}), '')"
+            return f"nullif(regexp_extract({src}, {sql_str(pattern)}, {group}), '')"
         parts = []
         for part in spec["concat"]:
             if _is_literal(part):
                 text = part["text"] if isinstance(part, dict) else part
-                parts.append(_sql_str(str(text)))
+                parts.append(sql_str(str(text)))
             else:
                 parts.append(f"coalesce({self.column(str(part)) or 'null'}, '')")
         sep = spec.get("separator")
         if sep is None:
             return f"nullif(trim(concat({', '.join(parts)})), '')"
         trimmed = ", ".join(f"nullif(trim({p}), '')" for p in parts)
-        return f"nullif(concat_ws({_sql_str(str(sep))}, {trimmed}), '')"
+        return f"nullif(concat_ws({sql_str(str(sep))}, {trimmed}), '')"
 
 
 def _column_plan(entity: Entity, names: list[str], prep: Prepared) -> _Plan:
@@ -888,7 +882,7 @@ def _column_plan(entity: Entity, names: list[str], prep: Prepared) -> _Plan:
             dflt = (
                 refs.derived(col.default)
                 if isinstance(col.default, dict)
-                else _sql_str(str(col.default))
+                else sql_str(str(col.default))
             )
             raw = f"coalesce(nullif(trim({raw}), ''), {dflt})" if raw else dflt
             absent = absent and len(refs.missing) > before  # the default stands in
@@ -911,7 +905,7 @@ def _column_plan(entity: Entity, names: list[str], prep: Prepared) -> _Plan:
             hint = _hint(entity, col, "default:", "fix the file, or set")
             errs.append(
                 f"case when nullif(trim({raw}), '') is null then "
-                f"{_sql_str(col.label + ': required value is empty' + hint)} end"
+                f"{sql_str(col.label + ': required value is empty' + hint)} end"
             )
         error = f"coalesce({', '.join(errs)})" if len(errs) > 1 else (errs[0] if errs else "null")
         plan.columns.append(_ColSQL(col, val, error, refs.missing))
@@ -939,10 +933,10 @@ def _load_into_duckdb(
     con.execute(
         f"""
         create or replace temp table src as
-        select * from read_csv({_sql_str(str(prep.path))},
+        select * from read_csv({sql_str(str(prep.path))},
             columns = {cols}, header = {str(prep.header).lower()},
-            delim = {_sql_str(prep.delimiter)}, quote = '"', escape = '"',
-            encoding = {_sql_str(prep.encoding)}, auto_detect = false,
+            delim = {sql_str(prep.delimiter)}, quote = '"', escape = '"',
+            encoding = {sql_str(prep.encoding)}, auto_detect = false,
             store_rejects = true, rejects_table = 'rej_t', rejects_scan = 'rej_s',
             max_line_size = 33554432)
         """
@@ -1057,7 +1051,7 @@ def _split_and_write(
     result.columns_ignored = [
         n for i, n in enumerate(names) if i != line_idx and _norm_header(n) not in plan.used
     ]
-    selects = [f"{c.value} as {_ident(c.column.name)}" for c in plan.columns]
+    selects = [f"{c.value} as {sql_ident(c.column.name)}" for c in plan.columns]
     errors = [c.error for c in plan.columns if c.error != "null"]
     missing_required = plan.missing_required
     for fname, value in filename_values(entity, result.file_name).items():
@@ -1073,8 +1067,8 @@ def _split_and_write(
                 f"{definition_shown(entity)}, or rename the file)"
             )
         ftype = {"date": "DATE", "timestamp": "TIMESTAMP"}.get(spec.get("type", ""), "VARCHAR")
-        literal = "null" if value is None else _sql_str(value)
-        selects.append(f"try_cast({literal} as {ftype}) as {_ident(fname)}")
+        literal = "null" if value is None else sql_str(value)
+        selects.append(f"try_cast({literal} as {ftype}) as {sql_ident(fname)}")
     if missing_required:
         listed = ", ".join(repr(m) for m in missing_required)
         file_reason = (
@@ -1087,14 +1081,14 @@ def _split_and_write(
             f"invalid byte sequence for encoding {tried} (tried in order; add the file's "
             f"encoding to options `encoding:` in {definition_shown(entity)})"
         )
-        errors.append(f"case when contains(raw_text, '\ufffd') then {_sql_str(reason)} end")
+        errors.append(f"case when contains(raw_text, '\ufffd') then {sql_str(reason)} end")
     if file_reason:
-        errors = [_sql_str(file_reason)]
+        errors = [sql_str(file_reason)]
 
     ncols = int(con.execute("select count(*) from (describe src)").fetchone()[0])
     raw_text = (
         " || ".join([f"coalesce(c{i}, '')" for i in range(ncols) if i != line_idx]).replace(
-            " || ", f" || {_sql_str(prep.delimiter)} || "
+            " || ", f" || {sql_str(prep.delimiter)} || "
         )
         if ncols
         else "''"
@@ -1138,20 +1132,18 @@ def _split_and_write(
         """
     )
     lineage = (
-        f"{_sql_str(result.source_file)} as _source_file, _line, "
-        f"{_sql_str(result.file_sha256)} as _file_sha256, {_sql_str(result.load_id)} as _load_id, "
-        f"timestamp {_sql_str(now.isoformat(sep=' '))} as _loaded_at"
+        f"{sql_str(result.source_file)} as _source_file, _line, "
+        f"{sql_str(result.file_sha256)} as _file_sha256, {sql_str(result.load_id)} as _load_id, "
+        f"timestamp {sql_str(now.isoformat(sep=' '))} as _loaded_at"
     )
     out_cols = [c.name for c in entity.columns] + list(entity.filename_fields)
-    good = (
-        f"select {', '.join(_ident(c) for c in out_cols)}, {lineage} from typed where _error = ''"
-    )
+    good = f"select {', '.join(sql_ident(c) for c in out_cols)}, {lineage} from typed where _error = ''"
     rdir = raw_dir(data_dir, entity)
     rdir.mkdir(parents=True, exist_ok=True)
     target = rdir / f"{result.file_key[:16]}.parquet"
     tmp = target.with_name(target.name + ".tmp")
     con.execute(
-        f"copy ({good} order by _line) to {_sql_str(str(tmp))} "
+        f"copy ({good} order by _line) to {sql_str(str(tmp))} "
         "(format parquet, compression zstd, row_group_size 122880)"
     )
     os.replace(tmp, target)
@@ -1165,9 +1157,9 @@ def _split_and_write(
     for line, raw, reason in prep.preset_quarantine:
         con.execute("insert into q values (?, ?, ?)", [line, raw, reason])
     meta = (
-        f"{_sql_str(result.load_id)} as load_id, {_sql_str(entity.system)} as source_system, "
-        f"{_sql_str(entity.name)} as entity, {_sql_str(result.source_file)} as source_file, "
-        f"{_sql_str(result.file_sha256)} as file_sha256"
+        f"{sql_str(result.load_id)} as load_id, {sql_str(entity.system)} as source_system, "
+        f"{sql_str(entity.name)} as entity, {sql_str(result.source_file)} as source_file, "
+        f"{sql_str(result.file_sha256)} as file_sha256"
     )
     n_q = int(con.execute("select count(*) from q").fetchone()[0])
     qdir = quarantine_dir(data_dir) / entity.system / entity.name
@@ -1177,8 +1169,8 @@ def _split_and_write(
         qtmp = qfile.with_name(qfile.name + ".tmp")
         con.execute(
             f"copy (select {meta}, line, raw_text, reason, "
-            f"timestamp {_sql_str(now.isoformat(sep=' '))} as quarantined_at from q order by line) "
-            f"to {_sql_str(str(qtmp))} (format parquet, compression zstd)"
+            f"timestamp {sql_str(now.isoformat(sep=' '))} as quarantined_at from q order by line) "
+            f"to {sql_str(str(qtmp))} (format parquet, compression zstd)"
         )
         os.replace(qtmp, qfile)
         for reason, n in con.execute(
@@ -1196,16 +1188,16 @@ def _split_and_write(
         + len(prep.preset_quarantine)
     )
     result.rows_loaded = int(
-        con.execute(f"select count(*) from read_parquet({_sql_str(str(target))})").fetchone()[0]
+        con.execute(f"select count(*) from read_parquet({sql_str(str(target))})").fetchone()[0]
     )
     result.rows_quarantined = (
-        int(con.execute(f"select count(*) from read_parquet({_sql_str(str(qfile))})").fetchone()[0])
+        int(con.execute(f"select count(*) from read_parquet({sql_str(str(qfile))})").fetchone()[0])
         if n_q
         else 0
     )
     if entity.freshness_field:
         fresh = con.execute(
-            f"select max({_ident(entity.freshness_field)}) from typed where _error = ''"
+            f"select max({sql_ident(entity.freshness_field)}) from typed where _error = ''"
         ).fetchone()[0]
         result.freshness_at = str(fresh) if fresh is not None else None
     if result.rows_loaded == 0 and result.rows_quarantined:
@@ -1307,7 +1299,7 @@ def quarantine_unrecognised(
         con.execute(
             f"copy (select ? as load_id, '_unrecognised' as source_system, '_file' as entity, "
             f"? as source_file, ? as file_sha256, 0::bigint as line, '' as raw_text, "
-            f"? as reason, timestamp '{now}' as quarantined_at) to {_sql_str(str(target))} "
+            f"? as reason, timestamp '{now}' as quarantined_at) to {sql_str(str(target))} "
             "(format parquet)",
             [load_id, display, sha, "no source definition in sources/ matches this file"],
         )
@@ -1365,7 +1357,7 @@ def record_unreadable(
         con.execute(
             f"copy (select ? as load_id, ? as source_system, ? as entity, ? as source_file, "
             f"? as file_sha256, 0::bigint as line, '' as raw_text, ? as reason, "
-            f"timestamp '{now}' as quarantined_at) to {_sql_str(str(target))} (format parquet)",
+            f"timestamp '{now}' as quarantined_at) to {sql_str(str(target))} (format parquet)",
             [load_id, entity.system, entity.name, shown, sha, f"unreadable file: {reason}"],
         )
     finally:

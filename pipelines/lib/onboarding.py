@@ -26,7 +26,7 @@ from pipelines.lib.ingest import (
     unrecognised_files,
 )
 from pipelines.lib.mappings import LINEAGE_COLUMNS, Entity
-from pipelines.lib.warehouse import quarantine_dir, raw_dir
+from pipelines.lib.warehouse import quarantine_dir, raw_dir, sql_ident, sql_str
 
 # a quarantine reason with its quoted value masked: rows that fail alike group together
 _MASK = "regexp_replace(reason, '''[^'']*''', '''…''', 'g')"
@@ -106,7 +106,7 @@ def _read_back(check: FileCheck, data: Path, sample_rows: int, top_reasons: int)
         if raw.exists():
             cols = [c for c in entity.raw_schema() if c not in LINEAGE_COLUMNS or c == "_line"]
             rel = con.execute(
-                f"select {', '.join(_ident(c) for c in cols)} from read_parquet(?) "
+                f"select {', '.join(sql_ident(c) for c in cols)} from read_parquet(?) "
                 f"order by _line limit {int(sample_rows)}",
                 [str(raw)],
             )
@@ -124,10 +124,6 @@ def _read_back(check: FileCheck, data: Path, sample_rows: int, top_reasons: int)
             ]
     finally:
         con.close()
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _printable(value: object) -> str:
@@ -210,10 +206,6 @@ QUARANTINE_LIST_COLUMNS = (
 )  # fmt: skip
 
 
-def _sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def quarantine_query(data_dir: Path, file_glob: str | None, reason: str | None) -> str | None:
     """SQL over `<data>/quarantine/**/*.parquet` with the filters; None when it is empty.
 
@@ -225,17 +217,17 @@ def quarantine_query(data_dir: Path, file_glob: str | None, reason: str | None) 
         return None
     where = ["true"]
     if file_glob:
-        g = _sql_str(file_glob.lower())
+        g = sql_str(file_glob.lower())
         where.append(
             f"(lower(source_file) glob {g} or lower(regexp_replace(source_file, '^.*/', '')) "
             f"glob {g})"
         )
     if reason:
-        where.append(f"contains(lower(reason), {_sql_str(reason.lower())})")
+        where.append(f"contains(lower(reason), {sql_str(reason.lower())})")
     cols = ", ".join(
         "cast(line as bigint) as line" if c == "line" else c for c in QUARANTINE_LIST_COLUMNS
     )
-    files = _sql_str(str(qdir / "**" / "*.parquet"))
+    files = sql_str(str(qdir / "**" / "*.parquet"))
     return (
         f"select {cols} from read_parquet({files}, union_by_name = true) "
         f"where {' and '.join(where)} order by source_file, line, quarantined_at"
@@ -269,7 +261,7 @@ def write_quarantine_csv(
         sql += " where false"
     con = duckdb.connect()
     try:
-        con.execute(f"copy ({sql}) to {_sql_str(str(out))} (format csv, header true)")
+        con.execute(f"copy ({sql}) to {sql_str(str(out))} (format csv, header true)")
         return int(con.execute(f"select count(*) from ({sql})").fetchone()[0])
     finally:
         con.close()

@@ -87,15 +87,21 @@ def deliveries_dir(data_dir: Path) -> Path:
     return data_dir / "deliveries"
 
 
-def _sql_str(value: str) -> str:
+def sql_str(value: str) -> str:
+    """`value` as a SQL string literal (single quotes doubled)."""
     return "'" + value.replace("'", "''") + "'"
+
+
+def sql_ident(name: str) -> str:
+    """`name` as a quoted SQL identifier (double quotes doubled)."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _parquet_view(files_glob: Path, columns: dict[str, str], has_files: bool) -> str:
     if not has_files:
         return empty_select(columns)
     cols = ", ".join(f'cast("{n}" as {t}) as "{n}"' for n, t in columns.items())
-    return f"select {cols} from read_parquet({_sql_str(str(files_glob))}, union_by_name = true)"
+    return f"select {cols} from read_parquet({sql_str(str(files_glob))}, union_by_name = true)"
 
 
 def create_raw_views(
@@ -134,7 +140,7 @@ def create_raw_views(
             cols = ", ".join(f'cast("{n}" as {t}) as "{n}"' for n, t in columns.items())
             type_map = "{" + ", ".join(f"'{n}': '{t}'" for n, t in columns.items()) + "}"
             sql = (
-                f"select {cols} from read_json({_sql_str(str(folder / '*.json'))}, "
+                f"select {cols} from read_json({sql_str(str(folder / '*.json'))}, "
                 f"columns = {type_map}, format = 'newline_delimited')"
             )
         else:

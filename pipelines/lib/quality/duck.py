@@ -16,7 +16,7 @@ import duckdb
 from pipelines.lib.mappings import Entity
 from pipelines.lib.quality.rules import RAW, Batch, FileLoad, Suite
 from pipelines.lib.settings import get_settings
-from pipelines.lib.warehouse import create_raw_views
+from pipelines.lib.warehouse import create_raw_views, sql_str
 
 _W10 = [2, 4, 10, 3, 5, 9, 4, 6, 8]
 _W11 = [7, 2, 4, 10, 3, 5, 9, 4, 6, 8]
@@ -102,10 +102,6 @@ def warehouse_connection(path: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def file_loads(con: duckdb.DuckDBPyConnection, suite: Suite) -> list[FileLoad]:
     """Loaded files of a raw table with rows, newest first: from the manifest, else lineage."""
     rows = con.execute(
@@ -163,7 +159,7 @@ def prepare_batch(
     history = tuple(f for f in loads if f.load_id != latest and f.loaded_at <= current[0].loaded_at)
     con.execute(
         f'create or replace temp view "{view}" as '
-        f"select * from {suite.relation} where _load_id = {_sql_str(latest)}"
+        f"select * from {suite.relation} where _load_id = {sql_str(latest)}"
     )
     known: dict[str, list[str]] = {}
     for rule in suite.rules:

@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 
 from pipelines.lib.quality.rules import Batch, Rule, Suite
-from pipelines.lib.warehouse import CHECK_RESULT_COLUMNS, checks_dir
+from pipelines.lib.warehouse import CHECK_RESULT_COLUMNS, checks_dir, sql_str
 
 
 @dataclass(frozen=True)
@@ -57,10 +57,6 @@ def outcome_record(o: Outcome) -> dict[str, Any]:
         "observed": to_json(o.observed),
         "details": o.details or None,
     }
-
-
-def _sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def results_path(data_dir: Path, suite: Suite, run_id: str, checked_at: dt.datetime) -> Path:
@@ -111,7 +107,7 @@ def write_results(
             marks = ", ".join("?" for _ in CHECK_RESULT_COLUMNS)
             con.executemany(f"insert into r values ({marks})", rows)
         tmp = target.with_name(target.name + ".tmp")
-        con.execute(f"copy r to {_sql_str(str(tmp))} (format parquet)")
+        con.execute(f"copy r to {sql_str(str(tmp))} (format parquet)")
         os.replace(tmp, target)
     finally:
         con.close()
