@@ -100,14 +100,6 @@ class Settings:
     def section(self, name: str) -> dict[str, Any]:
         return dict(self.raw.get(name) or {})
 
-    def with_paths(self, **paths: Path | str | None) -> Settings:
-        """A copy with some paths overridden (CLI flags win over file and environment)."""
-        raw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in self.raw.items()}
-        for key, value in paths.items():
-            if value is not None:
-                raw["paths"][key] = str(Path(value).resolve())
-        return Settings(raw=raw, root=self.root)
-
     @property
     def duckdb_temp_dir(self) -> Path:
         """Where DuckDB spills joins and sorts that exceed `duckdb.memory_limit`."""
