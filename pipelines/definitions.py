@@ -10,7 +10,7 @@ from pipelines.defs.automation import (
 from pipelines.defs.dashboards import dataset_asset_specs
 from pipelines.defs.ingest import ingest_assets
 from pipelines.defs.publish import published_warehouse
-from pipelines.defs.quality import quality_checks  # data-quality suites (issue 4)
+from pipelines.defs.quality import quality_checks  # data-quality suites (quality/suites.yml)
 from pipelines.defs.transform.dbt import dbt_models, dbt_resource
 
 full_refresh = define_asset_job(
@@ -25,7 +25,7 @@ full_refresh = define_asset_job(
 
 defs = Definitions(
     assets=[*ingest_assets(), dbt_models, published_warehouse, *dataset_asset_specs()],
-    asset_checks=quality_checks(set(dbt_models.keys)),  # data-quality suites (issue 4)
+    asset_checks=quality_checks(set(dbt_models.keys)),  # data-quality suites (quality/suites.yml)
     jobs=[full_refresh],
     schedules=[build_daily_schedule(full_refresh)],
     sensors=[build_landing_sensor(full_refresh), notify_on_run_failure],

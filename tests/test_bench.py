@@ -1,4 +1,4 @@
-"""`crmwh bench`: the harness runs end to end and reports every figure (issue 7).
+"""`crmwh bench`: the harness runs end to end and reports every figure (docs/benchmark.md).
 
 Timings are reported, never asserted: only that the keys exist and hold positive numbers.
 The full harness runs at the small scale without Superset (two real `crmwh run`s).

@@ -1,4 +1,5 @@
-"""Fault tests (issue 6), each on a real `crmwh run` in a subprocess, no mocks.
+"""Fault tests, each on a real `crmwh run` in a subprocess, no mocks (docs/data-quality.md,
+"Faults of a real run").
 
 - SIGKILL of the whole run (its process group: the CLI and its dbt child) during ingest,
   during dbt and during publish: the served warehouse stays intact and answers queries,

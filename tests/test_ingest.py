@@ -1,4 +1,4 @@
-"""Parser tests: one small export per fault of sources.md "What arrives broken".
+"""Parser tests: one small export per fault of docs/sources.md, "What arrives broken".
 
 Each case lands one file, ingests it, and checks the exact outcome: rows loaded, the
 quarantined lines with their reasons, and the row-accounting invariant.

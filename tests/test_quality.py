@@ -1,4 +1,4 @@
-"""Data-quality suites (issue 4): GX on real DuckDB, no mocks.
+"""Data-quality suites: GX on real DuckDB, no mocks.
 
 Every raw suite passes on clean data and fails on injected bad data, and GX (through the
 SQL path) agrees with the same rules in plain SQL check by check. Realistic exports go

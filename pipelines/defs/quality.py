@@ -1,4 +1,4 @@
-"""Data-quality asset checks (issue 4): the GX suites of `pipelines.lib.quality`, one Dagster
+"""Data-quality asset checks: the GX suites of `pipelines.lib.quality`, one Dagster
 asset check per rule, each with its severity.
 
 Raw tables: one op per table checks the latest load after the ingest asset; its blocking

@@ -1,4 +1,4 @@
-"""`crmwh bench`: the performance benchmark of issue 7, at one scale, in one run.
+"""`crmwh bench`: the performance benchmark (docs/benchmark.md), at one scale, in one run.
 
     crmwh bench --scale small|medium|large [--out DIR] [--seed N] [--skip-dashboard]
 
@@ -92,7 +92,7 @@ SCALES = ("small", "medium", "large")
 MARKER = ".bench-complete.json"
 GIB = 1 << 30
 
-#: The targets of issue 7: (key in `ratios`/results, comparison, bound, what it means).
+#: The benchmark's targets: (key in `ratios`/results, comparison, bound, what it means).
 TARGETS = {
     "full_over_floor": ("<=", 2.0, "full refresh <= 2x the read floor (at large)"),
     "increment_over_full": ("<=", 0.03, "one-day increment <= 3 % of the full refresh"),

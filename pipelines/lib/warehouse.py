@@ -44,7 +44,7 @@ DELIVERY_COLUMNS = {
 }
 
 
-# --- data-quality check results (issue 4; written by pipelines.lib.quality) ---------------
+# --- data-quality check results (written by pipelines.lib.quality) -----------------------
 CHECK_RESULT_COLUMNS = {
     "run_id": "VARCHAR",
     "checked_at": "TIMESTAMP",
@@ -123,7 +123,7 @@ def create_raw_views(
         "create or replace view raw.quarantine as "
         + _parquet_view(q / "**" / "*.parquet", QUARANTINE_COLUMNS, has_q)
     )
-    # --- data-quality check results (issue 4) ---
+    # --- data-quality check results ---
     c = checks_dir(data_dir)
     has_c = c.is_dir() and any(c.rglob("*.parquet"))
     con.execute(

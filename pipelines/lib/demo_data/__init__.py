@@ -1,7 +1,7 @@
 """Deterministic sample exports: a complete landing folder in every supported format.
 
 One simulated company (managers, customers, deals, calls, invoices, payments) is
-written the way each source system exports it (sources.md), with a few deliberate
+written the way each source system exports it (docs/sources.md), with a few deliberate
 defects (see `faults.py`). The same seed and scale always give byte-identical files:
 all randomness comes from `random.Random` streams derived from the seed, never the clock.
 

@@ -1,4 +1,4 @@
-"""1CClientBankExchange bank statements (sources.md 3a), one file per month.
+"""1CClientBankExchange bank statements (docs/sources.md), one file per month.
 
 Payments are spooled by day while deals are generated; each month's file is then
 written in date order with an account section whose balances reconcile with its

@@ -1,4 +1,4 @@
-"""Bitrix24 daily deal snapshots and lead lists (sources.md 1b).
+"""Bitrix24 daily deal snapshots and lead lists (docs/sources.md).
 
 Windows-1251 (two days in UTF-8 with BOM), `;`, CRLF, decimal comma, Moscow time.
 A snapshot lists the deals as they stand that day: open ones and those closed in the

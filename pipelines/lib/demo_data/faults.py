@@ -1,4 +1,4 @@
-"""The deliberate defects of the sample exports ("What arrives broken" in sources.md).
+"""The deliberate defects of the sample exports ("What arrives broken" in docs/sources.md).
 
 Few and deterministic: each one is chosen by a fixed rule, noted in `FaultPlan.notes`
 (file and how to spot it), and is either a row the ingestion must quarantine, a file it

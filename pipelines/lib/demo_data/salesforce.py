@@ -1,4 +1,4 @@
-"""Salesforce weekly Data Export (sources.md 1a): one CSV per object, every value quoted."""
+"""Salesforce weekly Data Export (docs/sources.md): one CSV per object, every value quoted."""
 
 from __future__ import annotations
 

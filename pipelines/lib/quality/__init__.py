@@ -1,4 +1,4 @@
-"""Data-quality checks (issue 4): suites as code, run with Great Expectations inside DuckDB.
+"""Data-quality checks: suites as code, run with Great Expectations inside DuckDB.
 
     rules.py    what is checked (derived from sources/ and quality/suites.yml); no GX import
     duck.py     the DuckDB connection, validity macros, the batch of a suite

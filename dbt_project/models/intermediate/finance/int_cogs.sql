@@ -14,7 +14,7 @@
     line_amount / (1 + var vat_rate); gross_margin = line_amount_net − cogs.
 
     Bitrix deals carry no product lines and 1C invoices no lines in the exports
-    (sources.md), so COGS exists for Salesforce deals with line items only.
+    (docs/sources.md), so COGS exists for Salesforce deals with line items only.
 #}
 with
 

@@ -21,8 +21,8 @@
     - channel: lead source through int_channel_map, else (Salesforce) the campaign type;
       `unknown` when the deal has neither.
     - customer_id: PROVISIONAL. `inn:<INN>` when the INN is checksum-valid, else
-      `sf:<account id>` / `bx:<normalised company name>`. Cross-system identity
-      resolution (phone, e-mail, name; dim_customer) replaces this in a later issue.
+      `sf:<account id>` / `bx:<normalised company name>`. fct_deal carries the customer
+      of cross-system identity resolution instead (INN, phone, e-mail, name; dim_customer).
 #}
 with
 

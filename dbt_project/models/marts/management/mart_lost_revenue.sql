@@ -1,6 +1,6 @@
 {#
     Lost revenue per month × loss reason × last stage before loss × manager × channel.
-    Lost deal value (metrics.md): amount of deals closed lost in the period, at their last
+    Lost deal value (docs/metrics.md): amount of deals closed lost in the period, at their last
     known amount (fct_deal.amount, reporting currency), by loss reason (normalised list),
     by the last stage before loss, by manager and channel. The month is the local month
     of closed_at. A lost deal whose amount is unknown (a currency without a rate) counts

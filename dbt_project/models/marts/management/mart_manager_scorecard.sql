@@ -1,5 +1,5 @@
 {#
-    Manager scorecard per month × manager (metrics.md, "Sales management"). Months are
+    Manager scorecard per month × manager (docs/metrics.md, "Sales management"). Months are
     calendar months of the company time zone, up to the month of the as-of date (var
     as_of, default today).
 

@@ -1,6 +1,6 @@
 {#
     Plan attainment and forecast per quarter × manager, as of var `as_of` (default: the
-    build's local now). metrics.md: quarterly plan per manager/team (the plan file) vs won
+    build's local now). docs/metrics.md: quarterly plan per manager/team (the plan file) vs won
     revenue to date; weighted pipeline (amount × stage probability) of deals expected to
     close this quarter; pipeline coverage = weighted pipeline / remaining plan.
 

@@ -1,5 +1,5 @@
 {#
-    Customer profitability per customer × calendar year (metrics.md, "Customer
+    Customer profitability per customer × calendar year (docs/metrics.md, "Customer
     profitability"); the current year runs to the as-of date (var as_of, default today).
 
     - revenue: net-of-VAT amount of invoices issued to the customer in the year;
