@@ -265,7 +265,7 @@ STUCK_DEALS = Dataset(
     key="stuck_deals",
     table_name="stuck_deals",
     description=(
-        "Stuck deals (metrics.md): open deals whose age in the current stage exceeds the "
+        "Stuck deals (docs/metrics.md): open deals whose age in the current stage exceeds the "
         "90th percentile of completed visits of that pipeline's stage that ended in the "
         "trailing 180 days (counted back from the latest stage change in the data). "
         "Customer phone masked."
