@@ -3,7 +3,7 @@
 Empty raw views are the contract between ingestion and dbt (pipelines/lib/warehouse.py):
 every model must compile and run against them, every unit test (hand-computed fixtures)
 and schema test must pass, and the marts must expose the public interface of the metric
-contract (metrics.md). The build writes its target/ and logs/ to a temporary directory
+contract (docs/metrics.md). The build writes its target/ and logs/ to a temporary directory
 so that it never disturbs dbt_project/target (the manifest Dagster reads).
 """
 
