@@ -15,7 +15,6 @@ value spanning several physical lines counts once.
 
 from __future__ import annotations
 
-import argparse
 import codecs
 import csv
 import datetime as dt
@@ -33,10 +32,9 @@ from typing import Any
 
 import duckdb
 
-from pipelines.lib.mappings import Column, Entity, load_entities
+from pipelines.lib.mappings import Column, Entity
 from pipelines.lib.settings import PROJECT_ROOT, get_settings
 from pipelines.lib.warehouse import (
-    create_raw_views,
     deliveries_dir,
     manifest_dir,
     quarantine_dir,
@@ -1261,16 +1259,6 @@ def unrecognised_summary(shown: list[str], limit: int = 5) -> str:
     )
 
 
-def ingest_entity(
-    entity: Entity, landing_dir: Path, data_dir: Path, load_id: str
-) -> list[FileResult]:
-    """Ingest every landed file of one entity that the manifest has not seen."""
-    return [
-        ingest_file(p, entity, data_dir, load_id, display_path=_display(p, landing_dir))
-        for p in landed_files(landing_dir, entity)
-    ]
-
-
 def _display(path: Path, landing_dir: Path) -> str:
     try:
         return str(path.resolve().relative_to(landing_dir.resolve()))
@@ -1305,39 +1293,6 @@ def quarantine_unrecognised(
         )
     con.close()
     return shown
-
-
-def main() -> None:
-    """`python -m pipelines.lib.ingest`: ingest a landing folder without Dagster (debugging)."""
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--landing", type=Path, required=True)
-    parser.add_argument("--data", type=Path, required=True)
-    parser.add_argument(
-        "--sources", type=Path, default=Path(__file__).resolve().parents[2] / "sources"
-    )
-    parser.add_argument("--warehouse", type=Path)
-    args = parser.parse_args()
-    entities = load_entities(args.sources)
-    load_id = new_load_id()
-    for ent in entities:
-        for r in ingest_entity(ent, args.landing.resolve(), args.data.resolve(), load_id):
-            print(
-                f"{r.table_name:38s} {r.file_name:32s} {r.status:9s} read={r.rows_read} "
-                f"loaded={r.rows_loaded} quarantined={r.rows_quarantined} {r.reasons or ''}"
-            )
-    unclaimed = quarantine_unrecognised(
-        args.landing.resolve(), args.data.resolve(), entities, load_id
-    )
-    if unclaimed:
-        print(unrecognised_summary(unclaimed))
-    if args.warehouse:
-        con = duckdb.connect(str(args.warehouse))
-        create_raw_views(con, args.data.resolve(), entities)
-        con.close()
-
-
-if __name__ == "__main__":
-    main()
 
 
 def record_unreadable(
