@@ -77,6 +77,17 @@ def manifest_path(settings: Settings) -> Path:
     return settings.dbt_project_dir / "target" / "manifest.json"
 
 
+def public_marts(manifest: Path) -> frozenset[str]:
+    """The models the dbt project declares `access: public` (dbt_project.yml: the marts),
+    read from its manifest: the tables dashboards and users may read."""
+    nodes = json.loads(manifest.read_text(encoding="utf-8"))["nodes"]
+    return frozenset(
+        node["name"]
+        for node in nodes.values()
+        if node["resource_type"] == "model" and node.get("access") == "public"
+    )
+
+
 def _newest_source_mtime(project_dir: Path) -> float:
     newest = 0.0
     for sub in ("models", "seeds", "macros", "snapshots", "tests"):

@@ -37,6 +37,9 @@ from typing import Any
 
 import yaml
 
+from pipelines.lib.dbt import ensure_manifest, public_marts
+from pipelines.lib.settings import get_settings
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS_DIR = PROJECT_ROOT / "dashboards"
 BUNDLE_DIR = DASHBOARDS_DIR / "bundle"
@@ -49,42 +52,6 @@ SECURITY_FILE = DASHBOARDS_DIR / "security.yaml"
 SETUP_SCRIPT = PROJECT_ROOT / "scripts" / "setup_superset.sh"
 LOCK_STAMP = ".crmwh-lock.sha256"
 
-#: Tables of schema ``marts`` that are a public interface (docs: metrics.md); datasets
-#: may only be built on these, so a dashboard never depends on staging internals.
-MART_TABLES: frozenset[str] = frozenset(
-    {
-        "dim_customer",
-        "dim_manager",
-        "fct_deal",
-        "fct_stage_visit",
-        "fct_call",
-        "fct_invoice",
-        "fct_payment",
-        "mart_funnel_velocity",
-        "mart_lost_revenue",
-        "mart_missed_calls",
-        "mart_channel_roi",
-        "mart_customer_profitability",
-        "mart_receivables_aging",
-        "mart_manager_scorecard",
-        "mart_pipeline_forecast",
-        "mart_data_quality",
-    }
-)
-#: Further marts the dashboards read that metrics.md does not list (yet): each is a dbt
-#: model of ``dbt_project/models/marts`` documented in its folder's YAML. Kept apart so the
-#: contract above stays exactly the one in metrics.md.
-EXTRA_MART_TABLES: frozenset[str] = frozenset(
-    {
-        "mart_dso",
-        "mart_lead_processing",
-        "mart_unmatched_payments",
-        "dim_channel",
-        "dim_date",
-        "dim_product",
-    }
-)
-DASHBOARD_TABLES: frozenset[str] = MART_TABLES | EXTRA_MART_TABLES
 MART_SCHEMA = "marts"
 
 #: Passwords that ship in docs and tutorials; never accepted for the admin.
@@ -496,17 +463,20 @@ def _check_position(rel: str, position: Mapping[str, Any]) -> list[str]:
 
 
 def validate_bundle(
-    path: Path = BUNDLE_DIR, allowed_tables: Collection[str] = DASHBOARD_TABLES
+    path: Path = BUNDLE_DIR, allowed_tables: Collection[str] | None = None
 ) -> list[str]:
     """Problems in a dashboards bundle, as readable strings (empty list: valid).
 
     Superset's importer follows UUID chains (dashboard position -> chart -> dataset ->
     database) and silently skips a link that points nowhere, so a typo shows up as a
     missing chart in production. This catches those before import, plus datasets built
-    on anything but the mart tables in ``allowed_tables``, charts whose params or saved
-    query name metrics or columns their dataset does not define, broken layout trees, and
-    native filters whose targets or scopes point at nothing.
+    on anything but the mart tables in ``allowed_tables`` (default: the public marts of
+    the dbt project, so a dashboard never depends on staging internals), charts whose
+    params or saved query name metrics or columns their dataset does not define, broken
+    layout trees, and native filters whose targets or scopes point at nothing.
     """
+    if allowed_tables is None:
+        allowed_tables = public_marts(ensure_manifest(get_settings()))
     root = Path(path)
     problems: list[str] = []
     try:
