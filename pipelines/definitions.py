@@ -19,7 +19,7 @@ full_refresh = define_asset_job(
     description=(
         "Ingest the landed files of a range of export-date partitions, run checks, build dbt, "
         "publish the warehouse. Backfill from Assets → Materialize → partition range, not "
-        "from this job (README, Operations)."
+        "from this job (docs/operations.md, Backfills)."
     ),
 )
 

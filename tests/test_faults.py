@@ -5,7 +5,7 @@
   during dbt and during publish: the served warehouse stays intact and answers queries,
   and the next run completes with marts equal, row by row, to a clean run's.
 - Broken files (truncated, wrong encoding, missing / extra / renamed column) and files
-  delivered again under another name: the outcome documented in the README table.
+  delivered again under another name: the outcome in docs/data-quality.md's table.
 - The row-accounting invariant (rows read = loaded + quarantined), re-counted from the raw
   layer on every run: a tampered raw file makes the run fail loudly and publish nothing.
 
