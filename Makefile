@@ -8,7 +8,7 @@ CRMWH := $(VENV)/bin/crmwh
 LANDING ?= sources/landing
 SCALE ?= small
 
-.PHONY: setup setup-superset setup-browser setup-reports setup-spark demo-data run serve demo test lint clean
+.PHONY: setup setup-superset setup-browser setup-reports setup-spark demo-data run serve demo test check lint clean
 
 ## setup: install the pipeline (uv, from uv.lock), Superset (its own venv, pinned), the
 ## browser test's tools (Debian's chromium, playwright-core from tests/browser/package-lock.json)
@@ -50,6 +50,13 @@ demo: setup
 test: setup setup-spark
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest -q
+
+## check: the fast tier before every commit (a few minutes): lint, parsers, mappings,
+## settings, configuration folder, checks, dbt on an empty raw layer with its unit tests,
+## dashboard specs — every test that needs no demo run, server, browser or Spark
+check: $(VENV)/.synced
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest -q -m "not slow"
 
 lint: $(VENV)/.synced
 	$(VENV)/bin/ruff check .

@@ -18,6 +18,23 @@ from tests.superset_api import Served, free_port
 ROOT = Path(__file__).resolve().parents[1]
 CRMWH = [sys.executable, "-m", "pipelines.cli"]
 
+# The fast tier (`make check`, `pytest -m "not slow"`): every test that needs none of the
+# session's expensive fixtures (a demo run, a Superset server) and is not marked slow by
+# hand. Modules that start whole pipelines, servers, browsers or Spark are slow as a whole.
+EXPENSIVE_FIXTURES = {"demo_build", "built_warehouse", "served"}
+SLOW_MODULES = {
+    "test_bench", "test_browser", "test_faults", "test_reports", "test_spark_marts",
+    "test_incremental", "test_pipeline", "test_publish", "test_onboarding",
+}  # fmt: skip
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if module in SLOW_MODULES or fixtures & EXPENSIVE_FIXTURES:
+            item.add_marker(pytest.mark.slow)
+
 
 @dataclass
 class Built:

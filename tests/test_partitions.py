@@ -257,6 +257,7 @@ STATUS = """query($id: String!) { partitionBackfillOrError(backfillId: $id) {
   ... on PythonError { message } } }"""
 
 
+@pytest.mark.slow  # starts the Dagster webserver and daemon: minutes
 def test_backfill_launched_from_the_dagster_ui_is_one_run_over_the_range(
     settings_at: Path,
 ) -> None:
