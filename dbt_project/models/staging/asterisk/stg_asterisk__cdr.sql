@@ -53,17 +53,12 @@ with_numbers as (
     from renamed
 ),
 
-ranked as (
-    select
-        with_numbers.*,
-        row_number() over (
-            partition by
-                uniqueid, started_at, answered_at, ended_at, src, dst, dcontext, clid,
-                channel, dstchannel, lastapp, lastdata, duration_seconds, billsec_seconds,
-                disposition, linkedid, sequence
-            order by _loaded_at desc, _line desc
-        ) as _version_rank
-    from with_numbers
+latest as (
+    {{ latest_version('with_numbers', [
+        'uniqueid', 'started_at', 'answered_at', 'ended_at', 'src', 'dst', 'dcontext', 'clid',
+        'channel', 'dstchannel', 'lastapp', 'lastdata', 'duration_seconds', 'billsec_seconds',
+        'disposition', 'linkedid', 'sequence',
+    ]) }}
 ),
 
 final as (
@@ -101,8 +96,7 @@ final as (
         _file_sha256,
         _load_id,
         _loaded_at
-    from ranked
-    where _version_rank = 1
+    from latest
 )
 
 select * from final

@@ -32,14 +32,8 @@ renamed as (
     from source
 ),
 
-ranked as (
-    select
-        renamed.*,
-        row_number() over (
-            partition by deal_id, snapshot_date
-            order by _loaded_at desc, _line desc
-        ) as _version_rank
-    from renamed
+latest as (
+    {{ latest_version('renamed', ['deal_id', 'snapshot_date']) }}
 ),
 
 final as (
@@ -67,8 +61,7 @@ final as (
         _file_sha256,
         _load_id,
         _loaded_at
-    from ranked
-    where _version_rank = 1
+    from latest
 )
 
 select * from final

@@ -32,14 +32,11 @@ renamed as (
     from source
 ),
 
-ranked as (
-    select
-        renamed.*,
-        row_number() over (
-            partition by section_type, doc_number, doc_date, amount, payer_account, recipient_account
-            order by _loaded_at desc, _line desc
-        ) as _version_rank
-    from renamed
+latest as (
+    {{ latest_version('renamed', [
+        'section_type', 'doc_number', 'doc_date', 'amount', 'payer_account',
+        'recipient_account',
+    ]) }}
 ),
 
 final as (
@@ -66,8 +63,7 @@ final as (
         _file_sha256,
         _load_id,
         _loaded_at
-    from ranked
-    where _version_rank = 1
+    from latest
 )
 
 select * from final

@@ -14,14 +14,8 @@ renamed as (
     from source
 ),
 
-ranked as (
-    select
-        renamed.*,
-        row_number() over (
-            partition by iso_code
-            order by _loaded_at desc, _line desc
-        ) as _version_rank
-    from renamed
+latest as (
+    {{ latest_version('renamed', 'iso_code') }}
 ),
 
 final as (
@@ -34,8 +28,7 @@ final as (
         _file_sha256,
         _load_id,
         _loaded_at
-    from ranked
-    where _version_rank = 1
+    from latest
 )
 
 select * from final

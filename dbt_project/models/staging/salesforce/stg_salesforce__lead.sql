@@ -27,14 +27,8 @@ renamed as (
     from source
 ),
 
-ranked as (
-    select
-        renamed.*,
-        row_number() over (
-            partition by lead_id
-            order by _loaded_at desc, _line desc
-        ) as _version_rank
-    from renamed
+latest as (
+    {{ latest_version('renamed', 'lead_id') }}
 ),
 
 final as (
@@ -60,9 +54,8 @@ final as (
         _file_sha256,
         _load_id,
         _loaded_at
-    from ranked
-    where _version_rank = 1
-        and not is_deleted
+    from latest
+    where not is_deleted
 )
 
 select * from final

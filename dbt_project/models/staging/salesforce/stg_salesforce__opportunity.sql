@@ -34,14 +34,8 @@ renamed as (
     from source
 ),
 
-ranked as (
-    select
-        renamed.*,
-        row_number() over (
-            partition by opportunity_id
-            order by last_modified_at desc nulls last, _loaded_at desc, _line desc
-        ) as _version_rank
-    from renamed
+latest as (
+    {{ latest_version('renamed', 'opportunity_id', newest_first='last_modified_at') }}
 ),
 
 final as (
@@ -69,9 +63,8 @@ final as (
         _file_sha256,
         _load_id,
         _loaded_at
-    from ranked
-    where _version_rank = 1
-        and not is_deleted
+    from latest
+    where not is_deleted
 )
 
 select * from final

@@ -17,14 +17,8 @@ renamed as (
     from source
 ),
 
-ranked as (
-    select
-        renamed.*,
-        row_number() over (
-            partition by user_id
-            order by _loaded_at desc, _line desc
-        ) as _version_rank
-    from renamed
+latest as (
+    {{ latest_version('renamed', 'user_id') }}
 ),
 
 final as (
@@ -41,8 +35,7 @@ final as (
         _file_sha256,
         _load_id,
         _loaded_at
-    from ranked
-    where _version_rank = 1
+    from latest
 )
 
 select * from final
