@@ -89,18 +89,57 @@
 {%- endmacro %}
 
 {#
+    The days receivables are measured on (mart_receivables_aging, mart_dso), for a CTE:
+    every day of `dates` (dim_date) from the date of the first of `invoices` — or, with
+    `whole_first_month`, from the first day of its month — to the as-of date, as
+    date_day, month_start and is_month_end (the month's last day).
+#}
+{% macro receivables_days(dates, invoices, whole_first_month=false) -%}
+    select
+        {{ dates }}.date_day,
+        {{ dates }}.month_start,
+        {{ dates }}.date_day = cast({{ dbt.dateadd('day', -1, dbt.dateadd('month', 1, dates ~ '.month_start')) }} as date) as is_month_end
+    from {{ dates }}
+    cross join (
+        select
+            min({{ invoices }}.issued_on) as first_day,
+            {{ as_of_date() }} as last_day
+        from {{ invoices }}
+    ) as bounds
+    where {{ dates }}.date_day >= {% if whole_first_month %}cast({{ dbt.date_trunc('month', 'bounds.first_day') }} as date){% else %}bounds.first_day{% endif %}
+        and {{ dates }}.date_day <= bounds.last_day
+{%- endmacro %}
+
+{#
+    The invoices open at the end of a day, for a CTE: every row of `days` joined with each
+    invoice whose open amount (`balances`: int_invoice_balances) on `days`.`day_column`
+    is above 0, adding invoice_id and open_amount.
+#}
+{% macro open_invoices_on(days, day_column, balances) -%}
+    select
+        {{ days }}.*,
+        {{ balances }}.invoice_id,
+        {{ balances }}.open_amount
+    from {{ days }}
+    inner join {{ balances }}
+        on {{ days }}.{{ day_column }} >= {{ balances }}.valid_from
+        and ({{ balances }}.valid_to is null or {{ days }}.{{ day_column }} < {{ balances }}.valid_to)
+    where {{ balances }}.open_amount > 0
+{%- endmacro %}
+
+{#
     Receivables snapshot dates kept by mart_receivables_aging (var
     `receivables_snapshot_grain`): `day` = every day; `month_end` = the last day of each
-    month plus the as-of date. Expands to a boolean over a dim_date alias.
+    month plus the as-of date. Expands to a boolean over a receivables_days alias.
 #}
-{% macro is_receivables_snapshot_date(date_alias) -%}
+{% macro is_receivables_snapshot_date(days_alias) -%}
     {%- set grain = var('receivables_snapshot_grain', 'day') -%}
     {%- if grain == 'day' -%}
         true
     {%- elif grain == 'month_end' -%}
         (
-            {{ date_alias }}.date_day = cast({{ dbt.dateadd('day', -1, dbt.dateadd('month', 1, date_alias ~ '.month_start')) }} as date)
-            or {{ date_alias }}.date_day = {{ as_of_date() }}
+            {{ days_alias }}.is_month_end
+            or {{ days_alias }}.date_day = {{ as_of_date() }}
         )
     {%- else -%}
         {{ exceptions.raise_compiler_error("var receivables_snapshot_grain must be 'day' or 'month_end', got '" ~ grain ~ "'") }}

@@ -25,37 +25,31 @@ dates as (
     select * from {{ ref('dim_date') }}
 ),
 
-bounds as (
-    select
-        cast({{ dbt.date_trunc('month', 'min(invoices.issued_on)') }} as date) as first_month,
-        {{ as_of_date() }} as last_date
-    from invoices
+days as (
+    {{ receivables_days('dates', 'invoices', whole_first_month=true) }}
 ),
 
 periods as (
     select
-        dates.month_start as month,
-        min(dates.date_day) as period_start,
-        max(dates.date_day) as period_end,
-        max(dates.date_day) = cast({{ dbt.dateadd('day', -1, dbt.dateadd('month', 1, 'dates.month_start')) }} as date) as is_complete_period
-    from dates
-    cross join bounds
-    where dates.date_day >= bounds.first_month
-        and dates.date_day <= bounds.last_date
-    group by dates.month_start
+        days.month_start as month,
+        min(days.date_day) as period_start,
+        max(days.date_day) as period_end,
+        max(case when days.is_month_end then 1 else 0 end) = 1 as is_complete_period
+    from days
+    group by days.month_start
+),
+
+open_at_period_end as (
+    {{ open_invoices_on('periods', 'period_end', 'balances') }}
 ),
 
 receivables as (
     select
-        periods.month,
-        sum(balances.open_amount) as ar_at_period_end,
+        open_at_period_end.month,
+        sum(open_at_period_end.open_amount) as ar_at_period_end,
         count(*) as open_invoices
-    from periods
-    inner join balances
-        on periods.period_end >= balances.valid_from
-        and (balances.valid_to is null or periods.period_end < balances.valid_to)
-    where balances.open_amount > 0
-    group by periods.month
+    from open_at_period_end
+    group by open_at_period_end.month
 ),
 
 revenue as (

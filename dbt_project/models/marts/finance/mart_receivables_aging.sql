@@ -34,35 +34,20 @@ dates as (
     select * from {{ ref('dim_date') }}
 ),
 
-bounds as (
-    select
-        min(invoices.issued_on) as first_date,
-        {{ as_of_date() }} as last_date
-    from invoices
+days as (
+    {{ receivables_days('dates', 'invoices') }}
 ),
 
 snapshot_dates as (
     select
-        dates.date_day,
-        dates.date_day = cast({{ dbt.dateadd('day', -1, dbt.dateadd('month', 1, 'dates.month_start')) }} as date) as is_month_end
-    from dates
-    cross join bounds
-    where dates.date_day >= bounds.first_date
-        and dates.date_day <= bounds.last_date
-        and {{ is_receivables_snapshot_date('dates') }}
+        days.date_day as as_of_date,
+        days.is_month_end
+    from days
+    where {{ is_receivables_snapshot_date('days') }}
 ),
 
 open_items as (
-    select
-        snapshot_dates.date_day as as_of_date,
-        snapshot_dates.is_month_end,
-        balances.invoice_id,
-        balances.open_amount
-    from snapshot_dates
-    inner join balances
-        on snapshot_dates.date_day >= balances.valid_from
-        and (balances.valid_to is null or snapshot_dates.date_day < balances.valid_to)
-    where balances.open_amount > 0
+    {{ open_invoices_on('snapshot_dates', 'as_of_date', 'balances') }}
 ),
 
 aged as (
