@@ -185,8 +185,13 @@ def test_a_user_table_replaces_the_seed_in_the_prepared_seed_folder(tmp_path: Pa
 def test_dbt_env_points_dbt_at_the_prepared_seeds_only_with_a_folder(tmp_path: Path) -> None:
     config = tmp_path / "config"
     (config / "tables").mkdir(parents=True)
-    env = dbt_env(settings_with(config, tmp_path / "data"), tmp_path / "wh.duckdb")
-    assert env[SEED_DIR_ENV] == str((tmp_path / "data" / "seeds").resolve())
+    s = settings_with(config, tmp_path / "data")
+    env = dbt_env(s, tmp_path / "wh.duckdb")
+    # relative to the project (dbt writes compiled seed tests under target/ at that path),
+    # a link to the prepared folder
+    seeds = Path(env[SEED_DIR_ENV])
+    assert not seeds.is_absolute()
+    assert (s.dbt_project_dir / seeds).resolve() == (tmp_path / "data" / "seeds").resolve()
     env = dbt_env(settings_with(None, tmp_path / "data"), tmp_path / "wh.duckdb")
     assert SEED_DIR_ENV not in env
 

@@ -18,6 +18,8 @@ like the shipped one.
 from __future__ import annotations
 
 import filecmp
+import hashlib
+import os
 import shutil
 from pathlib import Path
 
@@ -121,6 +123,30 @@ def prepare_seed_dir(settings: Settings) -> Path:
         elif path.is_dir() and not any(path.iterdir()):
             path.rmdir()
     return out
+
+
+def dbt_seed_path(settings: Settings) -> str:
+    """The seed path to give dbt (`CRMWH_SEED_DIR`), relative to the dbt project.
+
+    dbt writes each compiled test of a seed's property file under its target folder at
+    the property file's path; an absolute seed path makes that path absolute, outside
+    the target folder, and every seed test errors ("Not a directory"). The prepared
+    folder (`<data>/seeds`, usually outside the project) is therefore reached through a
+    symbolic link under the project's `target/config_seeds/`, one per prepared folder.
+    """
+    prepared = prepare_seed_dir(settings).resolve()
+    project = settings.dbt_project_dir.resolve()
+    if prepared.is_relative_to(project):
+        return prepared.relative_to(project).as_posix()
+    key = hashlib.sha1(str(prepared).encode()).hexdigest()[:12]
+    link = project / "target" / "config_seeds" / key
+    if not (link.is_symlink() and Path(os.readlink(link)) == prepared):
+        link.parent.mkdir(parents=True, exist_ok=True)
+        tmp = link.with_name(f"{link.name}.{os.getpid()}.tmp")
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(prepared, target_is_directory=True)
+        tmp.replace(link)  # atomic: a concurrent run sees the old link or the new one
+    return link.relative_to(project).as_posix()
 
 
 def check_config(settings: Settings) -> None:

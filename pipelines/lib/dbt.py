@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pipelines.lib.config_folder import SEED_DIR_ENV, prepare_seed_dir
+from pipelines.lib.config_folder import SEED_DIR_ENV, dbt_seed_path
 from pipelines.lib.settings import Settings
 
 
@@ -48,10 +48,11 @@ def dbt_env(settings: Settings, warehouse: Path) -> dict[str, str]:
     temp.mkdir(parents=True, exist_ok=True)
     env["CRMWH_DUCKDB_TEMP_DIRECTORY"] = str(temp)
     # the seeds in force: the shipped ones, overlaid by a configuration folder's tables/
+    # (a path relative to the project: see dbt_seed_path)
     if settings.config_dir is None:
         env.pop(SEED_DIR_ENV, None)
     else:
-        env[SEED_DIR_ENV] = str(prepare_seed_dir(settings).resolve())
+        env[SEED_DIR_ENV] = dbt_seed_path(settings)
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     return env
 
