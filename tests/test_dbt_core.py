@@ -2,7 +2,9 @@
 
 The build runs against a warehouse whose raw views are empty, so every model, contract
 and data test must hold on no data, and the unit tests (hand-computed fixtures: working
-minutes around a holiday, identity resolution rules, conflicts) run regardless. It uses
+minutes around a holiday, identity resolution rules, conflicts) run regardless. It builds
+the test fixtures too (var test_fixtures: the worked working-time examples checked
+against the real holiday calendar), which a production warehouse leaves out. It uses
 its own target and log paths, never the shared `dbt_project/target`.
 """
 
@@ -17,7 +19,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.lib.dbt import dbt_env, dbt_executable, dbt_vars_arg
+from pipelines.lib.dbt import dbt_env, dbt_executable
 from pipelines.lib.mappings import load_entities
 from pipelines.lib.settings import load_settings
 from pipelines.lib.warehouse import create_raw_views
@@ -47,7 +49,7 @@ def core_build(
         dbt_executable(), "build",
         "--project-dir", str(project), "--profiles-dir", str(project),
         "--target-path", str(target), "--log-path", str(logs),
-        "--vars", dbt_vars_arg(settings),
+        "--vars", json.dumps({**settings.dbt_vars(), "test_fixtures": True}),
         "--select", *CORE_SELECTION, "--indirect-selection", "cautious",
     ]  # fmt: skip
     done = subprocess.run(

@@ -100,7 +100,8 @@ def empty_build(tmp_path_factory: pytest.TempPathFactory) -> DbtRun:
         DBT_LOG_PATH=str(base / "logs"),
         DBT_SEND_ANONYMOUS_USAGE_STATS="false",
     )
-    build = run_dbt(["build"], env, target)
+    # the test fixtures too (var test_fixtures), so that every test of the project runs
+    build = run_dbt(["build", "--vars", "{test_fixtures: true}"], env, target)
     return DbtRun(warehouse, target, env, build)
 
 

@@ -6,7 +6,9 @@
     (`applies_to`: country, working hours, working weekdays); examples for another
     configuration than the current vars are left out, so the check is vacuous rather
     than wrong when a deployment changes its calendar. The data test on this model
-    fails when the macros or the holiday seed disagree with the paper.
+    fails when the macros or the holiday seed disagree with the paper. A test fixture:
+    it and its seed are built only with var `test_fixtures` true (the test suite), never
+    into a production warehouse.
 #}
 {%- set configuration = var('country', 'RU') | upper ~ ' ' ~ var('working_hours_start', '09:00') ~ '-' ~ var('working_hours_end', '18:00') ~ ' ' ~ working_weekdays_list() | replace(', ', ',') -%}
 {%- set configuration = configuration | replace(' 1,2,3,4,5', ' 1-5') -%}
