@@ -96,35 +96,35 @@
 #}
 {% macro receivables_days(dates, invoices, whole_first_month=false) -%}
     select
-        {{ dates }}.date_day,
-        {{ dates }}.month_start,
-        {{ dates }}.date_day = cast({{ dbt.dateadd('day', -1, dbt.dateadd('month', 1, dates ~ '.month_start')) }} as date) as is_month_end
-    from {{ dates }}
+        dates.date_day,
+        dates.month_start,
+        dates.date_day = cast({{ dbt.dateadd('day', -1, dbt.dateadd('month', 1, 'dates.month_start')) }} as date) as is_month_end
+    from {{ dates }} as dates
     cross join (
         select
-            min({{ invoices }}.issued_on) as first_day,
+            min(invoices.issued_on) as first_day,
             {{ as_of_date() }} as last_day
-        from {{ invoices }}
+        from {{ invoices }} as invoices
     ) as bounds
-    where {{ dates }}.date_day >= {% if whole_first_month %}cast({{ dbt.date_trunc('month', 'bounds.first_day') }} as date){% else %}bounds.first_day{% endif %}
-        and {{ dates }}.date_day <= bounds.last_day
+    where dates.date_day >= {% if whole_first_month %}cast({{ dbt.date_trunc('month', 'bounds.first_day') }} as date){% else %}bounds.first_day{% endif %}
+        and dates.date_day <= bounds.last_day
 {%- endmacro %}
 
 {#
     The invoices open at the end of a day, for a CTE: every row of `days` joined with each
-    invoice whose open amount (`balances`: int_invoice_balances) on `days`.`day_column`
-    is above 0, adding invoice_id and open_amount.
+    invoice whose open amount (`balances`: int_invoice_balances) at the end of the day in
+    column `day_column` is above 0, adding invoice_id and open_amount.
 #}
 {% macro open_invoices_on(days, day_column, balances) -%}
     select
-        {{ days }}.*,
-        {{ balances }}.invoice_id,
-        {{ balances }}.open_amount
-    from {{ days }}
-    inner join {{ balances }}
-        on {{ days }}.{{ day_column }} >= {{ balances }}.valid_from
-        and ({{ balances }}.valid_to is null or {{ days }}.{{ day_column }} < {{ balances }}.valid_to)
-    where {{ balances }}.open_amount > 0
+        days.*,
+        balances.invoice_id,
+        balances.open_amount
+    from {{ days }} as days
+    inner join {{ balances }} as balances
+        on days.{{ day_column }} >= balances.valid_from
+        and (balances.valid_to is null or days.{{ day_column }} < balances.valid_to)
+    where balances.open_amount > 0
 {%- endmacro %}
 
 {#

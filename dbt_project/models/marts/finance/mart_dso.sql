@@ -17,16 +17,8 @@ invoices as (
     select * from {{ ref('int_invoices') }}
 ),
 
-balances as (
-    select * from {{ ref('int_invoice_balances') }}
-),
-
-dates as (
-    select * from {{ ref('dim_date') }}
-),
-
 days as (
-    {{ receivables_days('dates', 'invoices', whole_first_month=true) }}
+    {{ receivables_days(ref('dim_date'), 'invoices', whole_first_month=true) }}
 ),
 
 periods as (
@@ -40,7 +32,7 @@ periods as (
 ),
 
 open_at_period_end as (
-    {{ open_invoices_on('periods', 'period_end', 'balances') }}
+    {{ open_invoices_on('periods', 'period_end', ref('int_invoice_balances')) }}
 ),
 
 receivables as (

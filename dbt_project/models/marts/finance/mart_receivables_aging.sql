@@ -26,16 +26,8 @@ invoices as (
     select * from {{ ref('int_invoices') }}
 ),
 
-balances as (
-    select * from {{ ref('int_invoice_balances') }}
-),
-
-dates as (
-    select * from {{ ref('dim_date') }}
-),
-
 days as (
-    {{ receivables_days('dates', 'invoices') }}
+    {{ receivables_days(ref('dim_date'), 'invoices') }}
 ),
 
 snapshot_dates as (
@@ -47,7 +39,7 @@ snapshot_dates as (
 ),
 
 open_items as (
-    {{ open_invoices_on('snapshot_dates', 'as_of_date', 'balances') }}
+    {{ open_invoices_on('snapshot_dates', 'as_of_date', ref('int_invoice_balances')) }}
 ),
 
 aged as (
