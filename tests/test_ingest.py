@@ -7,6 +7,7 @@ quarantined lines with their reasons, and the row-accounting invariant.
 from __future__ import annotations
 
 import shutil
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -19,7 +20,7 @@ from pipelines.lib.ingest import (
     quarantine_unrecognised,
 )
 from pipelines.lib.mappings import Entity, load_entities
-from pipelines.lib.warehouse import create_raw_views
+from pipelines.lib.warehouse import create_raw_views, raw_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 ENTITIES = {e.table: e for e in load_entities(ROOT / "sources")}
@@ -174,11 +175,58 @@ def test_cp1251_with_decimal_comma_and_nbsp_thousands(tmp_path: Path) -> None:
     amount, snap, created = con.execute(
         "select amount, snapshot_date, created_at from raw.bitrix__deal_snapshot"
     ).fetchone()
-    assert (str(amount), str(snap), str(created)) == (
-        "1250000.75",
+    assert (amount, str(snap), str(created)) == (
+        Decimal("1250000.75"),
         "2026-03-02",
         "2026-03-01 10:00:00",
     )
+
+
+def test_decimal_amounts_keep_source_precision(tmp_path: Path) -> None:
+    """An amount with 3 or 4 decimals loads as written (not rounded to the cent)."""
+    body = crlf(
+        BITRIX_HEADER,
+        bx_deal(1, amount="1\u00a0250,1255"),
+        bx_deal(2, amount="0,005"),
+        bx_deal(3, amount="99,99"),
+    ).encode("cp1251")
+    result, quarantined, data = run_case(
+        tmp_path, "bitrix__deal_snapshot", "deals_2026-03-02.csv", body
+    )
+    assert (result.rows_loaded, quarantined) == (3, [])
+    con = duckdb.connect()
+    create_raw_views(con, data, list(ENTITIES.values()))
+    rows = con.execute("select amount from raw.bitrix__deal_snapshot order by _line").fetchall()
+    assert [r[0] for r in rows] == [Decimal("1250.1255"), Decimal("0.005"), Decimal("99.99")]
+    assert con.execute("select sum(amount) from raw.bitrix__deal_snapshot").fetchone()[0] == (
+        Decimal("1350.1205")
+    )
+
+
+def test_a_raw_layer_written_with_two_decimals_still_reads(tmp_path: Path) -> None:
+    """Raw files of an earlier version (amounts as DECIMAL(18,2)) read beside new ones."""
+    entity = ENTITIES["bitrix__deal_snapshot"]
+    body = crlf(BITRIX_HEADER, bx_deal(1, amount="10,1234")).encode("cp1251")
+    _, _, data = run_case(tmp_path, "bitrix__deal_snapshot", "deals_2026-03-02.csv", body)
+    folder = raw_dir(data, entity)
+    (new,) = folder.glob("*.parquet")
+    old = folder / "0000000000000000.parquet"
+    con = duckdb.connect()
+    con.execute(
+        f"copy (select * replace (cast(20.5 as decimal(18, 2)) as amount, 'old.csv' as "
+        f"_source_file) from read_parquet('{new}')) to '{old}' (format parquet)"
+    )
+    assert con.execute(f"select typeof(amount) from read_parquet('{old}')").fetchone()[0] == (
+        "DECIMAL(18,2)"
+    )
+    create_raw_views(con, data, list(ENTITIES.values()))
+    rows = con.execute(
+        "select _source_file, amount, typeof(amount) from raw.bitrix__deal_snapshot order by 1"
+    ).fetchall()
+    assert rows == [
+        ("deals_2026-03-02.csv", Decimal("10.1234"), "DECIMAL(38,10)"),
+        ("old.csv", Decimal("20.5"), "DECIMAL(38,10)"),
+    ]
 
 
 def test_utf8_with_bom_and_multiline_quoted_value(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import datetime as dt
 import os
 import shutil
 import textwrap
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -229,7 +230,7 @@ def test_derived_columns_concat_regex_constant_default(tmp_path: Path) -> None:
     assert [r["currency"] for r in rows] == ["RUB", "RUB"]
     assert [r["region"] for r in rows] == ["Moscow", "Kazan"]
     assert [r["title"] for r in rows] == ["Anna Smith", "Petrov"]  # no Title column at all
-    assert [str(r["amount"]) for r in rows] == ["10.50", "0.00"]
+    assert [r["amount"] for r in rows] == [Decimal("10.50"), Decimal("0.00")]
     assert res.warnings == []  # the default stands in for the missing Title
     assert res.columns_missing == ["Title"]
 

@@ -15,12 +15,15 @@ from typing import Any
 
 import yaml
 
-# canonical type -> DuckDB type of the raw column
+# canonical type -> DuckDB type of the raw column. `decimal` keeps source precision (an
+# amount with 3-4 decimals is not rounded at load; 28 integer digits, 10 decimals); raw
+# files of the earlier DECIMAL(18,2) still read as it (DuckDB's views cast, and Spark
+# widens a Parquet decimal whose precision grows at least as much as its scale)
 DUCKDB_TYPES = {
     "string": "VARCHAR",
     "int": "BIGINT",
     "number": "DOUBLE",
-    "decimal": "DECIMAL(18,2)",
+    "decimal": "DECIMAL(38,10)",
     "date": "DATE",
     "timestamp": "TIMESTAMP",
     "bool": "BOOLEAN",

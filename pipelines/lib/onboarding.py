@@ -13,6 +13,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -127,8 +128,13 @@ def _read_back(check: FileCheck, data: Path, sample_rows: int, top_reasons: int)
 
 
 def _printable(value: object) -> str:
-    """A value for a terminal: control characters shown escaped."""
-    text = str(value)
+    """A value for a terminal: control characters shown escaped; a decimal without the
+    trailing zeros of the raw type's scale (1200.50, not 1200.5000000000)."""
+    if isinstance(value, Decimal):
+        text = format(value.quantize(Decimal("0.01")) if value == value.quantize(Decimal("0.01"))
+                      else value.normalize(), "f")  # fmt: skip
+    else:
+        text = str(value)
     return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
