@@ -398,6 +398,42 @@ def test_ignored_files_are_neither_ingested_nor_quarantined(tmp_path: Path) -> N
     assert "(7 more)" in line and "`ignore:`" in line
 
 
+def test_a_user_mappings_ignore_globs_apply_to_the_whole_system_folder(tmp_path: Path) -> None:
+    """`ignore:` in a configuration folder's mapping of one entity also keeps the shipped
+    entities of that system from claiming the ignored files."""
+    config = tmp_path / "config"
+    (config / "sources").mkdir(parents=True)
+    (config / "sources" / "salesforce.yml").write_text(
+        textwrap.dedent(
+            """\
+            system: salesforce
+            folder: crm_salesforce
+            ignore: ["*History.csv", "Attachments/*"]
+            entities:
+              user:
+                files: ["User.csv"]
+                columns:
+                  id: {source: Id, required: true}
+            """
+        ),
+        encoding="utf-8",
+    )
+    entities = load_entities(ROOT / "sources", config)
+    landing = tmp_path / "landing"
+    land(tmp_path, "crm_salesforce/OpportunityHistory.csv", b"Id\n1\n")
+    land(tmp_path, "crm_salesforce/AccountHistory.csv", b"Id\n1\n")
+    land(tmp_path, "crm_salesforce/Attachments/a.csv", b"Id\n1\n")
+    land(tmp_path, "crm_salesforce/Opportunity.csv", b"Id\n1\n")
+    by_table = {e.table: e for e in entities}
+    assert landed_files(landing, by_table["salesforce__opportunity_history"]) == []
+    assert landed_files(landing, by_table["salesforce__opportunity"]) == [
+        landing / "crm_salesforce/Opportunity.csv"
+    ]
+    assert unrecognised_files(landing, entities) == []
+    # other systems keep their own (here: no) globs
+    assert by_table["bitrix__lead"].ignore == ()
+
+
 # --------------------------------------------------------------------------- 7. 1C names
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import fnmatch
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -362,7 +362,7 @@ def load_entities(sources_dir: Path, config_dir: Path | None = None) -> list[Ent
     _unique_tables(shipped)
     user_dir = config_dir / "sources" if config_dir is not None else None
     if user_dir is None or not user_dir.is_dir():
-        return shipped
+        return _system_ignores(shipped)
     user_files = sorted(
         {*user_dir.glob("*.yml"), *user_dir.glob("*.yaml"), *user_dir.glob("*/*.yml")}
     )
@@ -376,7 +376,21 @@ def load_entities(sources_dir: Path, config_dir: Path | None = None) -> list[Ent
     _unique_tables(user)
     overridden = {e.table for e in user}
     kept = [e for e in shipped if e.table not in overridden and e.system not in replaced_systems]
-    return kept + user
+    return _system_ignores(kept + user)
+
+
+def _system_ignores(entities: list[Entity]) -> list[Entity]:
+    """`ignore:` globs are the system folder's: each entity of a folder gets the globs of
+    every mapping of that folder (a user's mapping of a few entities ignores files for the
+    shipped entities too: `*History.csv` is not loaded as OpportunityHistory.csv)."""
+    globs: dict[str, list[str]] = {}
+    for ent in entities:
+        folder = globs.setdefault(ent.folder, [])
+        folder.extend(g for g in ent.ignore if g not in folder)
+    return [
+        e if e.ignore == tuple(globs[e.folder]) else replace(e, ignore=tuple(globs[e.folder]))
+        for e in entities
+    ]
 
 
 def empty_select(columns: dict[str, str]) -> str:
