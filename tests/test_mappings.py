@@ -432,6 +432,16 @@ def test_a_user_mappings_ignore_globs_apply_to_the_whole_system_folder(tmp_path:
     assert unrecognised_files(landing, entities) == []
     # other systems keep their own (here: no) globs
     assert by_table["bitrix__lead"].ignore == ()
+    # a file of globs only: every shipped entity stays, the globs apply to them
+    (config / "sources" / "salesforce.yml").write_text(
+        'system: salesforce\nfolder: crm_salesforce\nignore: ["*History.csv", "Attachments/*"]\n',
+        encoding="utf-8",
+    )
+    entities = load_entities(ROOT / "sources", config)
+    assert {e.table for e in entities} == set(SHIPPED)
+    assert unrecognised_files(landing, entities) == []
+    by_table = {e.table: e for e in entities}
+    assert landed_files(landing, by_table["salesforce__opportunity_history"]) == []
 
 
 # --------------------------------------------------------------------------- 7. 1C names

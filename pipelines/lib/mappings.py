@@ -156,7 +156,7 @@ def _load_file(path: Path) -> list[Entity]:
         system, folder = doc["system"], doc["folder"]
         base_format = doc.get("format", "csv")
         base_options = dict(doc.get("options") or {})
-        entities = doc["entities"]
+        entities = doc.get("entities") or {}  # none: a file of `ignore:` globs only
     except KeyError as exc:
         raise MappingError(f"{path}: missing key {exc}") from exc
     extra = {
@@ -357,36 +357,41 @@ def load_entities(sources_dir: Path, config_dir: Path | None = None) -> list[Ent
     Two user files declaring the same entity are an error naming both.
     """
     shipped: list[Entity] = []
-    for path in sorted(sources_dir.glob("*/*.yml")):
+    shipped_files = sorted(sources_dir.glob("*/*.yml"))
+    for path in shipped_files:
         shipped.extend(_load_file(path))
     _unique_tables(shipped)
     user_dir = config_dir / "sources" if config_dir is not None else None
     if user_dir is None or not user_dir.is_dir():
-        return _system_ignores(shipped)
+        return _system_ignores(shipped, shipped_files)
     user_files = sorted(
         {*user_dir.glob("*.yml"), *user_dir.glob("*.yaml"), *user_dir.glob("*/*.yml")}
     )
     user: list[Entity] = []
     replaced_systems: set[str] = set()
     for path in user_files:
-        declared = _load_file(path)
-        user.extend(declared)
+        user.extend(_load_file(path))
         if _replace_mode(path):
-            replaced_systems.update(e.system for e in declared)
+            replaced_systems.add(str((yaml.safe_load(path.read_text(encoding="utf-8")))["system"]))
     _unique_tables(user)
     overridden = {e.table for e in user}
     kept = [e for e in shipped if e.table not in overridden and e.system not in replaced_systems]
-    return _system_ignores(kept + user)
+    return _system_ignores(kept + user, [*shipped_files, *user_files])
 
 
-def _system_ignores(entities: list[Entity]) -> list[Entity]:
+def _system_ignores(entities: list[Entity], files: list[Path]) -> list[Entity]:
     """`ignore:` globs are the system folder's: each entity of a folder gets the globs of
-    every mapping of that folder (a user's mapping of a few entities ignores files for the
-    shipped entities too: `*History.csv` is not loaded as OpportunityHistory.csv)."""
+    every mapping file of that folder, including a file that declares no entity (a user's
+    mapping of a few entities, or of `ignore:` only, also keeps the shipped entities from
+    claiming the ignored files: `*FieldHistory.csv` is not loaded as a Salesforce object)."""
     globs: dict[str, list[str]] = {}
+    for path in files:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        folder = globs.setdefault(str(doc.get("folder")), [])
+        found = _str_list(doc.get("ignore"), f"{path}: ignore")
+        folder.extend(g for g in found if g not in folder)
     for ent in entities:
-        folder = globs.setdefault(ent.folder, [])
-        folder.extend(g for g in ent.ignore if g not in folder)
+        globs.setdefault(ent.folder, [])
     return [
         e if e.ignore == tuple(globs[e.folder]) else replace(e, ignore=tuple(globs[e.folder]))
         for e in entities
