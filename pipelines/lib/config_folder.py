@@ -142,6 +142,9 @@ def dbt_seed_path(settings: Settings) -> str:
     link = project / "target" / "config_seeds" / key
     if not (link.is_symlink() and Path(os.readlink(link)) == prepared):
         link.parent.mkdir(parents=True, exist_ok=True)
+        for old in link.parent.iterdir():  # links to data folders deleted since
+            if old.is_symlink() and not old.exists():
+                old.unlink(missing_ok=True)
         tmp = link.with_name(f"{link.name}.{os.getpid()}.tmp")
         tmp.unlink(missing_ok=True)
         tmp.symlink_to(prepared, target_is_directory=True)
