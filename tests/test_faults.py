@@ -216,9 +216,7 @@ def mart_rows(warehouse: Path) -> dict[str, list[tuple]]:
                     "sum(files) from marts.mart_data_quality group by all order by all"
                 )
             else:
-                exprs = [
-                    BUILD_MOMENT.get((t, c), "{}").format(f'"{c}"') for c in cols
-                ]
+                exprs = [BUILD_MOMENT.get((t, c), "{}").format(f'"{c}"') for c in cols]
                 sql = f"select {', '.join(exprs)} from marts.{t}"
             rows = [tuple(_norm(v) for v in r) for r in con.execute(sql).fetchall()]
             out[t] = sorted(rows, key=repr)
@@ -347,9 +345,7 @@ def broken_cloud_files(landing: Path) -> dict[str, bytes]:
 
     # bytes no declared encoding (UTF-8, Windows-1251) can decode, in every 50th row
     invalid = b"".join(
-        (line + "\n").encode().replace(b",", b"\x98,", 1)
-        if k % 50 == 1
-        else (line + "\n").encode()
+        (line + "\n").encode().replace(b",", b"\x98,", 1) if k % 50 == 1 else (line + "\n").encode()
         for k, line in enumerate([",".join(header), *rows])
     )
     return {
