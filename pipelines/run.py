@@ -126,6 +126,16 @@ def _summary(run_id: str, seconds: float, success: bool, failures: list[str]) ->
     for t, files, read, loaded, quarantined in rows:
         print(f"  {t:38s} files {files:>4}  read {read:>10,}  loaded {loaded:>10,}  "
               f"quarantined {quarantined:>8,}")  # fmt: skip
+    nothing = con.execute(
+        "select source_file, status from raw.load_manifest "
+        "where load_id = ? and status in ('empty', 'header_only') order by 1",
+        [run_id],
+    ).fetchall()
+    if nothing:  # reported as what they are, not as failures: the run still publishes
+        shown = ", ".join(
+            f"{f} ({'empty, 0 bytes' if st == 'empty' else 'header only'})" for f, st in nothing
+        )
+        print(f"  {len(nothing)} file(s) with no data rows, nothing loaded: {shown}")
     dups = con.execute(
         "select count(*) from raw.file_delivery where load_id = ?", [run_id]
     ).fetchone()[0]

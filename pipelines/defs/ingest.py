@@ -38,8 +38,11 @@ from pipelines.lib.backfill import forget_entries
 from pipelines.lib.ingest import (
     FileResult,
     IngestError,
+    blocked_files_gone,
+    duck_path,
     ingest_file,
     landed_files,
+    quarantine_refused,
     quarantine_unrecognised,
     record_unreadable,
     unrecognised_summary,
@@ -51,6 +54,7 @@ from pipelines.lib.partitions import (
     manifest_entries_in_window,
     start_date,
 )
+from pipelines.lib.quality.rules import Rule, default_config_path, load_config, raw_suite
 from pipelines.lib.settings import get_settings
 from pipelines.lib.warehouse import manifest_dir, quarantine_dir, raw_dir
 
@@ -88,12 +92,14 @@ def row_accounting_mismatches(entity: Entity) -> list[str]:
         return []
     rdir, qdir = raw_dir(data, entity), quarantine_dir(data) / entity.system / entity.name
     raw_src = (
-        f"(select _file_sha256 || '|' || _source_file as sha from read_parquet('{rdir}/*.parquet'))"
+        f"(select _file_sha256 || '|' || _source_file as sha "
+        f"from read_parquet('{duck_path(rdir)}/*.parquet'))"
         if any(rdir.glob("*.parquet"))
         else "(select null::varchar as sha where false)"
     )
     q_src = (
-        f"(select file_sha256 || '|' || source_file as sha from read_parquet('{qdir}/*.parquet'))"
+        f"(select file_sha256 || '|' || source_file as sha "
+        f"from read_parquet('{duck_path(qdir)}/*.parquet'))"
         if qdir.is_dir() and any(qdir.glob("*.parquet"))
         else "(select null::varchar as sha where false)"
     )
@@ -102,7 +108,8 @@ def row_accounting_mismatches(entity: Entity) -> list[str]:
         rows = con.execute(
             f"""
             with m as (select file_sha256 || '|' || source_file as sha, source_file, rows_read
-                       from read_json('{mfiles}', format = 'newline_delimited')),
+                       from read_json('{duck_path(mfiles.parent)}/{mfiles.name}',
+                                      format = 'newline_delimited')),
                  r as (select sha, count(*) as n from {raw_src} group by sha),
                  q as (select sha, count(*) as n from {q_src} group by sha)
             select m.source_file, m.rows_read, coalesce(r.n, 0), coalesce(q.n, 0)
@@ -113,6 +120,25 @@ def row_accounting_mismatches(entity: Entity) -> list[str]:
     finally:
         con.close()
     return [f"{f}: read {n} != loaded {lo} + quarantined {qu}" for f, n, lo, qu in rows]
+
+
+def volume_block_rule(entity: Entity) -> Rule | None:
+    """The table's blocking volume floor (`quality/suites.yml` `volume.block_below`), if any."""
+    s = get_settings()
+    suite = raw_suite(entity, load_config(default_config_path(s.root)))
+    return next((r for r in suite.rules if r.kind == "volume" and r.blocking), None)
+
+
+def withdraw_blocked_files(entity: Entity) -> list[str]:
+    """Forget the files of the table's latest load that fail its blocking volume floor and
+    have left the landing folder (see `blocked_files_gone`); a message per file."""
+    rule = volume_block_rule(entity)
+    if rule is None:
+        return []
+    s = get_settings()
+    gone = blocked_files_gone(s.data_dir, s.landing_dir, entity, rule)
+    forget_entries(s, [entry for entry, _ in gone])
+    return [message for _, message in gone]
 
 
 def build_ingest_asset(entity: Entity) -> AssetsDefinition:
@@ -151,6 +177,9 @@ def _build_ingest_asset(entity: Entity, key: AssetKey) -> AssetsDefinition:
             landed_files(settings.landing_dir, entity), start, end, settings, b, entity
         )
         forgotten = 0
+        withdrawn = withdraw_blocked_files(entity)
+        for message in withdrawn:
+            context.log.warning(message)
         if is_backfill(context.run.tags):
             forgotten = forget_entries(
                 settings, manifest_entries_in_window(settings, start, end, b, entity)
@@ -165,7 +194,12 @@ def _build_ingest_asset(entity: Entity, key: AssetKey) -> AssetsDefinition:
             shown = str(path.relative_to(settings.landing_dir))
             try:
                 res = ingest_file(
-                    path, entity, settings.data_dir, context.run.run_id, display_path=shown
+                    path,
+                    entity,
+                    settings.data_dir,
+                    context.run.run_id,
+                    display_path=shown,
+                    retry_failed=is_backfill(context.run.tags),
                 )
             except IngestError as exc:
                 context.log.error(str(exc))
@@ -175,9 +209,12 @@ def _build_ingest_asset(entity: Entity, key: AssetKey) -> AssetsDefinition:
                 unreadable.append(str(exc))
                 continue
             results.append(res)
+            if res.status in ("empty", "header_only"):
+                context.log.info(f"{shown}: {'; '.join(res.warnings)}")
+                continue
             for warning in res.warnings:
                 context.log.warning(f"{shown}: {warning}")
-            if res.status != "duplicate":
+            if res.status not in ("duplicate", "failed"):
                 context.log.info(
                     f"{shown}: read {res.rows_read}, loaded {res.rows_loaded}, "
                     f"quarantined {res.rows_quarantined}"
@@ -187,15 +224,18 @@ def _build_ingest_asset(entity: Entity, key: AssetKey) -> AssetsDefinition:
                         else ""
                     )
                 )
-        new = [r for r in results if r.status != "duplicate"]
+        new = [r for r in results if r.status not in ("duplicate", "failed")]
         yield MaterializeResult(
             metadata={
                 "partitions": f"{start}..{end}",
                 "files_in_range": len(files),
                 "files_forgotten": forgotten,
                 "files_new": len(new),
-                "files_already_loaded": len(results) - len(new),
+                "files_already_loaded": sum(r.status == "duplicate" for r in results),
                 "files_unreadable": len(unreadable),
+                "files_failed_before": sum(r.status == "failed" for r in results),
+                "files_empty": sum(r.status in ("empty", "header_only") for r in results),
+                "files_withdrawn": len(withdrawn),
                 "rows_read": sum(r.rows_read for r in new),
                 "rows_loaded": sum(r.rows_loaded for r in new),
                 "rows_quarantined": sum(r.rows_quarantined for r in new),
@@ -231,7 +271,12 @@ def landing_inventory(context: AssetExecutionContext) -> MaterializeResult:
     )
     if found:  # one line, however many: an export folder may hold hundreds of other files
         context.log.warning(unrecognised_summary(found))
-    return MaterializeResult(metadata={"unrecognised_files": len(found)})
+    refused = quarantine_refused(settings.landing_dir, settings.data_dir, context.run.run_id)
+    for line in refused:  # symbolic links, pipes, devices: never read, listed in the quarantine
+        context.log.warning(line)
+    return MaterializeResult(
+        metadata={"unrecognised_files": len(found), "refused_entries": len(refused)}
+    )
 
 
 def ingest_assets() -> list[AssetsDefinition]:

@@ -23,6 +23,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -66,7 +67,7 @@ class FileResult:
     file_sha256: str
     file_bytes: int
     encoding: str | None
-    status: str  # loaded | partial | rejected | duplicate
+    status: str  # loaded | partial | rejected | duplicate | empty | header_only | failed
     rows_read: int = 0
     rows_loaded: int = 0
     rows_quarantined: int = 0
@@ -194,6 +195,44 @@ def file_key(sha: str, entity: Entity, name: str) -> str:
     if not values:
         return sha
     return hashlib.sha256(f"{sha}|{json.dumps(values, sort_keys=True)}".encode()).hexdigest()
+
+
+def failed_path(data_dir: Path, entity: Entity, key: str) -> Path:
+    """Where the failure to read one file version (by `file_key`) is remembered."""
+    return data_dir / "failed" / f"{entity.table}__{key}.json"
+
+
+def mapping_fingerprint(entity: Entity) -> str:
+    """A checksum of what decides how a file is read: the mapping file's bytes (and the
+    entity). A remembered failure is retried when the file or its mapping changes."""
+    h = hashlib.sha256(entity.table.encode())
+    if entity.definition_file is not None and entity.definition_file.is_file():
+        h.update(entity.definition_file.read_bytes())
+    return h.hexdigest()
+
+
+def failed_record(data_dir: Path, entity: Entity, key: str) -> dict[str, Any] | None:
+    """The remembered failure of this file version, if the mapping is still the same."""
+    path = failed_path(data_dir, entity, key)
+    if not path.is_file():
+        return None
+    try:
+        rec = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if rec.get("mapping_sha256") != mapping_fingerprint(entity):
+        return None
+    return rec
+
+
+def duck_path(path: Path) -> str:
+    """`path` as a literal file name for DuckDB's readers, which expand `*`, `?` and `[...]`
+    as a glob even in a list: each of those characters is written as a one-character class
+    (`?` -> `[?]`), so a file named `leads_2026-11-2?.csv` reads only itself."""
+    text = str(path)
+    if not any(ch in text for ch in "*?["):
+        return text
+    return re.sub(r"([*?\[])", r"[\1]", text)
 
 
 def new_load_id() -> str:
@@ -483,21 +522,86 @@ def _xlsx_cell(value: object, entity: Entity) -> str:
     return str(value)
 
 
+XLSX_LAST_ROW = 1_048_576  # the format's last row: rows numbered beyond it are not read
+
+
+def _xlsx_limits() -> tuple[int, int]:
+    """(rows, columns) an XLSX sheet may use: `ingest.xlsx_max_rows`, `ingest.xlsx_max_columns`."""
+    ing = get_settings().section("ingest")
+    return int(ing.get("xlsx_max_rows", 1_048_576)), int(ing.get("xlsx_max_columns", 500))
+
+
+def _blank_count(cells: tuple[object, ...]) -> int:
+    """Empty cells (None or ''), counted at C speed: a row may be 16,384 cells wide."""
+    return cells.count(None) + cells.count("")
+
+
 def _prepare_xlsx(path: Path, entity: Entity, workdir: Path) -> Prepared:
+    """The first sheet as delimited text, bounded by what it holds, not what it declares.
+
+    The `<dimension ref=...>` a file declares is ignored (`reset_dimensions`): a 2 KB file
+    declaring `A1:XFD100000` would otherwise be read as 100,000 rows of 16,384 cells. Each
+    row is as wide as its own last cell; the header is the first non-empty row and sets the
+    width. A row with values beyond the header keeps them (it has too many fields and is
+    quarantined with its line). A header wider than `ingest.xlsx_max_columns`, or a value
+    below row `ingest.xlsx_max_rows`, is an error naming the file and the limit. Empty rows
+    cost nothing and are skipped wherever they are, so rows below a gap are never dropped.
+    """
     import openpyxl  # imported lazily: only XLSX exports need it
 
+    max_rows, max_cols = _xlsx_limits()
     try:
         wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many types for a damaged file
         raise IngestError(f"{path}: cannot open as XLSX: {exc}") from exc
     out = workdir / (path.name + ".csv")
-    with out.open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.writer(fh, delimiter=";", quoting=csv.QUOTE_ALL, lineterminator="\n")
-        for row in wb.worksheets[0].iter_rows(values_only=True):
-            if row is None or all(v is None for v in row):
-                continue
-            writer.writerow([_xlsx_cell(v, entity) for v in row])
-    wb.close()
+    try:
+        ws = wb.worksheets[0]
+        ws.reset_dimensions()  # never trust the declared dimension
+        header: tuple[object, ...] = ()
+        header_row = 0
+        for idx, row in enumerate(ws.iter_rows(max_row=max_rows, values_only=True), start=1):
+            cells = tuple(row or ())
+            if _blank_count(cells) < len(cells):
+                last = max(i for i, v in enumerate(cells) if v is not None and v != "")
+                header, header_row = cells[: last + 1], idx
+                break
+        if len(header) > max_cols:
+            raise IngestError(
+                f"{path}: sheet {ws.title!r} has a header {len(header)} columns wide, more "
+                f"than {max_cols} (ingest.xlsx_max_columns in settings.yml)"
+            )
+        width = len(header)
+        with out.open("w", encoding="utf-8", newline="") as fh:
+            writer = csv.writer(fh, delimiter=";", quoting=csv.QUOTE_ALL, lineterminator="\n")
+            if header:
+                writer.writerow([_xlsx_cell(v, entity) for v in header])
+            rows = ws.iter_rows(  # to the format's last row: data below the cap is an error
+                min_row=header_row + 1,
+                max_row=max(max_rows + 1, XLSX_LAST_ROW),
+                values_only=True,
+            )
+            for idx, row in enumerate(rows if header else (), start=header_row + 1):
+                cells = tuple(row or ())
+                head, tail = cells[:width], cells[width:]
+                extra = [v for v in tail if v is not None and v != ""] if tail and (
+                    _blank_count(tail) < len(tail)
+                ) else []  # fmt: skip
+                if not extra and _blank_count(head) == len(head):
+                    continue
+                if idx > max_rows:
+                    raise IngestError(
+                        f"{path}: sheet {ws.title!r} has data beyond row {max_rows} "
+                        "(ingest.xlsx_max_rows in settings.yml); split the export"
+                    )
+                values = head + (None,) * (width - len(head)) + tuple(extra)
+                writer.writerow([_xlsx_cell(v, entity) for v in values])
+    except IngestError:
+        raise
+    except Exception as exc:  # a damaged sheet part
+        raise IngestError(f"{path}: cannot read as XLSX: {exc}") from exc
+    finally:
+        wb.close()
     return Prepared(out, "utf-8", "xlsx", ";", True)
 
 
@@ -931,7 +1035,7 @@ def _load_into_duckdb(
     con.execute(
         f"""
         create or replace temp table src as
-        select * from read_csv({sql_str(str(prep.path))},
+        select * from read_csv({sql_str(duck_path(prep.path))},
             columns = {cols}, header = {str(prep.header).lower()},
             delim = {sql_str(prep.delimiter)}, quote = '"', escape = '"',
             encoding = {sql_str(prep.encoding)}, auto_detect = false,
@@ -964,11 +1068,26 @@ def ingest_file(
     load_id: str,
     sha: str | None = None,
     display_path: str | None = None,
+    retry_failed: bool = False,
 ) -> FileResult:
-    """Ingest one landed file for one entity. Idempotent by content checksum."""
+    """Ingest one landed file for one entity. Idempotent by content checksum.
+
+    A 0-byte file is recorded with status `empty` and a file with a header and no rows
+    with `header_only` (neither is read as rows nor warned about column by column). A file
+    version that failed before (`record_unreadable`) is not parsed again while its content
+    and mapping are unchanged, unless `retry_failed` (a backfill): status `failed`.
+    """
+    shown = display_path or str(path)
+    try:
+        st = path.lstat()
+    except OSError as exc:
+        raise IngestError(f"{shown}: cannot be inspected: {exc}") from exc
+    if stat.S_ISLNK(st.st_mode) and not allow_symlinks_inside_landing():
+        raise IngestError(f"{shown}: symbolic link to {os.readlink(path)} refused")
+    if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
+        raise IngestError(f"{shown}: not a regular file, refused")
     sha = sha or file_sha256(path)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    shown = display_path or str(path)
     result = FileResult(
         load_id=load_id,
         loaded_at=now.isoformat(sep=" "),
@@ -1000,6 +1119,19 @@ def ingest_file(
                     "file_sha256": sha, "duplicate_of": previous.get("source_file"),
                 }, ensure_ascii=False),
             )  # fmt: skip
+        return result
+    failed = None if retry_failed else failed_record(data_dir, entity, result.file_key)
+    if failed is not None:
+        result.status = "failed"
+        result.warnings.append(
+            f"not read again: this content failed in run {failed.get('load_id')} "
+            f"({failed.get('reason')}); it is retried when the file or its mapping changes"
+        )
+        return result
+    if result.file_bytes == 0:
+        result.status = "empty"
+        result.warnings.append("empty file (0 bytes): nothing to load")
+        _atomic_write_text(mpath, json.dumps(result.manifest_record(), ensure_ascii=False))
         return result
 
     tmp_root = data_dir / "tmp"
@@ -1185,20 +1317,27 @@ def _split_and_write(
         + int(con.execute("select count(*) from rej").fetchone()[0])
         + len(prep.preset_quarantine)
     )
-    result.rows_loaded = int(
-        con.execute(f"select count(*) from read_parquet({sql_str(str(target))})").fetchone()[0]
-    )
+    count = "select count(*) from read_parquet({})"
+    result.rows_loaded = int(con.execute(count.format(sql_str(duck_path(target)))).fetchone()[0])
     result.rows_quarantined = (
-        int(con.execute(f"select count(*) from read_parquet({sql_str(str(qfile))})").fetchone()[0])
-        if n_q
-        else 0
+        int(con.execute(count.format(sql_str(duck_path(qfile)))).fetchone()[0]) if n_q else 0
     )
     if entity.freshness_field:
         fresh = con.execute(
             f"select max({sql_ident(entity.freshness_field)}) from typed where _error = ''"
         ).fetchone()[0]
         result.freshness_at = str(fresh) if fresh is not None else None
-    if result.rows_loaded == 0 and result.rows_quarantined:
+    if result.rows_read == 0:
+        # nothing but a header (or nothing at all once converted): one status, no
+        # column-by-column warnings about a file without rows
+        header = prep.header and any(n.strip() for n in names)
+        result.status = "header_only" if header else "empty"
+        result.warnings[:] = [
+            "header only, no data rows: nothing to load"
+            if header
+            else "no rows and no header: nothing to load"
+        ]
+    elif result.rows_loaded == 0 and result.rows_quarantined:
         result.status = "rejected"
     elif result.rows_quarantined:
         result.status = "partial"
@@ -1207,23 +1346,119 @@ def _split_and_write(
 # --------------------------------------------------------------------------- discovery
 
 
-def _files_under(folder: Path) -> list[Path]:
-    """Every file under a folder, sub-folders included; hidden files and folders skipped."""
-    return sorted(
-        p
-        for p in folder.rglob("*")
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-    )
+def _refusal(path: Path, landing_dir: Path, allow_inside: bool) -> str | None:
+    """Why a landing-folder entry is not read (None: a regular file, or an allowed link).
+
+    Nothing is opened: the entry itself is inspected (`lstat`), and a link's target only
+    as text, so a link to `/etc/passwd` or a named pipe costs nothing and reveals nothing.
+    """
+    try:
+        st = path.lstat()
+    except OSError as exc:
+        return f"cannot be inspected: {exc.strerror or exc}"
+    if stat.S_ISLNK(st.st_mode):
+        target = os.readlink(path)
+        if not allow_inside:
+            return (
+                f"symbolic link to {target} refused: links in the landing folder are not "
+                "followed (copy the file in, or set ingest.allow_symlinks_inside_landing "
+                "in settings.yml for links that stay inside the landing folder)"
+            )
+        real = Path(os.path.realpath(path))
+        if not real.is_relative_to(Path(os.path.realpath(landing_dir))):
+            return f"symbolic link to {target} refused: it leads outside the landing folder"
+        if not (real.is_file() or real.is_dir()):
+            return f"symbolic link to {target} refused: its target is not a regular file"
+        return None
+    if stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode):
+        return None
+    kind = (
+        "named pipe (FIFO)" if stat.S_ISFIFO(st.st_mode)
+        else "character device" if stat.S_ISCHR(st.st_mode)
+        else "block device" if stat.S_ISBLK(st.st_mode)
+        else "socket" if stat.S_ISSOCK(st.st_mode)
+        else "special file"
+    )  # fmt: skip
+    return f"{kind} refused: only regular files are read"
+
+
+def allow_symlinks_inside_landing() -> bool:
+    return bool(get_settings().section("ingest").get("allow_symlinks_inside_landing", False))
+
+
+def scan_landing(
+    folder: Path, landing_dir: Path | None = None, allow_inside: bool | None = None
+) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """The regular files under `folder` (sub-folders included; hidden files and folders
+    skipped), and the entries refused with the reason: symbolic links (files or folders,
+    unless `ingest.allow_symlinks_inside_landing` and the link stays inside the landing
+    folder), named pipes, devices and sockets. Links are never followed to list a folder
+    outside the landing folder; a folder is walked once however many links lead to it."""
+    landing_dir = landing_dir or folder
+    if allow_inside is None:
+        allow_inside = allow_symlinks_inside_landing()
+    files: list[Path] = []
+    refused: list[tuple[Path, str]] = []
+    seen: set[str] = set()
+    pending = [folder]
+    while pending:
+        current = pending.pop()
+        real = os.path.realpath(current)
+        if real in seen:
+            continue
+        seen.add(real)
+        try:
+            entries = sorted(os.scandir(current), key=lambda e: e.name)
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            path = Path(entry.path)
+            reason = _refusal(path, landing_dir, allow_inside)
+            if reason is not None:
+                refused.append((path, reason))
+            elif os.path.isdir(path):
+                pending.append(path)
+            else:
+                files.append(path)
+    return sorted(files), sorted(refused)
+
+
+def _files_under(folder: Path, landing_dir: Path | None = None) -> list[Path]:
+    """Every regular file under a folder, sub-folders included; hidden files and folders,
+    symbolic links and special files skipped (see `scan_landing`)."""
+    return scan_landing(folder, landing_dir)[0]
+
+
+def _folder_refused(folder: Path, landing_dir: Path) -> bool:
+    """Whether a system folder is, or lies under, a refused entry (a linked folder)."""
+    allow = allow_symlinks_inside_landing()
+    try:
+        rel = folder.relative_to(landing_dir)
+    except ValueError:
+        return False
+    current = landing_dir
+    for part in rel.parts:
+        current = current / part
+        if _refusal(current, landing_dir, allow) is not None:
+            return True
+    return False
 
 
 def landed_files(landing_dir: Path, entity: Entity) -> list[Path]:
     """The files of an entity: under its system folder (sub-folders included, so that two
     PBXs' `pbx1/Master.csv` and `pbx2/Master.csv` are both found), matching its name
-    patterns case-insensitively, and not matching the system's `ignore:` globs."""
+    patterns case-insensitively, and not matching the system's `ignore:` globs. Symbolic
+    links and special files are not among them (`refused_entries` lists them)."""
     folder = landing_dir / entity.folder
-    if not folder.is_dir():
+    if not folder.is_dir() or _folder_refused(folder, landing_dir):
         return []
-    return [p for p in _files_under(folder) if entity.matches(p) and not entity.ignores(p, folder)]
+    return [
+        p
+        for p in _files_under(folder, landing_dir)
+        if entity.matches(p) and not entity.ignores(p, folder)
+    ]
 
 
 def claiming_entity(path: Path, landing_dir: Path, entities: list[Entity]) -> Entity | None:
@@ -1260,10 +1495,53 @@ def unrecognised_summary(shown: list[str], limit: int = 5) -> str:
 
 
 def _display(path: Path, landing_dir: Path) -> str:
+    """A landing-folder entry as messages show it: relative to the landing folder (the
+    entry itself, never the target of a link)."""
     try:
-        return str(path.resolve().relative_to(landing_dir.resolve()))
+        return str(path.relative_to(landing_dir))
+    except ValueError:
+        pass
+    try:
+        return str(Path(os.path.abspath(path)).relative_to(landing_dir.resolve()))
     except ValueError:
         return str(path)
+
+
+def refused_entries(landing_dir: Path) -> list[tuple[Path, str]]:
+    """Entries of the landing folder that are never read, with the reason (see `scan_landing`)."""
+    if not landing_dir.is_dir():
+        return []
+    return scan_landing(landing_dir, landing_dir)[1]
+
+
+def quarantine_refused(landing_dir: Path, data_dir: Path, load_id: str) -> list[str]:
+    """Record each refused entry (a symbolic link, a named pipe, a device) in the quarantine
+    (line 0, no checksum: nothing of it is read), once per entry and reason."""
+    found = refused_entries(landing_dir)
+    if not found:
+        return []
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(sep=" ")
+    shown = []
+    con = duckdb.connect()
+    try:
+        for path, reason in found:
+            display = _display(path, landing_dir)
+            shown.append(f"{display}: {reason}")
+            key = hashlib.sha256(f"{display}\0{reason}".encode()).hexdigest()[:16]
+            target = quarantine_dir(data_dir) / "_refused" / "_file" / f"{key}.parquet"
+            if target.exists():
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            con.execute(
+                f"copy (select ? as load_id, '_refused' as source_system, '_file' as entity, "
+                f"? as source_file, '' as file_sha256, 0::bigint as line, '' as raw_text, "
+                f"? as reason, timestamp '{now}' as quarantined_at) to {sql_str(str(target))} "
+                "(format parquet)",
+                [load_id, display, reason],
+            )
+    finally:
+        con.close()
+    return shown
 
 
 def quarantine_unrecognised(
@@ -1298,12 +1576,21 @@ def quarantine_unrecognised(
 def record_unreadable(
     path: Path, shown: str, entity: Entity, data_dir: Path, load_id: str, reason: str
 ) -> None:
-    """Quarantine a file that cannot be read at all (line 0), so it is listed, not lost.
-
-    No manifest entry is written: the next run tries the file again.
+    """Quarantine a file that cannot be read at all (line 0), so it is listed, not lost,
+    and remember the failure by checksum (`failed_record`): the next runs do not parse the
+    same bytes again with the same mapping. No manifest entry is written.
     """
     sha = file_sha256(path)
     key = file_key(sha, entity, path.name)
+    _atomic_write_text(
+        failed_path(data_dir, entity, key),
+        json.dumps({
+            "table_name": entity.table, "file_key": key, "file_sha256": sha,
+            "source_file": shown, "reason": reason, "load_id": load_id,
+            "failed_at": dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(sep=" "),
+            "mapping_sha256": mapping_fingerprint(entity),
+        }, ensure_ascii=False),
+    )  # fmt: skip
     target = quarantine_dir(data_dir) / entity.system / entity.name / f"{key[:16]}.parquet"
     target.parent.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(sep=" ")
@@ -1317,3 +1604,92 @@ def record_unreadable(
         )
     finally:
         con.close()
+
+
+# --------------------------------------------------------------------------- recovery
+
+
+def _manifest_records(data_dir: Path, entity: Entity) -> list[tuple[Path, dict[str, Any]]]:
+    out = []
+    for entry in sorted(manifest_dir(data_dir).glob(f"{entity.table}__*.json")):
+        try:
+            rec = json.loads(entry.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if rec.get("table_name") == entity.table:
+            out.append((entry, rec))
+    return out
+
+
+def _still_landed(rec: dict[str, Any], landing_dir: Path, entity: Entity) -> bool:
+    """Whether a loaded file's content is still in the landing folder: under its name, or
+    renamed (same size and checksum) among the entity's files."""
+    sha, size = rec.get("file_sha256"), rec.get("file_bytes")
+    where = landing_dir / str(rec.get("source_file") or "")
+    candidates = [where] if where.is_file() and not where.is_symlink() else []
+    if not candidates or file_sha256(where) != sha:
+        candidates = [
+            p for p in landed_files(landing_dir, entity) if p != where and p.stat().st_size == size
+        ]
+        return any(file_sha256(p) == sha for p in candidates)
+    return True
+
+
+def blocked_files_gone(
+    data_dir: Path, landing_dir: Path, entity: Entity, rule: Any
+) -> list[tuple[Path, str]]:
+    """Manifest entries to withdraw so that a blocking volume failure can be cleared.
+
+    The table's latest load with rows is what its checks judge. When that load fails the
+    blocking volume floor `rule`, it was never published (the block stops the publish),
+    and those of its files that are no longer in the landing folder (deleted, or replaced
+    by other content under their name) are returned with a message: the caller forgets
+    them as a backfill would, and the next check judges what is landed now. Files that
+    passed are never withdrawn, whether or not they are still landed.
+    """
+    from pipelines.lib.quality.rules import Batch, FileLoad, cadence, volume_verdict
+
+    records = [
+        (e, r) for e, r in _manifest_records(data_dir, entity) if int(r.get("rows_loaded") or 0)
+    ]
+    if not records:
+        return []
+
+    def loaded_at(rec: dict[str, Any]) -> dt.datetime:
+        return dt.datetime.fromisoformat(str(rec["loaded_at"]))
+
+    records.sort(key=lambda er: (loaded_at(er[1]), er[1].get("file_sha256")), reverse=True)
+    latest = records[0][1]["load_id"]
+    current = [(e, r) for e, r in records if r["load_id"] == latest]
+    newest = max(loaded_at(r) for _, r in current)
+
+    def load(rec: dict[str, Any]) -> FileLoad:
+        return FileLoad(
+            rec["load_id"], rec["file_sha256"], int(rec["rows_loaded"]), loaded_at(rec),
+            cadence(rec.get("partition_start"), rec.get("partition_end")),
+        )  # fmt: skip
+
+    batch = Batch(
+        "",
+        latest,
+        newest,
+        files=len(current),
+        history=tuple(
+            load(r) for _, r in records if r["load_id"] != latest and loaded_at(r) <= newest
+        ),
+        cadences=tuple(load(r).cadence for _, r in current),
+    )
+    rows = sum(int(r["rows_loaded"]) for _, r in current)
+    ok, bound = volume_verdict(rule, batch, rows)
+    if ok:
+        return []
+    return [
+        (
+            entry,
+            f"{rec.get('source_file')}: withdrawn from the raw layer: its load failed the "
+            f"blocking volume floor ({rows} rows, at least {bound.min_value} expected: "
+            f"{bound.note}) and the file is no longer in the landing folder",
+        )
+        for entry, rec in current
+        if not _still_landed(rec, landing_dir, entity)
+    ]

@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.lib.mappings import Entity
-from pipelines.lib.quality.rules import RAW, Batch, FileLoad, Suite
+from pipelines.lib.quality.rules import RAW, Batch, FileLoad, Suite, cadence
 from pipelines.lib.settings import get_settings
 from pipelines.lib.warehouse import create_raw_views, sql_str
 
@@ -106,7 +106,8 @@ def file_loads(con: duckdb.DuckDBPyConnection, suite: Suite) -> list[FileLoad]:
     """Loaded files of a raw table with rows, newest first: from the manifest, else lineage."""
     rows = con.execute(
         """
-        select load_id, file_sha256, rows_loaded, loaded_at from raw.load_manifest
+        select load_id, file_sha256, rows_loaded, loaded_at, partition_start, partition_end
+        from raw.load_manifest
         where table_name = ? and rows_loaded > 0
         order by loaded_at desc, file_sha256
         """,
@@ -115,11 +116,11 @@ def file_loads(con: duckdb.DuckDBPyConnection, suite: Suite) -> list[FileLoad]:
     if not rows:  # Parquet written without a manifest (another tool, a test fixture)
         rows = con.execute(
             f"""
-            select _load_id, _file_sha256, count(*), max(_loaded_at) from {suite.relation}
-            group by all order by 4 desc, 2
+            select _load_id, _file_sha256, count(*), max(_loaded_at), null, null
+            from {suite.relation} group by all order by 4 desc, 2
             """
         ).fetchall()
-    return [FileLoad(str(a), str(b), int(c), d) for a, b, c, d in rows]
+    return [FileLoad(str(a), str(b), int(c), d, cadence(s, e)) for a, b, c, d, s, e in rows]
 
 
 def _relation_exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
@@ -172,6 +173,7 @@ def prepare_batch(
         max(f.loaded_at for f in current),
         files=len(current),
         history=history,
+        cadences=tuple(f.cadence for f in current),
         known_values={k: v for k, v in known.items() if v},
     )
 

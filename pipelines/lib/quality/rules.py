@@ -91,6 +91,25 @@ class FileLoad:
     file_sha256: str
     rows: int
     loaded_at: dt.datetime
+    cadence: str = ""  # what one file covers (`cadence`): volume compares like with like
+
+
+def cadence(start: dt.date | str | None, end: dt.date | str | None) -> str:
+    """What one file covers, from the export dates it belongs to (its partition span, taken
+    from its name, a column or when it was written): `daily`, `weekly`, `monthly`,
+    `quarterly`, `yearly`, else `<n>-day`; '' when unknown. A monthly register and a daily list of the
+    same table are different cadences, so the volume rules never compare one with the other.
+    """
+    if not start or not end:
+        return ""
+    first = start if isinstance(start, dt.date) else dt.date.fromisoformat(str(start)[:10])
+    last = end if isinstance(end, dt.date) else dt.date.fromisoformat(str(end)[:10])
+    days = (last - first).days + 1
+    for name, lo, hi in (("daily", 1, 1), ("weekly", 7, 7), ("monthly", 28, 31),
+                         ("quarterly", 89, 92), ("yearly", 365, 366)):  # fmt: skip
+        if lo <= days <= hi:
+            return name
+    return f"{days}-day"
 
 
 @dataclass(frozen=True)
@@ -102,6 +121,7 @@ class Batch:
     loaded_at: dt.datetime  # the load's time (raw) or the check's time (staging)
     files: int = 0  # files in the load
     history: tuple[FileLoad, ...] = ()  # earlier files of the table, newest first
+    cadences: tuple[str, ...] = ()  # the cadence of each file of the load (FileLoad.cadence)
     known_values: dict[str, list[str]] = field(default_factory=dict)  # rule name -> values
     empty: bool = False  # nothing loaded yet: every rule passes vacuously
 
@@ -432,12 +452,40 @@ def bind(rule: Rule, batch: Batch, now: dt.datetime) -> Bound:
         values = batch.known_values.get(rule.name) or p.get("values") or []
         return Bound(rule, values=tuple(sorted({label_key(v) for v in values})))
     if rule.kind == "volume":
-        earlier = [f.rows for f in batch.history[: int(p["trailing_files"])]]
-        if len(earlier) < int(p["min_history"]) or batch.files == 0:
-            return Bound(rule, min_value=0, note=f"{len(earlier)} earlier file(s): not judged")
-        expected = statistics.median(earlier) * batch.files
-        lo = int(expected * float(p["lower"]))
-        hi = None if p.get("upper") is None else int(expected * float(p["upper"])) + 1
-        return Bound(rule, min_value=lo, max_value=hi,
-                     note=f"median {statistics.median(earlier):g} rows/file x {batch.files} file(s)")  # fmt: skip
+        return _bind_volume(rule, batch)
     return Bound(rule)
+
+
+def _bind_volume(rule: Rule, batch: Batch) -> Bound:
+    """Expected rows of the load: for each cadence among its files, the median rows per
+    file of the trailing earlier files of that cadence times the load's files of it. A
+    cadence with fewer than `min_history` earlier files leaves the load not judged."""
+    p = rule.params
+    if batch.files == 0:
+        return Bound(rule, min_value=0, note="no files: not judged")
+    current = list(batch.cadences) or [""] * batch.files
+    expected = 0.0
+    parts = []
+    for cad in sorted(set(current)):
+        n = current.count(cad)
+        earlier = [f.rows for f in batch.history if f.cadence == cad][: int(p["trailing_files"])]
+        label = f"{cad} " if cad else ""
+        if len(earlier) < int(p["min_history"]):
+            return Bound(
+                rule, min_value=0, note=f"{len(earlier)} earlier {label}file(s): not judged"
+            )
+        med = statistics.median(earlier)
+        expected += med * n
+        parts.append(f"median {med:g} rows/file x {n} file(s)" + (f" ({cad})" if cad else ""))
+    lo = int(expected * float(p["lower"]))
+    hi = None if p.get("upper") is None else int(expected * float(p["upper"])) + 1
+    return Bound(rule, min_value=lo, max_value=hi, note="; ".join(parts))
+
+
+def volume_verdict(rule: Rule, batch: Batch, rows: int) -> tuple[bool, Bound]:
+    """Whether `rows` (the load's rows) satisfy a volume rule for `batch`, and its bounds."""
+    b = _bind_volume(rule, batch)
+    ok = (b.min_value is None or rows >= b.min_value) and (
+        b.max_value is None or rows <= b.max_value
+    )
+    return ok, b
