@@ -522,3 +522,36 @@ def test_removing_or_replacing_the_offending_file_clears_the_volume_block(
     # and a file that passed may leave the landing folder (rotation) without being withdrawn
     cut.unlink()
     assert withdraw_blocked_files(DEALS) == []
+
+
+# --------------------------------------------------------------------------- Dagster assets
+
+
+def test_ingest_assets_refuse_links_and_withdraw_a_blocked_file(landing_env: Path) -> None:
+    """The same behaviours through the Dagster assets a run materialises."""
+    from dagster import DagsterInstance, materialize
+
+    from pipelines.defs.ingest import build_ingest_asset, landing_inventory
+
+    tmp = landing_env
+    for day in (16, 17, 18, 19):
+        land_deals(tmp, f"deals_2026-11-{day}.csv", 40)
+    cut = land_deals(tmp, "deals_2026-11-20.csv", 3)
+    secret = tmp / "passwd"
+    secret.write_text(SECRET + "\n")
+    (tmp / "landing" / DEALS.folder / "deals_2026-11-21.csv").symlink_to(secret)
+    (tmp / "landing" / DEALS.folder / "deals_2026-11-22.csv").write_bytes(b"")
+    cut.unlink()
+
+    asset = build_ingest_asset(DEALS)
+    with DagsterInstance.ephemeral() as instance:
+        result = materialize([asset], partition_key="2026-11-22", instance=instance)
+        assert result.success
+        meta = result.asset_materializations_for_node(asset.op.name)[0].metadata
+        assert (meta["files_withdrawn"].value, meta["files_empty"].value) == (1, 1)
+        assert meta["files_in_range"].value == 1  # the empty file; the link is not a file
+        inventory = materialize([landing_inventory], instance=instance)
+        meta = inventory.asset_materializations_for_node("raw__landing_inventory")[0].metadata
+        assert meta["refused_entries"].value == 1
+    assert volume_outcomes(tmp / "data")["volume__block"].passed
+    assert "secret-marker" not in everything_written(tmp / "data")

@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 from pipelines.lib.ingest import (
     claiming_entity,
     export_dates,
+    failed_record,
     file_key,
     file_sha256,
     landed_files,
@@ -147,8 +148,9 @@ def manifest_entries_in_window(
 
 
 def pending_files(settings: Settings) -> list[Path]:
-    """Landed files an ingest has not seen yet: content (+ name values) not in the manifest,
-    or known content under a name not yet recorded as a redelivery."""
+    """Landed files an ingest has not seen yet: content (+ name values) not in the manifest
+    and not remembered as failed with the current mapping, or known content under a name
+    not yet recorded as a redelivery."""
     mdir, ddir = manifest_dir(settings.data_dir), deliveries_dir(settings.data_dir)
     out = []
     for entity in load_entities(settings.sources_dir, settings.config_dir):
@@ -156,7 +158,8 @@ def pending_files(settings: Settings) -> list[Path]:
             key = file_key(file_sha256(path), entity, path.name)
             entry = mdir / f"{entity.table}__{key}.json"
             if not entry.exists():
-                out.append(path)
+                if failed_record(settings.data_dir, entity, key) is None:
+                    out.append(path)
                 continue
             shown = str(path.relative_to(settings.landing_dir))
             if json.loads(entry.read_text(encoding="utf-8")).get("source_file") == shown:
