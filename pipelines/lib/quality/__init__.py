@@ -21,7 +21,7 @@ from typing import Any
 import duckdb
 
 from pipelines.lib.quality.duck import prepare_batch
-from pipelines.lib.quality.results import Outcome
+from pipelines.lib.quality.results import Outcome, masked
 from pipelines.lib.quality.rules import Batch, Bound, Suite, bind
 
 __all__ = ["DOCS_INDEX_TAG", "LazyChecker", "Outcome", "run_suite", "utcnow"]
@@ -74,7 +74,8 @@ def run_suite(
     todo = [b for b in bounds if b.rule.name not in reused]
     # by rule name: GX returns its results in an order of its own
     evaluated = {o.rule.name: o for o in _evaluate(con, suite, batch, todo, engine, checker)}
-    outcomes = [reused.get(b.rule.name) or evaluated[b.rule.name] for b in bounds]
+    # samples of sensitive columns are masked before anything stores or prints them
+    outcomes = [masked(reused.get(b.rule.name) or evaluated[b.rule.name], suite) for b in bounds]
     if memo_file is not None:
         from pipelines.lib.quality import memo
 

@@ -48,6 +48,7 @@ from great_expectations.expectations.metrics.map_metric_provider import (  # noq
 )
 from sqlalchemy.pool import StaticPool  # noqa: E402
 
+from pipelines.lib.quality.mask import mask_sample  # noqa: E402
 from pipelines.lib.quality.results import Outcome  # noqa: E402
 from pipelines.lib.quality.rules import BLOCKING, Batch, Bound, Suite  # noqa: E402
 from pipelines.lib.quality.sql import q, reference_violation  # noqa: E402
@@ -330,6 +331,7 @@ class GxChecks:
         )
         gx_suite = self.context.suites.add(gx_suite)
         result = definition.get_batch().validate(gx_suite, result_format=RESULT_FORMAT)
+        mask_results(result, suite)  # before the result is read, stored or rendered
         by_name = {b.rule.name: b for b in bounds}
         outcomes = [_outcome(r, by_name) for r in result.results]
         if self.docs_dir is not None:
@@ -349,6 +351,24 @@ class GxChecks:
     def close(self) -> None:
         self.datasource.get_engine().dispose()
         self.datasource.get_execution_engine().engine.dispose()
+
+
+def mask_results(result: Any, suite: Suite) -> None:
+    """Mask, in place, the sampled values of `suite`'s sensitive columns in a GX suite
+    validation result (samples of values, rows of a compound key, observed values), so the
+    stored JSON and the Data Docs rendered from it never hold them in full.
+
+    With `RESULT_FORMAT` (BASIC) GX returns no rows for `UnexpectedRowsExpectation`, only
+    their count; samples of the other expectations are bounded by `partial_unexpected_count`.
+    """
+    if not suite.masks:
+        return
+    for r in result.results:
+        if not r.result:
+            continue
+        kwargs = r.expectation_config.kwargs or {}
+        kind = suite.masks.get(kwargs.get("column") or "")
+        r.result = mask_sample(dict(r.result), kind, suite.masks, suite.column_types)
 
 
 def _outcome(r: Any, by_name: dict[str, Bound]) -> Outcome:

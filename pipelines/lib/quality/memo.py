@@ -32,7 +32,7 @@ from pipelines.lib.quality.results import Outcome, outcome_record
 from pipelines.lib.quality.rules import Batch, Bound, Suite
 from pipelines.lib.warehouse import checks_dir
 
-VERSION = 1
+VERSION = 2  # 2: samples of sensitive columns are stored masked
 REUSED = "reused: load"  # how the details of a reused outcome begin their note
 
 

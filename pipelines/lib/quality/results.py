@@ -8,12 +8,13 @@ import decimal
 import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from pipelines.lib.quality.mask import mask_sample
 from pipelines.lib.quality.rules import Batch, Rule, Suite
 from pipelines.lib.warehouse import CHECK_RESULT_COLUMNS, checks_dir, sql_str
 
@@ -30,6 +31,16 @@ class Outcome:
     unexpected_percent: float | None = None
     observed: Any = None  # observed value, or a sample of unexpected values
     details: str = ""  # bounds, notes, or the error that made the check fail
+
+
+def masked(o: Outcome, suite: Suite) -> Outcome:
+    """`o` with its sample of values masked where they are of a sensitive column of `suite`
+    (see `pipelines.lib.quality.mask`); idempotent."""
+    if o.observed is None or not suite.masks:
+        return o
+    kind = suite.masks.get(o.rule.columns[0]) if len(o.rule.columns) == 1 else None
+    observed = mask_sample(o.observed, kind, suite.masks, suite.column_types)
+    return o if observed == o.observed else replace(o, observed=observed)
 
 
 def to_json(value: Any) -> str | None:

@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from pipelines.lib.mappings import Entity
+from pipelines.lib.quality.mask import KINDS
 
 BLOCKING = "blocking"
 WARNING = "warning"
@@ -73,6 +74,8 @@ class Suite:
     schema: str  # schema of the relation in DuckDB
     rules: tuple[Rule, ...]
     column_types: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    # sensitive columns -> mask kind (`mask.KINDS`): their sampled values are reported masked
+    masks: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def relation(self) -> str:
@@ -340,11 +343,36 @@ def raw_suite(
                  description=f"Newest `{entity.freshness_field}` is at most {days} days old.")
         )  # fmt: skip
     _unique_names(rules, where)
-    return Suite(RAW, entity.table, entity.system, "raw", tuple(rules), types)
+    masks = sensitive_columns(spec, where)
+    _check_columns(list(masks), types, where)
+    return Suite(RAW, entity.table, entity.system, "raw", tuple(rules), types, masks)
 
 
-def staging_suite(model: str, spec: dict[str, Any], schema: str = "staging") -> Suite:
-    """Rules of a staging model: its key is unique (blocking); references resolve (warning)."""
+def sensitive_columns(spec: dict[str, Any], where: str) -> dict[str, str]:
+    """Columns of a table whose values are reported masked, with their mask kind: those
+    checked as an INN (`inn:`) or a phone (`phone:`), and those of `mask: {column: kind}`."""
+    masks = {c: "inn" for c in spec.get("inn") or []}
+    masks |= {c: "phone" for c in spec.get("phone") or []}
+    declared = spec.get("mask") or {}
+    if not isinstance(declared, dict):
+        raise QualityConfigError(f"{where}: mask: expected {{column: kind}}, kinds {KINDS}")
+    for col, kind in declared.items():
+        if kind not in KINDS:
+            raise QualityConfigError(f"{where}: mask of {col}: {kind!r} is not one of {KINDS}")
+        masks[str(col)] = kind
+    return masks
+
+
+def staging_suite(
+    model: str,
+    spec: dict[str, Any],
+    schema: str = "staging",
+    masks: dict[str, str] | None = None,
+) -> Suite:
+    """Rules of a staging model: its key is unique (blocking); references resolve (warning).
+
+    `masks`: its sensitive columns (by default those of its `mask:`; `staging_suites` adds
+    the columns of the same name marked in the raw table it is built from)."""
     where = f"quality/suites.yml: staging.{model}"
     system = model.removeprefix("stg_").split("__")[0]
     rules: list[Rule] = []
@@ -358,7 +386,8 @@ def staging_suite(model: str, spec: dict[str, Any], schema: str = "staging") -> 
     for col, target in (spec.get("references") or {}).items():
         rules.append(_reference_rule(col, target, schema, where))
     _unique_names(rules, where)
-    return Suite(STAGING, model, system, schema, tuple(rules))
+    own = sensitive_columns(spec, where)
+    return Suite(STAGING, model, system, schema, tuple(rules), masks={**(masks or {}), **own})
 
 
 def _reference_rule(col: str, target: Any, schema: str, where: str) -> Rule:
@@ -416,7 +445,9 @@ def staging_suites(config: dict[str, Any], models: set[str] | None = None) -> li
     for model, spec in (config.get("staging") or {}).items():
         if models is not None and model not in models:
             continue
-        out.append(staging_suite(model, spec or {}))
+        raw = (config.get("raw") or {}).get(model.removeprefix("stg_")) or {}
+        inherited = sensitive_columns(raw, f"quality/suites.yml: raw.{model.removeprefix('stg_')}")
+        out.append(staging_suite(model, spec or {}, masks=inherited))
     return out
 
 
