@@ -47,6 +47,7 @@ STAGES = pipeline_stages(ROOT / "dbt_project" / "seeds")
 LOADED_AT = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0) - dt.timedelta(minutes=5)
 GOOD_INN, BAD_INN = "7707083893", "7707083894"
 GOOD_PHONE, BAD_PHONE = "8 (916) 123-45-67", "12"
+GOOD_EMAIL, BAD_EMAIL = "ivan.petrov@mail.ru", "ivan.petrov mail.ru"
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +72,7 @@ def clean_rows(entity: Entity, n: int = 10) -> list[dict[str, object]]:
     """Rows every rule accepts: distinct values per row (so every key is unique)."""
     suite = suite_of(entity.table)
     inn, phone = _columns_of(suite, "inn"), _columns_of(suite, "phone")
+    email = _columns_of(suite, "email")
     stage = {r.column: r.params["pipeline"] for r in suite.rules if r.kind == "known_values"}
     rows = []
     for i in range(n):
@@ -80,6 +82,8 @@ def clean_rows(entity: Entity, n: int = 10) -> list[dict[str, object]]:
                 row[col.name] = GOOD_INN
             elif col.name in phone:
                 row[col.name] = GOOD_PHONE
+            elif col.name in email:
+                row[col.name] = GOOD_EMAIL
             elif col.name in stage:
                 row[col.name] = STAGES[stage[col.name]][i % 3]
             elif col.type == "string":
@@ -123,6 +127,8 @@ def bad_rows(entity: Entity) -> tuple[list[dict[str, object]], set[str]]:
         elif r.kind == "phone":
             for i in (4, 5, 6):
                 rows[i][c] = BAD_PHONE
+        elif r.kind == "email":
+            rows[6][c] = BAD_EMAIL
         elif r.kind == "known_values" and not r.blocking:
             rows[5][c] = "Переговоры с юристом"  # one unknown stage: warned, not blocked
         else:

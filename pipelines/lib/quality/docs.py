@@ -16,6 +16,8 @@ template is compiled once per process.
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +68,30 @@ class IndexPageView(DefaultJinjaIndexPageView):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.env.bytecode_cache = _BYTECODE
+
+
+MASKED_MARK = "masked-samples-v1"  # under `.gx/`: every kept validation has masked samples
+
+
+def drop_unmasked(docs_dir: Path) -> None:
+    """Delete, once, the validations kept by a version that stored samples unmasked, with
+    their rendered pages (the next runs store and render masked ones; the index is rebuilt
+    from what is kept). A site without the mark in `.gx/` is such a site."""
+    stores = docs_dir / ".gx"
+    mark = stores / MASKED_MARK
+    if mark.exists():
+        return
+    stores.mkdir(parents=True, exist_ok=True)
+    with (stores / ".masking.lock").open("a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # check ops of one run may start together
+        try:
+            if mark.exists():
+                return
+            for old in (stores / "validations", docs_dir / "validations"):
+                shutil.rmtree(old, ignore_errors=True)
+            mark.write_text("validation results kept here mask sensitive columns\n")
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _view(cls: type) -> dict[str, str]:

@@ -74,6 +74,13 @@ MACROS = [
         when p is null then null
         else coalesce(regexp_full_match(crmwh_phone_e164(p), '\\+[1-9][0-9]{7,14}'), false)
     end""",
+    # E-mail: the first of several addresses in a cell (as dbt's `normalize_email` takes
+    # it) is name@domain.tld: one `@`, a dot in the domain, no spaces.
+    """create or replace temp macro crmwh_email_is_valid(s) as case
+        when s is null then null
+        else coalesce(regexp_full_match(trim(split_part(replace(s, ';', ','), ',', 1)),
+                                        '[^@\\s]+@[^@\\s]+\\.[^@\\s.]+'), false)
+    end""",
     # Label key: lower case, ё = е, runs of spaces collapsed (dbt's `normalize_key`).
     """create or replace temp macro crmwh_label_key(s) as
         trim(regexp_replace(replace(lower(s), 'ё', 'е'), ' +', ' ', 'g'))""",

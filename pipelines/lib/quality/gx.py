@@ -189,6 +189,22 @@ class ExpectColumnValuesToBeE164Phone(ColumnMapExpectation):
     library_metadata: ClassVar[dict[str, Any]] = {"tags": ["crm-warehouse"], "contributors": []}
 
 
+class ColumnValuesValidEmail(ColumnMapMetricProvider):
+    condition_metric_name = "column_values.crmwh_valid_email"
+
+    @column_condition_partial(engine=SqlAlchemyExecutionEngine)
+    def _sqlalchemy(cls, column: Any, **kwargs: Any) -> Any:
+        return sa.func.crmwh_email_is_valid(column, type_=sa.Boolean()).is_(True)
+
+
+class ExpectColumnValuesToBeValidEmail(ColumnMapExpectation):
+    """Values are e-mail addresses (the first of a list): name@domain.tld."""
+
+    map_metric = "column_values.crmwh_valid_email"
+    success_keys = ("mostly",)
+    library_metadata: ClassVar[dict[str, Any]] = {"tags": ["crm-warehouse"], "contributors": []}
+
+
 class ColumnValuesKnownLabel(ColumnMapMetricProvider):
     condition_metric_name = "column_values.crmwh_known_label"
     condition_value_keys = ("value_set",)
@@ -233,6 +249,8 @@ def expectation_for(b: Bound, batch: Batch) -> Any:
         return ExpectColumnValuesToBeValidInn(column=r.column, **mostly, **common)
     if r.kind == "phone":
         return ExpectColumnValuesToBeE164Phone(column=r.column, **mostly, **common)
+    if r.kind == "email":
+        return ExpectColumnValuesToBeValidEmail(column=r.column, **mostly, **common)
     if r.kind == "known_values":
         return ExpectColumnValuesToBeKnownLabel(
             column=r.column, value_set=list(b.values), **mostly, **common
@@ -281,8 +299,9 @@ def _context(docs_dir: Path | None = None) -> Any:
         progress_bars=ProgressBarsConfig(globally=False),
     )
     if docs_dir is not None:
-        from pipelines.lib.quality.docs import configure
+        from pipelines.lib.quality.docs import configure, drop_unmasked
 
+        drop_unmasked(docs_dir)
         configure(config, docs_dir)
     return gx.get_context(mode="ephemeral", project_config=config)
 

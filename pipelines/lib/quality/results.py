@@ -90,6 +90,7 @@ def write_results(
     """One Parquet file per run and table (atomic rename), in the `raw.check_results` schema."""
     target = results_path(data_dir, suite, run_id, checked_at)
     target.parent.mkdir(parents=True, exist_ok=True)
+    mask_kept_results(data_dir, suite)
     rows = [
         (
             run_id,
@@ -108,8 +109,13 @@ def write_results(
             to_json(o.observed),
             o.details or None,
         )
-        for o in outcomes
+        for o in (masked(o, suite) for o in outcomes)  # whoever computed them
     ]
+    _write(target, rows)
+    return target
+
+
+def _write(target: Path, rows: list[tuple[Any, ...]]) -> None:
     con = duckdb.connect()
     try:
         cols = ", ".join(f'"{n}" {t}' for n, t in CHECK_RESULT_COLUMNS.items())
@@ -122,4 +128,51 @@ def write_results(
         os.replace(tmp, target)
     finally:
         con.close()
-    return target
+
+
+MASKED_MARK = "masked-samples-v1"
+
+
+def mask_kept_results(data_dir: Path, suite: Suite) -> int:
+    """Mask, once per table, the samples of sensitive columns in the results that a version
+    which stored them unmasked wrote; returns the files rewritten. Done when the table's
+    next results are written; a mark under `<data>/checks/masked/` records it."""
+    mark = checks_dir(data_dir) / "masked" / f"{suite.layer}__{suite.table}.{MASKED_MARK}"
+    if mark.exists():
+        return 0
+    rules = {r.name: r for r in suite.rules}
+    names = list(CHECK_RESULT_COLUMNS)
+    at_layer, at_table = names.index("layer"), names.index("table_name")
+    at_check, at_observed = names.index("check_name"), names.index("observed")
+    rewritten = 0
+    pattern = f"*/{suite.layer}__{suite.table}__*.parquet"
+    for path in sorted(checks_dir(data_dir).glob(pattern)) if suite.masks else []:
+        con = duckdb.connect()
+        try:
+            select = ", ".join(f'"{n}"' for n in names)
+            rows = con.execute(f"select {select} from read_parquet({sql_str(str(path))})")
+            rows = [list(r) for r in rows.fetchall()]
+        except duckdb.Error:
+            continue  # not a results file of this schema: left as it is
+        finally:
+            con.close()
+        changed = False
+        for row in rows:
+            if (row[at_layer], row[at_table]) != (suite.layer, suite.table) or not row[at_observed]:
+                continue
+            rule = rules.get(row[at_check])
+            kind = suite.masks.get(rule.columns[0]) if rule and len(rule.columns) == 1 else None
+            try:
+                observed = json.loads(row[at_observed])
+            except ValueError:
+                observed = row[at_observed]
+            value = mask_sample(observed, kind, suite.masks, suite.column_types)
+            if to_json(value) != row[at_observed]:
+                row[at_observed] = to_json(value)
+                changed = True
+        if changed:
+            _write(path, [tuple(r) for r in rows])
+            rewritten += 1
+    mark.parent.mkdir(parents=True, exist_ok=True)
+    mark.write_text("samples of sensitive columns in these results are masked\n")
+    return rewritten

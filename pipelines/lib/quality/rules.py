@@ -43,7 +43,7 @@ class QualityConfigError(ValueError):
 class Rule:
     """One expectation with its severity. `name` is the Dagster check name (unique per table).
 
-    kind: not_null | unique | min | date_range | inn | phone | known_values | volume |
+    kind: not_null | unique | min | date_range | inn | phone | email | known_values | volume |
           freshness | references
     """
 
@@ -291,6 +291,15 @@ def raw_suite(
             )
         )  # fmt: skip
 
+    email = defaults.get("email") or {}
+    for name in spec.get("email") or []:
+        _check_columns([name], types, where)
+        rules.append(
+            Rule(f"email__{name}", "email", (name,), _severity(email.get("severity", WARNING), where),
+                 float(spec.get("email_mostly", 1.0)),
+                 description=f"`{name}` is an e-mail address (name@domain.tld).")
+        )  # fmt: skip
+
     st = spec.get("stages")
     if st:
         sdef = defaults.get("stages") or {}
@@ -350,9 +359,11 @@ def raw_suite(
 
 def sensitive_columns(spec: dict[str, Any], where: str) -> dict[str, str]:
     """Columns of a table whose values are reported masked, with their mask kind: those
-    checked as an INN (`inn:`) or a phone (`phone:`), and those of `mask: {column: kind}`."""
+    checked as an INN (`inn:`), a phone (`phone:`) or an e-mail (`email:`), and those of
+    `mask: {column: kind}`."""
     masks = {c: "inn" for c in spec.get("inn") or []}
     masks |= {c: "phone" for c in spec.get("phone") or []}
+    masks |= {c: "email" for c in spec.get("email") or []}
     declared = spec.get("mask") or {}
     if not isinstance(declared, dict):
         raise QualityConfigError(f"{where}: mask: expected {{column: kind}}, kinds {KINDS}")

@@ -43,6 +43,8 @@ def condition(b: Bound) -> str:
         return f"crmwh_inn_is_valid({c})"
     if kind == "phone":
         return f"crmwh_is_e164({c})"
+    if kind == "email":
+        return f"crmwh_email_is_valid({c})"
     if kind == "known_values":
         values = ", ".join(literal(v) for v in b.values) or "null"
         return f"crmwh_label_key({c}) in ({values})"
@@ -79,7 +81,7 @@ def evaluate(con: duckdb.DuckDBPyConnection, b: Bound, batch: Batch) -> Outcome:
         return Outcome(
             rule, _share_ok(bad, n, rule.mostly), "sql", n, bad, 100.0 * bad / n if n else None
         )
-    if kind in {"min", "date_range", "inn", "phone", "known_values"}:
+    if kind in {"min", "date_range", "inn", "phone", "email", "known_values"}:
         c = q(rule.column)
         n, nonnull, bad = con.execute(
             f"select count(*), count({c}), count(*) filter (where {c} is not null and not ({condition(b)})) "
