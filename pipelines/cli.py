@@ -135,9 +135,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_pipeline(verbose=args.verbose, wait=args.wait)
 
 
+def start_dagster_ui(port: int, *, write: bool = False) -> subprocess.Popen:
+    """The Dagster UI as `crmwh serve` starts it: on 127.0.0.1, behind the request guard
+    of `pipelines.lib.dagster_ui`, read-only unless ``write`` (an engineer's session),
+    with no secret in its environment (`pipelines.lib.child_env`), in its own session."""
+    from pipelines.lib.child_env import without_secrets
+
+    cmd = [sys.executable, "-m", "pipelines.lib.dagster_ui", "-m", "pipelines.definitions",
+           "-h", "127.0.0.1", "-p", str(port)]  # fmt: skip
+    return subprocess.Popen(
+        cmd if write else [*cmd, "--read-only"],
+        env=without_secrets(DAGSTER_HOME=dagster_home()),
+        cwd=get_settings().root,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     _apply_path_flags(args)
-    from pipelines.lib import docs_server, superset
+    from pipelines.lib import superset
     from pipelines.lib.quality import docs_dir
 
     settings = get_settings()
@@ -162,12 +179,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         os.environ.update(reports_stack.env)
     procs: list[subprocess.Popen] = []
     try:
-        docs_url = docs_server.docs_url(args.docs_port)
-        creds = superset.prepare(warehouse, settings.state_dir, data_docs_url=docs_url)
-        docs_log = superset.superset_state_dir(settings.state_dir) / "data_docs_server.log"
-        procs.append(docs_server.start(docs_dir(settings.data_dir), docs_log, args.docs_port))
+        creds = superset.prepare(warehouse, settings.state_dir)
         procs.append(
-            superset.start(warehouse, settings.state_dir, port=args.port, data_docs_url=docs_url)
+            superset.start(
+                warehouse,
+                settings.state_dir,
+                port=args.port,
+                data_docs_dir=docs_dir(settings.data_dir),
+            )
         )
         if reports_stack is not None:
             scheduled = reports_stack.apply_schedules(settings, creds.username)
@@ -175,31 +194,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
             procs.extend(reports_stack.celery)
             print(f"Reports:   {', '.join(scheduled)} (dashboards/reports.yaml)")
         if not args.no_dagster:
-            env = dict(os.environ, DAGSTER_HOME=dagster_home())
-            procs.append(
-                subprocess.Popen(
-                    [
-                        str(Path(sys.executable).with_name("dagster-webserver")),
-                        "-m",
-                        "pipelines.definitions",
-                        "-h",
-                        "127.0.0.1",
-                        "-p",
-                        str(args.dagster_port),
-                    ],
-                    env=env,
-                    cwd=settings.root,
-                    start_new_session=True,
-                )  # fmt: skip
-            )
+            procs.append(start_dagster_ui(args.dagster_port, write=args.dagster_write))
         print(f"Superset:  http://127.0.0.1:{args.port}/  user {creds.username}")
         if creds.generated:
             print(f"           password {creds.password}  (stored in {creds.password_file})")
         else:
             print("           password: the one in SUPERSET_ADMIN_PASSWORD")
-        print(f"Data Docs: {docs_url}  (Great Expectations, rebuilt by every run)")
+        print(
+            f"Data Docs: http://127.0.0.1:{args.port}{superset.DEFAULT_DATA_DOCS_URL}"
+            "  (Great Expectations, rebuilt by every run; Admin and Finance)"
+        )
         if not args.no_dagster:
-            print(f"Dagster:   http://127.0.0.1:{args.dagster_port}/")
+            mode = "read-write" if args.dagster_write else "read-only; --dagster-write to launch"
+            print(f"Dagster:   http://127.0.0.1:{args.dagster_port}/  ({mode})")
         print("Press Ctrl+C to stop.")
         stop = False
 
@@ -280,6 +287,73 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0 if results["full_refresh"]["exit_code"] in (0, 2) else 1
 
 
+def cmd_users(args: argparse.Namespace) -> int:
+    """Superset users of this install: add (or update), list, remove."""
+    import getpass
+    import json
+
+    import yaml
+
+    from pipelines.lib import superset
+
+    state = get_settings().state_dir
+    if not (superset.superset_state_dir(state) / "secret_key").exists():
+        print(
+            f"crmwh users: Superset is not set up in {state}: run `crmwh serve` once first",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        if args.users_command == "list":
+            users = superset.list_users(state)
+            if args.json:
+                print(json.dumps(users, indent=2))
+                return 0
+            print(f"{'user':<20} {'roles':<24} {'manager id':<14} {'active':<6} last login")
+            for u in users:
+                print(
+                    f"{u['username']:<20} {','.join(u['roles']):<24} "
+                    f"{u['manager_id'] or '-':<14} {'yes' if u['active'] else 'no':<6} "
+                    f"{u['last_login'] or 'never'}"
+                )
+            return 0
+        if args.users_command == "remove":
+            superset.remove_user(state, args.name)
+            print(f"removed user {args.name}")
+            return 0
+        spec = yaml.safe_load(superset.SECURITY_FILE.read_text(encoding="utf-8"))
+        known = {"Admin", *spec.get("roles", {})}
+        unknown = [r for r in args.role if r not in known]
+        if unknown:
+            print(
+                f"crmwh users add: unknown role {', '.join(unknown)}"
+                f" (roles: {', '.join(sorted(known))})",
+                file=sys.stderr,
+            )
+            return 2
+        password = os.environ.get("CRMWH_USER_PASSWORD", "")
+        if not password:
+            if not sys.stdin.isatty():
+                print(
+                    "crmwh users add: set CRMWH_USER_PASSWORD or run it in a terminal",
+                    file=sys.stderr,
+                )
+                return 2
+            password = getpass.getpass(f"password for {args.name}: ")
+            if getpass.getpass("again: ") != password:
+                print("crmwh users add: the passwords differ", file=sys.stderr)
+                return 2
+        superset.ensure_user(
+            state, args.name, password, args.role, email=args.email, manager_id=args.manager_id
+        )
+    except superset.SupersetError as exc:
+        print(f"crmwh users {args.users_command}: {exc}", file=sys.stderr)
+        return 1
+    scope = f", rows of manager {args.manager_id}" if args.manager_id else ""
+    print(f"user {args.name}: {', '.join(args.role)}{scope}")
+    return 0
+
+
 def _stop_group(proc: subprocess.Popen) -> None:
     if proc.poll() is not None:
         return
@@ -351,10 +425,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warehouse", help="published warehouse file to serve")
     p.add_argument("--port", type=int, default=8088)
     p.add_argument("--dagster-port", type=int, default=3000)
-    p.add_argument(
-        "--docs-port", type=int, default=8089, help="port of the GX Data Docs site (default 8089)"
-    )
     p.add_argument("--no-dagster", action="store_true", help="start Superset only")
+    p.add_argument(
+        "--dagster-write", action="store_true",
+        help="Dagster UI may launch, backfill, wipe and delete (default: read-only)",
+    )  # fmt: skip
     p.add_argument(
         "--reports", action="store_true",
         help="scheduled e-mail reports: Superset metadata on PostgreSQL, Redis, Celery worker + beat",
@@ -390,6 +465,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", metavar="OUT", help="write the rows to the CSV file OUT")
     add_config_flag(p)
     p.set_defaults(func=cmd_quarantine)
+
+    p = sub.add_parser("users", help="Superset users: add or update, list, remove")
+    usub = p.add_subparsers(dest="users_command", required=True)
+    p = usub.add_parser(
+        "add",
+        help="create a user or update an existing one (password from CRMWH_USER_PASSWORD, "
+        "else prompted)",
+    )
+    p.add_argument("name")
+    p.add_argument(
+        "--role", action="append", required=True,
+        help="Admin, Analyst, Executive, Finance or Manager (dashboards/security.yaml); repeatable",
+    )  # fmt: skip
+    p.add_argument(
+        "--manager-id", help="a Manager sees the rows of this manager id (none: no rows at all)"
+    )
+    p.add_argument("--email", help="e-mail address (default: NAME@localhost)")
+    p.set_defaults(func=cmd_users)
+    p = usub.add_parser("list", help="users with their roles, manager id and last login")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_users)
+    p = usub.add_parser("remove", help="delete a user (never the last active Admin)")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_users)
     return parser
 
 

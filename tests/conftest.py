@@ -17,6 +17,8 @@ from tests.superset_api import Served, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 CRMWH = [sys.executable, "-m", "pipelines.cli"]
+#: SQL Lab time limit (seconds) of the session's served Superset
+SQLLAB_TEST_TIMEOUT = 15
 
 # The fast tier (`make check`, `pytest -m "not slow"`): every test that needs none of the
 # session's expensive fixtures (a demo run, a Superset server) and is not marked slow by
@@ -91,34 +93,36 @@ def built_warehouse(demo_build: Built) -> Path:
 @pytest.fixture(scope="session")
 def served(demo_build: Built, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """Superset prepared twice (as every `crmwh serve` does) and started on a copy of the
-    demo warehouse (so the refresh test can publish over it), with the GX Data Docs of the
-    demo run served next to it as `crmwh serve` does. One server for the whole session:
-    preparing one costs a minute or more."""
-    from pipelines.lib import docs_server, superset
+    demo warehouse (so the refresh test can publish over it), serving the GX Data Docs of
+    the demo run at /crmwh/data-docs/ as `crmwh serve` does. One server for the whole
+    session: preparing one costs a minute or more."""
+    from pipelines.lib import superset
     from pipelines.lib.quality import docs_dir
 
     work = tmp_path_factory.mktemp("superset")
     warehouse = work / "warehouse.duckdb"
     shutil.copy2(demo_build.warehouse, warehouse)
     state = work / "state"
-    docs_port = free_port()
-    docs = docs_server.start(docs_dir(demo_build.data), work / "docs.log", docs_port)
-    docs_url = docs_server.docs_url(docs_port)
+    t0 = time.monotonic()
+    creds = superset.prepare(warehouse, state)
+    again = superset.prepare(warehouse, state)
+    assert (again.username, again.password) == (creds.username, creds.password)
+    port = free_port()
+    t1 = time.monotonic()
+    # secrets in the starting process's environment must not reach the server's
+    canaries = {"CRMWH_USER_PASSWORD": f"canary-{os.urandom(8).hex()}"}
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in canaries.items():
+            mp.setenv(name, value)
+        # a short SQL Lab limit, so the time-limit test waits seconds, not a minute
+        mp.setenv("CRMWH_SQLLAB_TIMEOUT", str(SQLLAB_TEST_TIMEOUT))
+        proc = superset.start(warehouse, state, port=port, data_docs_dir=docs_dir(demo_build.data))
+    print(f"superset: prepare x2 {t1 - t0:.1f}s, start {time.monotonic() - t1:.1f}s")
     try:
-        t0 = time.monotonic()
-        creds = superset.prepare(warehouse, state, data_docs_url=docs_url)
-        again = superset.prepare(warehouse, state, data_docs_url=docs_url)
-        assert (again.username, again.password) == (creds.username, creds.password)
-        port = free_port()
-        t1 = time.monotonic()
-        proc = superset.start(warehouse, state, port=port, data_docs_url=docs_url)
-        print(f"superset: prepare x2 {t1 - t0:.1f}s, start {time.monotonic() - t1:.1f}s")
-        try:
-            yield Served(
-                f"http://127.0.0.1:{port}", creds, state, warehouse, proc, demo_build, docs_url
-            )
-        finally:
-            superset.stop(proc)
-        assert proc.poll() is not None
+        yield Served(
+            f"http://127.0.0.1:{port}", creds, state, warehouse, proc, demo_build,
+            superset.DEFAULT_DATA_DOCS_URL, tuple(canaries.values()),
+        )  # fmt: skip
     finally:
-        docs_server.stop(docs)
+        superset.stop(proc)
+    assert proc.poll() is not None

@@ -136,6 +136,8 @@ class Served:
     proc: subprocess.Popen
     demo: Any  # tests.conftest.Built
     data_docs_url: str
+    #: secrets that were in the environment of the process that started the server
+    canaries: tuple[str, ...] = ()
 
     def admin(self) -> Api:
         api = Api(self.base)

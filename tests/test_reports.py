@@ -218,7 +218,7 @@ def test_weekly_executive_report_arrives_by_email(
     # reachable by that user: not under pytest's private (0700) temporary root.
     state = Path(tempfile.mkdtemp(prefix="crmwh-reports-"))
     os.chmod(state, 0o711)
-    ports = {name: _free_port() for name in ("superset", "pg", "redis", "docs")}
+    ports = {name: _free_port() for name in ("superset", "pg", "redis")}
     env = dict(
         base_env,
         CRMWH_PATHS__STATE=str(state),
@@ -237,7 +237,6 @@ def test_weekly_executive_report_arrives_by_email(
                 sys.executable, "-m", "pipelines.cli", "serve", "--reports", "--no-dagster",
                 "--warehouse", str(warehouse_file), "--port", str(ports["superset"]),
                 "--pg-port", str(ports["pg"]), "--redis-port", str(ports["redis"]),
-                "--docs-port", str(ports["docs"]),
             ],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip

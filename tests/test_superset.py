@@ -85,12 +85,19 @@ def test_bundle_zip_points_at_the_warehouse_read_only(tmp_path: Path) -> None:
     warehouse = tmp_path / "wh" / "warehouse.duckdb"
     out = superset.build_bundle_zip(warehouse, tmp_path / "bundle.zip")
     with zipfile.ZipFile(out) as zf:
-        dbs = [n for n in zf.namelist() if "/databases/" in n]
-        assert len(dbs) == 1
-        db = yaml.safe_load(zf.read(dbs[0]))
-    assert db["sqlalchemy_uri"] == f"duckdb:///{warehouse.resolve()}"
-    connect_args = db["extra"]["engine_params"]["connect_args"]
-    assert connect_args == {"read_only": True, "config": {"enable_external_access": False}}
+        dbs = {
+            (d := yaml.safe_load(zf.read(n)))["database_name"]: d
+            for n in zf.namelist()
+            if "/databases/" in n
+        }
+    # the warehouse, and its masked copy beside it (SQL Lab of every role but Admin)
+    assert sorted(dbs) == ["CRM warehouse", superset.MASKED_DATABASE_NAME]
+    masked = warehouse.resolve().with_name("warehouse.masked.duckdb")
+    assert dbs["CRM warehouse"]["sqlalchemy_uri"] == f"duckdb:///{warehouse.resolve()}"
+    assert dbs[superset.MASKED_DATABASE_NAME]["sqlalchemy_uri"] == f"duckdb:///{masked}"
+    for db in dbs.values():
+        connect_args = db["extra"]["engine_params"]["connect_args"]
+        assert connect_args == {"read_only": True, "config": {"enable_external_access": False}}
 
 
 # --------------------------------------------------------------------------- config
@@ -288,9 +295,8 @@ def test_data_quality_dashboard_links_the_served_data_docs(served: Served) -> No
     ]
     assert any(f"]({served.data_docs_url})" in n for n in notes), notes
     assert not any(superset.DATA_DOCS_PLACEHOLDER in n for n in notes)
-    with urllib.request.urlopen(served.data_docs_url, timeout=30) as resp:
-        page = resp.read().decode("utf-8", "replace")
-    assert resp.status == 200 and "Data Docs" in page, page[:300]
+    status, page = api.call("GET", served.data_docs_url)  # behind the login: as the admin
+    assert status == 200 and "Data Docs" in page, str(page)[:300]
 
 
 def test_concurrent_uncached_queries_do_not_share_a_connection(served: Served) -> None:
@@ -306,11 +312,28 @@ def test_concurrent_uncached_queries_do_not_share_a_connection(served: Served) -
     assert all(body["result"][0]["rowcount"] > 0 for _, body in results)
 
 
-def _sql(api: Api, statement: str, schema: str = "marts") -> tuple[int, Any]:
-    status, body = api.call(
-        "GET", f"/api/v1/database/?q={rison_eq('database_name', 'CRM warehouse')}"
-    )
-    database_id = body["result"][0]["id"] if status == 200 and body["result"] else 1
+MASKED_DB = superset.MASKED_DATABASE_NAME
+#: database ids as the admin sees them, for users who may not list a database
+_database_ids: dict[str, int] = {}
+
+
+def _remember_databases(admin: Api) -> None:
+    for name in ("CRM warehouse", MASKED_DB):
+        status, body = admin.call("GET", f"/api/v1/database/?q={rison_eq('database_name', name)}")
+        assert status == 200 and body["result"], (name, body)
+        _database_ids[name] = body["result"][0]["id"]
+
+
+def _sql(
+    api: Api, statement: str, schema: str = "marts", database: str = "CRM warehouse"
+) -> tuple[int, Any]:
+    """Run ``statement`` in SQL Lab on ``database`` (the admin's id lookup when the user
+    may not list it: the server must refuse by itself)."""
+    status, body = api.call("GET", f"/api/v1/database/?q={rison_eq('database_name', database)}")
+    if status == 200 and body["result"]:
+        database_id = body["result"][0]["id"]
+    else:
+        database_id = _database_ids.get(database, 1)
     return api.call(
         "POST",
         "/api/v1/sqllab/execute/",
@@ -367,6 +390,7 @@ def test_roles_see_what_they_should_and_nothing_more(served: Served) -> None:
         apis[name] = Api(served.base)
         apis[name].login(name, password)
     admin = served.admin()
+    _remember_databases(admin)
     tables = ("deals", "customers", "customer_contacts", "invoices", "missed_calls")
     ds = {t: admin.dataset_id(t) for t in tables}
 
@@ -385,7 +409,10 @@ def test_roles_see_what_they_should_and_nothing_more(served: Served) -> None:
 
     # SQL Lab: Analyst only, and only on the masked marts
     status, body = _sql(
-        apis["t_analyst"], "select count(*) as n from marts_masked.fct_deal", "marts_masked"
+        apis["t_analyst"],
+        "select count(*) as n from marts_masked.fct_deal",
+        "marts_masked",
+        MASKED_DB,
     )
     assert status == 200 and body["data"][0]["n"] > 0, body
     for other in (
@@ -395,8 +422,11 @@ def test_roles_see_what_they_should_and_nothing_more(served: Served) -> None:
         "marts.dim_customer",
         "marts.fct_call",
     ):
-        status, body = _sql(apis["t_analyst"], f"select count(*) as n from {other}")
-        assert status != 200, (other, body)
+        for database in ("CRM warehouse", MASKED_DB):
+            status, body = _sql(
+                apis["t_analyst"], f"select count(*) as n from {other}", database=database
+            )
+            assert status != 200, (other, database, body)
     for name in ("t_exec", "t_finance", "t_manager", "t_nobody"):
         status, body = _sql(apis[name], "select 1 as x")
         assert status == 403, (name, status, body)
@@ -460,6 +490,7 @@ def test_analyst_reads_contacts_only_masked(served: Served) -> None:
     superset.ensure_user(served.state, "t_analyst2", "Role-Test-Pass-2", ["Analyst"])
     api = Api(served.base)
     api.login("t_analyst2", "Role-Test-Pass-2")
+    _remember_databases(served.admin())
     ds = served.admin().dataset_id("customer_contacts")
     status, body = api.query(ds, ["primary_phone"], None)
     assert status in (403, 404), (status, str(body)[:300])
@@ -483,6 +514,7 @@ def test_analyst_reads_contacts_only_masked(served: Served) -> None:
         "select name, primary_phone, primary_email from marts_masked.dim_customer "
         "where primary_phone is not null or primary_email is not null",
         "marts_masked",
+        MASKED_DB,
     )
     assert status == 200, body
     rows = body["data"]
@@ -494,12 +526,16 @@ def test_analyst_reads_contacts_only_masked(served: Served) -> None:
     assert emails and all(re.fullmatch(r"[^@]\*\*\*@[^@]+", e) for e in emails), emails[:5]
     shown = {r["name"] for r in rows} | set(phones) | set(emails)
     assert not shown & (raw_phones | raw_emails), sorted(shown & (raw_phones | raw_emails))[:5]
-    status, body = _sql(api, "select primary_phone from marts.dim_customer limit 1")
-    assert status != 200, body
+    for database in ("CRM warehouse", MASKED_DB):
+        status, body = _sql(
+            api, "select primary_phone from marts.dim_customer limit 1", database=database
+        )
+        assert status != 200, (database, body)
     status, body = _sql(
         api,
         "select external_e164 from marts_masked.fct_call where external_e164 is not null limit 20",
         "marts_masked",
+        MASKED_DB,
     )
     assert status == 200 and body["data"], body
     assert all("*" in r["external_e164"] for r in body["data"]), body["data"]

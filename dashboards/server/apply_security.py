@@ -5,17 +5,23 @@ Runs inside the Superset virtual environment, started by ``pipelines.lib.superse
     python apply_security.py roles <security.yaml>
     python apply_security.py user <security.yaml> <username> <email> <role,role> [manager_id]
         (the password is read from stdin, so it never shows in ``ps``)
+    python apply_security.py users <security.yaml>          (JSON: one object per user)
+    python apply_security.py remove <security.yaml> <username>
 
 ``roles`` is idempotent and authoritative: every role of the file is reset to exactly its
 permissions (permission sets, dataset access, schema access), the deny-by-default base
 Row Level Security filter is rebuilt on the listed datasets, and each dashboard's role
-list is set (DASHBOARD_RBAC). ``user`` creates the user or updates its roles and password;
+list is set (DASHBOARD_RBAC); ``databases`` grants a role a whole database (the
+Analyst's masked warehouse). ``user`` creates the user or updates its roles and password;
 with a ``manager_id`` it also gives the user a personal role ``manager:<id>`` whose
-regular RLS filter lets them see that manager's rows.
+regular RLS filter lets them see that manager's rows. ``users`` lists users with their
+roles and manager id; ``remove`` deletes a user (never the last active Admin); the
+personal role stays while another user holds it and is dropped with its filter otherwise.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from typing import Any
 
@@ -69,6 +75,7 @@ def apply_roles(spec: dict[str, Any]) -> None:
     from superset import db
     from superset import security_manager as sm
     from superset.connectors.sqla.models import RowLevelSecurityFilter
+    from superset.models.core import Database
     from superset.models.dashboard import Dashboard
     from superset.utils.core import RowLevelSecurityFilterType
 
@@ -100,6 +107,11 @@ def apply_roles(spec: dict[str, Any]) -> None:
         for schema in rdef.get("schemas") or []:
             perm = sm.get_schema_perm(spec["database"], None, schema)
             pvms.append(sm.add_permission_view_menu("schema_access", perm))
+        for db_name in rdef.get("databases") or []:
+            granted = db.session.query(Database).filter_by(database_name=db_name).one_or_none()
+            if granted is None:
+                _die(f"security.yaml: role {role_name}: database {db_name!r} not in Superset")
+            pvms.append(sm.add_permission_view_menu("database_access", granted.perm))
         unique = {pv.id: pv for pv in pvms if pv is not None}
         role.permissions = list(unique.values())
         wanted = list(dashboards) if rdef.get("dashboards") == "all" else rdef.get("dashboards")
@@ -194,8 +206,77 @@ def apply_user(
     print(f"user {username}: roles {', '.join(r.name for r in roles)}")
 
 
+MANAGER_ROLE_PREFIX = "manager:"
+
+
+def list_users() -> list[dict[str, Any]]:
+    from superset import security_manager as sm
+
+    out = []
+    for user in sorted(sm.get_all_users(), key=lambda u: u.username):
+        names = sorted(r.name for r in user.roles)
+        managers = [
+            n[len(MANAGER_ROLE_PREFIX) :] for n in names if n.startswith(MANAGER_ROLE_PREFIX)
+        ]
+        out.append(
+            {
+                "username": user.username,
+                "email": user.email,
+                "active": bool(user.active),
+                "roles": [n for n in names if not n.startswith(MANAGER_ROLE_PREFIX)],
+                "manager_id": managers[0] if managers else None,
+                "last_login": user.last_login.isoformat(timespec="seconds")
+                if user.last_login
+                else None,
+            }
+        )
+    return out
+
+
+def remove_user(username: str) -> None:
+    from superset import db
+    from superset import security_manager as sm
+    from superset.connectors.sqla.models import RowLevelSecurityFilter
+
+    user = sm.find_user(username=username)
+    if user is None:
+        _die(f"no such user: {username}")
+    if any(r.name == "Admin" for r in user.roles):
+        admins = [
+            u
+            for u in sm.get_all_users()
+            if u.active and u.id != user.id and any(r.name == "Admin" for r in u.roles)
+        ]
+        if not admins:
+            _die(f"{username} is the last active Admin: add another Admin first")
+    from sqlalchemy.exc import IntegrityError
+
+    personal = [r for r in user.roles if r.name.startswith(MANAGER_ROLE_PREFIX)]
+    user.roles = []
+    try:
+        db.session.delete(user)
+        db.session.flush()
+    except IntegrityError:  # owns charts, dashboards or saved queries: keep it, inactive
+        db.session.rollback()
+        user = sm.find_user(username=username)
+        user.active = False
+        user.roles = []
+        db.session.commit()
+        print(f"user {username}: deactivated (owns objects in Superset), roles removed")
+        return
+    for role in personal:
+        if any(role in u.roles for u in sm.get_all_users()):
+            continue
+        for flt in db.session.query(RowLevelSecurityFilter).all():
+            if role in flt.roles:
+                db.session.delete(flt)
+        db.session.delete(role)
+    db.session.commit()
+    print(f"user {username}: removed")
+
+
 def main(argv: list[str]) -> int:
-    if len(argv) < 3 or argv[1] not in {"roles", "user"}:
+    if len(argv) < 3 or argv[1] not in {"roles", "user", "users", "remove"}:
         print(__doc__, file=sys.stderr)
         return 2
     with open(argv[2], encoding="utf-8") as fh:
@@ -207,6 +288,13 @@ def main(argv: list[str]) -> int:
     with app.app_context():
         if argv[1] == "roles":
             apply_roles(spec)
+        elif argv[1] == "users":
+            print(json.dumps(list_users()))
+        elif argv[1] == "remove":
+            if len(argv) != 4:
+                print(__doc__, file=sys.stderr)
+                return 2
+            remove_user(argv[3])
         else:
             if len(argv) not in (6, 7):
                 print(__doc__, file=sys.stderr)

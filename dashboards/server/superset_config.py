@@ -23,7 +23,6 @@ _KNOWN_DEFAULT_KEYS = {
     "TEST_NON_DEV_SECRET",
     "\2\1thisismyscretkey\1\2\\e\\y\\y\\h",
 }
-_MIN_KEY_LENGTH = 32
 
 if not os.environ.get(_STATE_ENV):
     raise RuntimeError(
@@ -31,20 +30,34 @@ if not os.environ.get(_STATE_ENV):
         " (crmwh), which points it at the state directory"
     )
 STATE_DIR = Path(os.environ[_STATE_ENV]).resolve()
+
+
+def _load_sibling(name: str):  # noqa: ANN202 - a module next to this file, by path
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# login throttle, Data Docs route, secret-key rules
+_web_security = _load_sibling("web_security")
 _secret_file = STATE_DIR / "secret_key"
 try:
     _secret = _secret_file.read_text(encoding="utf-8").strip()
 except FileNotFoundError:
     _secret = ""
-if (
-    not _secret
-    or _secret in _KNOWN_DEFAULT_KEYS
-    or _secret.upper().startswith("CHANGE_ME")
-    or len(_secret) < _MIN_KEY_LENGTH
-):
+if not _secret or _secret in _KNOWN_DEFAULT_KEYS or _secret.upper().startswith("CHANGE_ME"):
     raise RuntimeError(
-        f"Refusing to start Superset: {_secret_file} is missing, too short or a known"
+        f"Refusing to start Superset: {_secret_file} is missing or a known"
         " default key. Run `crmwh` (pipelines.lib.superset.prepare) to generate one."
+    )
+if _key_problem := _web_security.secret_key_problem(_secret):
+    raise RuntimeError(
+        f"Refusing to start Superset: the secret key in {_secret_file} is not random"
+        f" enough: {_key_problem}. Delete the file and run `crmwh serve` to generate one,"
+        " or write the output of `openssl rand -base64 42` into it."
     )
 SECRET_KEY = _secret
 
@@ -117,6 +130,9 @@ def FLASK_APP_MUTATOR(app):  # noqa: N802, ANN001, ANN201 - Superset's hook name
     def _permanent_session():  # noqa: ANN202
         session.permanent = True
 
+    _web_security.install(app)  # login throttle and the Data Docs at /crmwh/data-docs/
+    _access_guard.install(app)  # chart SQL rules, SQL Lab time limits (access_guard.py)
+
 
 # Security headers (flask-talisman): a strict CSP with no third-party origins (this
 # server has no internet), no framing, no referrer leaks.
@@ -144,20 +160,40 @@ TALISMAN_CONFIG = {
 TALISMAN_DEV_CONFIG = TALISMAN_CONFIG
 HTTP_HEADERS = {"X-Content-Type-Options": "nosniff"}
 
-# Throttle login attempts even on a local server.
+# Throttle login attempts even on a local server. Flask-AppBuilder's AUTH_RATE_LIMIT
+# covers only POSTs to the form login (/login/), not the API login
+# (/api/v1/security/login), and counts every attempt, so a flood cap is all it can be.
+# The throttle of web_security.py counts failed attempts on both endpoints and refuses
+# a client and user name (then a user name, then a client) over these limits with 429
+# until the window has passed. Counters: memory of the one gunicorn worker here; the
+# reports mode puts them (and Flask-Limiter's) on its Redis, shared by every process.
 RATELIMIT_ENABLED = True
 AUTH_RATE_LIMITED = True
 AUTH_RATE_LIMIT = "10 per second"
 RATELIMIT_STORAGE_URI = "memory://"
+CRMWH_LOGIN_FAILURE_LIMITS = dict(_web_security.DEFAULT_LOGIN_LIMITS)
+
+# The GX Data Docs (/crmwh/data-docs/) show samples of the checked raw data: only these
+# roles may open them (Finance is the one non-admin role that sees raw contacts).
+CRMWH_DATA_DOCS_ROLES = {"Admin", "Finance"}
 
 # Small local instance: no Celery, in-process caches. Chart results are cached for five
 # minutes, so a newly published warehouse shows on dashboards within that time.
 CACHE_CONFIG = {"CACHE_TYPE": "SimpleCache", "CACHE_DEFAULT_TIMEOUT": 300}
 DATA_CACHE_CONFIG = {"CACHE_TYPE": "SimpleCache", "CACHE_DEFAULT_TIMEOUT": 300}
 ROW_LIMIT = 50000
+# Query limits, enforced by a watchdog that interrupts the DuckDB query (access_guard.py):
+# SQL Lab queries stop after SQLLAB_TIMEOUT seconds (CRMWH_SQLLAB_TIMEOUT in the server's
+# environment overrides it), chart queries 10 s before the web server's timeout. SQL Lab
+# returns at most SQL_MAX_ROW rows and shows DISPLAY_MAX_ROW of them.
 SQL_MAX_ROW = 100000
-SQLLAB_TIMEOUT = 60
+DISPLAY_MAX_ROW = 10000
+SQLLAB_TIMEOUT = int(os.environ.get("CRMWH_SQLLAB_TIMEOUT") or 60)
 SUPERSET_WEBSERVER_TIMEOUT = 120
+# Custom SQL in charts refused for roles that may not send it, and SQL Lab of every user
+# but Admin connected to the masked warehouse whatever database they pick (access_guard.py).
+_access_guard = _load_sibling("access_guard")
+DB_CONNECTION_MUTATOR = _access_guard.connection_mutator
 LOG_LEVEL = os.environ.get("CRMWH_SUPERSET_LOG_LEVEL", "WARNING")
 
 # Scheduled reports (`crmwh serve --reports`): PostgreSQL metadata, Redis, Celery and

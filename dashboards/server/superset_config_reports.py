@@ -7,22 +7,30 @@ process (web server, Celery worker and beat), so all three share one configurati
 - metadata on PostgreSQL (``CRMWH_SUPERSET_DATABASE_URI``): Alerts & Reports fail on
   SQLite (``SQLite DateTime type only accepts Python datetime``, apache/superset#25969);
 - Celery broker and results on Redis (``CRMWH_SUPERSET_REDIS_URL``), beat running
-  Superset's ``reports.scheduler`` every minute;
+  Superset's ``reports.scheduler`` every minute; the login throttle's counters there too;
 - screenshots by Debian's headless Chromium through Debian's chromedriver, logged in as
   the fixed executor (the Superset admin), against the local web server
   (``CRMWH_SUPERSET_BASEURL``);
 - e-mail through the SMTP server of ``settings.yml`` (``notifications.smtp_*``).
+
+The environment holds no password (it lasts as long as the process and shows in
+``/proc/<pid>/environ``): the PostgreSQL, Redis and SMTP passwords are read from the
+private files ``postgres_password``, ``redis_password`` and ``smtp_password`` of the
+folder ``CRMWH_REPORTS_DIR``.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 _REQUIRED = (
+    "CRMWH_REPORTS_DIR",
     "CRMWH_SUPERSET_DATABASE_URI",
     "CRMWH_SUPERSET_REDIS_URL",
     "CRMWH_SUPERSET_BASEURL",
@@ -32,6 +40,24 @@ _REQUIRED = (
 
 def _flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _secret(name: str) -> str:
+    """A password from the private file ``name`` of ``CRMWH_REPORTS_DIR`` ("" if none)."""
+    path = Path(os.environ["CRMWH_REPORTS_DIR"]) / name
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return ""
+
+
+def _with_password(url: str, password: str) -> str:
+    """``scheme://[user]@host…`` with ``password`` put in after the user name."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or not password:
+        return url
+    user, at, host = rest.rpartition("@")
+    return f"{scheme}://{quote(user)}:{quote(password, safe='')}@{host if at else rest}"
 
 
 def authenticate_webdriver(driver: Any, user: Any) -> Any:
@@ -77,11 +103,15 @@ def apply(cfg: dict[str, Any]) -> None:
             f"reports mode needs {', '.join(missing)}: start it with `crmwh serve --reports`"
         )
     env = os.environ
-    cfg["SQLALCHEMY_DATABASE_URI"] = env["CRMWH_SUPERSET_DATABASE_URI"]
+    cfg["SQLALCHEMY_DATABASE_URI"] = _with_password(
+        env["CRMWH_SUPERSET_DATABASE_URI"], _secret("postgres_password")
+    )
     cfg["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True}
     cfg["FEATURE_FLAGS"] = {**cfg.get("FEATURE_FLAGS", {}), "ALERT_REPORTS": True}
 
-    redis_url = env["CRMWH_SUPERSET_REDIS_URL"]
+    redis_url = _with_password(env["CRMWH_SUPERSET_REDIS_URL"], _secret("redis_password"))
+    # login-throttle and Flask-Limiter counters shared by every Superset process
+    cfg["RATELIMIT_STORAGE_URI"] = redis_url
 
     class CeleryConfig:  # Superset reads the attributes of this class
         broker_url = redis_url
@@ -148,6 +178,6 @@ def apply(cfg: dict[str, Any]) -> None:
     cfg["SMTP_STARTTLS"] = _flag("CRMWH_SMTP_STARTTLS")
     cfg["SMTP_SSL"] = _flag("CRMWH_SMTP_SSL")
     cfg["SMTP_USER"] = env.get("CRMWH_SMTP_USER", "")
-    cfg["SMTP_PASSWORD"] = env.get("CRMWH_SMTP_PASSWORD", "")
+    cfg["SMTP_PASSWORD"] = _secret("smtp_password")
     cfg["SMTP_MAIL_FROM"] = env.get("CRMWH_SMTP_MAIL_FROM", "crm-warehouse@localhost")
     cfg["EMAIL_REPORTS_SUBJECT_PREFIX"] = "[crm-warehouse]"

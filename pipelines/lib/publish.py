@@ -5,6 +5,11 @@ being written. A run builds `<warehouse>.build`, checkpoints and closes it, then
 `os.replace()`s it over the served file (same folder: an atomic rename; readers that
 already opened the old file keep reading it, new ones get the new file). Each published
 version is also hard-linked into `<warehouse>.versions/` and the newest N are kept.
+
+Beside the served file lives its masked copy, `<stem>.masked.duckdb` (only the masked
+marts, as tables: what SQL Lab users other than Admin are connected to;
+`pipelines.lib.masked`). Publish and rollback rewrite it from the version they serve,
+built under a temporary name and swapped in the same way.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ import time
 from pathlib import Path
 
 import duckdb
+
+from pipelines.lib.masked import build_masked, masked_path, write_masked
 
 
 def versions_dir(served: Path) -> Path:
@@ -39,7 +46,10 @@ def publish(build: Path, served: Path, keep: int = 3) -> list[tuple[str, int]]:
         ).fetchall()
     finally:
         con.close()
+    masked = masked_path(served)
+    masked_build = build_masked(build, masked)
     os.replace(build, served)
+    os.replace(masked_build, masked)
     d = versions_dir(served)
     d.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%S") + f"{time.time() % 1:.6f}"[1:]
@@ -61,6 +71,7 @@ def rollback(served: Path) -> Path:
     tmp.unlink(missing_ok=True)
     os.link(target, tmp)
     os.replace(tmp, served)
+    write_masked(served, masked_path(served))
     for v in current:
         v.unlink()
     return target

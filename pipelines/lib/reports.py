@@ -300,9 +300,9 @@ class Postgres:
 
     @property
     def uri(self) -> str:
-        return (
-            f"postgresql+psycopg2://{PG_USER}:{self.password}@127.0.0.1:{self.port}/{PG_DATABASE}"
-        )
+        """The metadata database's address without its password, which Superset's
+        configuration reads from ``<state>/reports/postgres_password``."""
+        return f"postgresql+psycopg2://{PG_USER}@127.0.0.1:{self.port}/{PG_DATABASE}"
 
 
 # --------------------------------------------------------------------------- redis
@@ -369,8 +369,14 @@ def _start_redis(rdir: Path, port: int, password: str) -> subprocess.Popen:
 # --------------------------------------------------------------------------- settings
 
 
+#: files in ``<state>/reports`` (mode 600) that Superset's configuration reads secrets
+#: from; the processes' environments name only the folder (``CRMWH_REPORTS_DIR``)
+SECRET_FILES = ("postgres_password", "redis_password", "smtp_password")
+
+
 def smtp_env(settings: Settings) -> dict[str, str]:
-    """The SMTP server of ``settings.yml`` (``notifications``) for Superset's mailer."""
+    """The SMTP server of ``settings.yml`` (``notifications``) for Superset's mailer;
+    the password is not in it (``write_smtp_password``)."""
     cfg = settings.section("notifications")
     return {
         "CRMWH_SMTP_HOST": str(cfg.get("smtp_host") or "localhost"),
@@ -378,9 +384,19 @@ def smtp_env(settings: Settings) -> dict[str, str]:
         "CRMWH_SMTP_STARTTLS": "1" if cfg.get("smtp_starttls") else "0",
         "CRMWH_SMTP_SSL": "1" if cfg.get("smtp_ssl") else "0",
         "CRMWH_SMTP_USER": str(cfg.get("smtp_user") or ""),
-        "CRMWH_SMTP_PASSWORD": str(cfg.get("smtp_password") or ""),
         "CRMWH_SMTP_MAIL_FROM": str(cfg.get("email_from") or "crm-warehouse@localhost"),
     }
+
+
+def write_smtp_password(settings: Settings, rdir: Path) -> None:
+    """Keep ``notifications.smtp_password`` in ``<rdir>/smtp_password`` (mode 600), or
+    no such file when there is none."""
+    password = str(settings.section("notifications").get("smtp_password") or "")
+    path = rdir / "smtp_password"
+    if password:
+        superset._write_private(path, password + "\n")
+    else:
+        path.unlink(missing_ok=True)
 
 
 def resolve_reports(settings: Settings, path: Path = REPORTS_FILE) -> list[dict[str, Any]]:
@@ -517,6 +533,8 @@ def start_services(
 
     Apply ``stack.env`` to the environment of ``superset.prepare``/``superset.start``
     (the CLI updates ``os.environ``), then call ``start_celery`` and ``apply_schedules``.
+    ``stack.env`` holds no password: the PostgreSQL, Redis and SMTP passwords stay in
+    private files of ``<state>/reports`` that Superset's configuration reads.
     """
     missing = missing_system_packages()
     if missing:
@@ -538,11 +556,13 @@ def start_services(
         metadata_id = pg.ensure_database()
         redis_password = _secret(rdir / "redis_password")
         stack.redis = _start_redis(rdir, redis_port, redis_password)
-        stack.env = {
+        write_smtp_password(settings, rdir)
+        stack.env = {  # no secret: Superset's configuration reads them from CRMWH_REPORTS_DIR
             "CRMWH_SUPERSET_REPORTS": "1",
+            "CRMWH_REPORTS_DIR": str(rdir),
             "CRMWH_SUPERSET_DATABASE_URI": pg.uri,
             "CRMWH_SUPERSET_METADATA_ID": metadata_id,
-            "CRMWH_SUPERSET_REDIS_URL": f"redis://:{redis_password}@127.0.0.1:{redis_port}/0",
+            "CRMWH_SUPERSET_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
             "CRMWH_SUPERSET_BASEURL": f"http://127.0.0.1:{superset_port}/",
             "CRMWH_REPORTS_EXECUTOR": admin_username,
             "CRMWH_CHROMEDRIVER": str(CHROMEDRIVER),

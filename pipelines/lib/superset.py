@@ -37,7 +37,9 @@ from typing import Any
 
 import yaml
 
+from pipelines.lib.child_env import without_secrets
 from pipelines.lib.dbt import ensure_manifest, public_marts
+from pipelines.lib.masked import ensure_masked, masked_path
 from pipelines.lib.settings import get_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -53,6 +55,8 @@ SETUP_SCRIPT = PROJECT_ROOT / "scripts" / "setup_superset.sh"
 LOCK_STAMP = ".crmwh-lock.sha256"
 
 MART_SCHEMA = "marts"
+#: The second registered database: the masked copy of the warehouse (``pipelines.lib.masked``)
+MASKED_DATABASE_NAME = "CRM warehouse (masked)"
 
 #: Passwords that ship in docs and tutorials; never accepted for the admin.
 _WEAK_PASSWORDS = {"admin", "password", "changeme", "superset", "general"}
@@ -155,10 +159,11 @@ def _ensure_secret_key(sdir: Path) -> None:
 
 
 def _superset_env(sdir: Path) -> dict[str, str]:
-    """Environment for every Superset process: its config, its state, its own venv."""
+    """Environment for every Superset process: its config, its state, its own venv; no
+    secrets (``child_env``: passwords reach Superset through stdin or private files)."""
     env = {
         k: v
-        for k, v in os.environ.items()
+        for k, v in without_secrets().items()
         if k not in {"VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "FLASK_APP", "SUPERSET_HOME"}
         and not k.startswith("SUPERSET__")
     }
@@ -304,8 +309,8 @@ READ_ONLY_CONNECT_ARGS: dict[str, Any] = {
 }
 
 
-#: Where ``crmwh serve`` serves the GX Data Docs by default (``--docs-port``).
-DEFAULT_DATA_DOCS_URL = "http://127.0.0.1:8089/"
+#: Where Superset serves the GX Data Docs, behind its login (``web_security.py``).
+DEFAULT_DATA_DOCS_URL = "/crmwh/data-docs/"
 #: Placeholder for that address in the dashboards' markdown (``dashboards.spec.model``).
 DATA_DOCS_PLACEHOLDER = "__DATA_DOCS_URL__"
 
@@ -324,15 +329,20 @@ def build_bundle_zip(
     Likewise the Data Docs link of the dashboards becomes ``data_docs_url``.
     ``metadata.yaml`` is stamped ``type: assets`` for Superset's assets importer.
     """
-    if not re.fullmatch(r"https?://[^\s()<>\[\]]+", data_docs_url):
-        raise SupersetError(f"data docs URL {data_docs_url!r} is not an http(s) address")
+    if not re.fullmatch(r"(https?://|/)[^\s()<>\[\]]*", data_docs_url):
+        raise SupersetError(
+            f"data docs URL {data_docs_url!r} is neither an http(s) address nor a path"
+        )
     docs = _load_yaml_files(bundle_dir)
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for rel, doc in docs.items():
             if rel.startswith("databases/"):
                 doc = dict(doc)
-                doc["sqlalchemy_uri"] = warehouse_uri(warehouse)
+                masked = doc.get("database_name") == MASKED_DATABASE_NAME
+                doc["sqlalchemy_uri"] = warehouse_uri(
+                    masked_path(warehouse) if masked else warehouse
+                )
                 extra = dict(doc.get("extra") or {})
                 engine_params = dict(extra.get("engine_params") or {})
                 engine_params["connect_args"] = json.loads(json.dumps(READ_ONLY_CONNECT_ARGS))
@@ -705,6 +715,11 @@ def validate_security(spec_path: Path = SECURITY_FILE, bundle_dir: Path = BUNDLE
         for rel, d in docs.items()
         if rel.startswith("dashboards/") and isinstance(d, Mapping)
     }
+    database_names = {
+        str(d.get("database_name"))
+        for rel, d in docs.items()
+        if rel.startswith("databases/") and isinstance(d, Mapping)
+    }
     problems: list[str] = []
     name = Path(spec_path).name
     scope = spec.get("manager_scope") or {}
@@ -740,6 +755,9 @@ def validate_security(spec_path: Path = SECURITY_FILE, bundle_dir: Path = BUNDLE
                     problems.append(f"{name}: role {role}: unknown dataset {table}")
                 elif table in contacts and not rdef.get("contacts"):
                     problems.append(f"{name}: role {role} may not see contacts ({table})")
+        for db_name in rdef.get("databases") or []:
+            if db_name not in database_names:
+                problems.append(f"{name}: role {role}: unknown database {db_name!r}")
         if rdef.get("dashboards") != "all":
             for slug_ in rdef.get("dashboards") or []:
                 if slug_ not in slugs:
@@ -781,6 +799,30 @@ def ensure_user(
     if manager_id:
         args.append(manager_id)
     _run_superset(args, sdir, stdin=password + "\n", what=f"create user {username}")
+
+
+def list_users(state_dir: Path) -> list[dict[str, Any]]:
+    """Superset's users: ``username``, ``email``, ``active``, ``roles`` (of
+    ``security.yaml``), ``manager_id`` (from the personal role) and ``last_login``."""
+    sdir = superset_state_dir(state_dir)
+    out = _run_superset(
+        ["python", str(SECURITY_SCRIPT), "users", str(SECURITY_FILE)], sdir, what="list users"
+    )
+    for line in reversed(out.splitlines()):  # Superset may log before the JSON line
+        if line.startswith("["):
+            return json.loads(line)
+    raise SupersetError(f"list users printed no list:\n{_tail(out)}")
+
+
+def remove_user(state_dir: Path, username: str) -> None:
+    """Delete a Superset user (never the last active Admin) and, when no other user
+    holds it, the personal manager role with its Row Level Security filter."""
+    sdir = superset_state_dir(state_dir)
+    _run_superset(
+        ["python", str(SECURITY_SCRIPT), "remove", str(SECURITY_FILE), username],
+        sdir,
+        what=f"remove user {username}",
+    )
 
 
 # --------------------------------------------------------------------------- prepare
@@ -837,6 +879,7 @@ def prepare(
     warehouse = Path(warehouse).resolve()
     if not warehouse.exists():
         raise FileNotFoundError(f"{warehouse} does not exist: build the warehouse first")
+    ensure_masked(warehouse)
     problems = validate_bundle(BUNDLE_DIR) + validate_security(SECURITY_FILE, BUNDLE_DIR)
     if problems:
         raise SupersetError("dashboards bundle is invalid:\n  " + "\n  ".join(problems))
@@ -910,6 +953,7 @@ def start(
     *,
     threads: int = 4,
     data_docs_url: str = DEFAULT_DATA_DOCS_URL,
+    data_docs_dir: Path | None = None,
 ) -> subprocess.Popen:
     """Start the Superset web server on 127.0.0.1:``port``; return once ``/health`` is OK.
 
@@ -919,7 +963,9 @@ def start(
     closes its own read-only connection, which also lets a newly swapped-in warehouse
     file be seen without a restart. Runs ``prepare`` first when the state was prepared for
     another warehouse, bundle or Superset build. The process leads its own session:
-    ``stop`` (or ``os.killpg``) ends the whole group.
+    ``stop`` (or ``os.killpg``) ends the whole group. ``data_docs_dir``: the GX Data Docs
+    site it serves at ``/crmwh/data-docs/`` to the roles that may read it. Its
+    environment holds no secret (``_superset_env``).
     """
     warehouse = Path(warehouse).resolve()
     sdir = superset_state_dir(state_dir)
@@ -927,9 +973,13 @@ def start(
     stamp = _stamp(warehouse, creds_user, data_docs_url)
     if _read_stamp(sdir) != stamp or not _venv_current(venv_dir()):
         prepare(warehouse, state_dir, data_docs_url=data_docs_url)
+    ensure_masked(warehouse)
     if not _port_free(port):
         raise SupersetError(f"port {port} on 127.0.0.1 is already in use")
     log_path = sdir / "server.log"
+    env = _superset_env(sdir)
+    if data_docs_dir is not None:
+        env["CRMWH_DATA_DOCS_DIR"] = str(Path(data_docs_dir).resolve())
     with open(log_path, "ab") as log:  # the child keeps its own copy of the descriptor
         proc = subprocess.Popen(
             [
@@ -952,7 +1002,7 @@ def start(
                 "0",
                 "superset.app:create_app()",
             ],
-            env=_superset_env(sdir),
+            env=env,
             cwd=sdir,
             stdin=subprocess.DEVNULL,
             stdout=log,
