@@ -80,9 +80,18 @@
     company_match_key from an already normalised name (normalize_company_name, then
     dedupe_repeated_text). The expression is referenced several times: pass a column,
     not an expression, to keep the SQL small (int_customer_identifiers normalises in
-    steps for that reason).
+    steps for that reason, and computes company_name_transliterated as a column of its
+    own so that no single expression nests too deep for a SQL parser).
 #}
 {% macro company_key_from_normalized(base) -%}
+    {{ company_key_from_transliterated(base, company_name_transliterated(base)) }}
+{%- endmacro %}
+
+{#
+    First step of company_key_from_normalized: Cyrillic transliterated and the
+    transliterated legal forms removed (a text padded with spaces).
+#}
+{% macro company_name_transliterated(base) -%}
     {%- set ns = namespace(sql=base) -%}
     {%- for cyr, lat in [('щ', 'sh'), ('ж', 'zh'), ('х', 'h'), ('ц', 'c'), ('ч', 'ch'), ('ш', 'sh'), ('ю', 'iu'), ('я', 'ia')] -%}
         {%- set ns.sql = "replace(" ~ ns.sql ~ ", '" ~ cyr ~ "', '" ~ lat ~ "')" -%}
@@ -90,7 +99,16 @@
     {%- set ns.sql = "translate(" ~ ns.sql ~ ", 'абвгдеёзийклмнопрстуфыэъь', 'abvgdeeziiklmnoprstufie')" -%}
     {%- set forms = '(ooo|oao|zao|pao|ao|ip|nko|ano|fgup|gup|mup|too|chp|tov|oo|pjsc|ojsc|cjsc|plc|ag)' -%}
     {%- set padded = "(' ' || " ~ ns.sql ~ " || ' ')" -%}
-    {%- set ns.sql = regexp_replace_all(regexp_replace_all(padded, ' ' ~ forms ~ ' ', ' '), ' ' ~ forms ~ ' ', ' ') -%}
+    {{ regexp_replace_all(regexp_replace_all(padded, ' ' ~ forms ~ ' ', ' '), ' ' ~ forms ~ ' ', ' ') }}
+{%- endmacro %}
+
+{#
+    Second step of company_key_from_normalized: from the normalised name `base` (for the
+    placeholder and initials checks) and its company_name_transliterated form, the key
+    (spelling variants folded, spaces dropped) or null.
+#}
+{% macro company_key_from_transliterated(base, transliterated) -%}
+    {%- set ns = namespace(sql=transliterated) -%}
     {%- for variant, folded in [('shch', 'sh'), ('sch', 'sh'), ('kh', 'h'), ('ts', 'c'), ('tz', 'c'), ('x', 'ks'), ('w', 'v'), ('ph', 'f'), ('ck', 'k'), ('y', 'i'), ('j', 'i'), ('ii', 'i'), ('ii', 'i'), (' ', '')] -%}
         {%- set ns.sql = "replace(" ~ ns.sql ~ ", '" ~ variant ~ "', '" ~ folded ~ "')" -%}
     {%- endfor -%}

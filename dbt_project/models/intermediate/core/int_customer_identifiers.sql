@@ -85,91 +85,275 @@ bitrix_latest as (
     from deal_snapshots
 ),
 
-raw_identifiers as (
-    select source_system, source_key, 'inn' as match_kind, inn as raw_value, 'inn' as attribute
+-- the checksum-valid INN of every source record
+inn_identifiers as (
+    select
+        records.source_system,
+        records.source_key,
+        'inn' as match_kind,
+        records.inn as raw_value,
+        'inn' as attribute
     from records
-    where inn is not null
+    where records.inn is not null
+),
 
-    union all
-
-    -- Salesforce accounts and their contacts
-    select 'salesforce_account', accounts.account_id, 'crm_link', 'salesforce_account:' || accounts.account_id, 'account.id'
+-- Salesforce accounts
+account_identifiers as (
+    select
+        'salesforce_account' as source_system,
+        accounts.account_id as source_key,
+        'crm_link' as match_kind,
+        'salesforce_account:' || accounts.account_id as raw_value,
+        'account.id' as attribute
     from accounts
+
     union all
-    select 'salesforce_account', accounts.account_id, 'phone', accounts.phone_raw, 'account.phone'
+
+    select
+        'salesforce_account' as source_system,
+        accounts.account_id as source_key,
+        'phone' as match_kind,
+        accounts.phone_raw as raw_value,
+        'account.phone' as attribute
     from accounts
+
     union all
-    select 'salesforce_account', accounts.account_id, 'company_name', accounts.account_name, 'account.name'
+
+    select
+        'salesforce_account' as source_system,
+        accounts.account_id as source_key,
+        'company_name' as match_kind,
+        accounts.account_name as raw_value,
+        'account.name' as attribute
     from accounts
-    union all
-    select 'salesforce_account', contacts.account_id, 'phone', contacts.phone_e164, 'contact.phone'
-    from contacts
-    union all
-    select 'salesforce_account', contacts.account_id, 'phone', contacts.mobile_phone_e164, 'contact.mobile_phone'
-    from contacts
-    union all
-    select 'salesforce_account', contacts.account_id, 'email', contacts.email, 'contact.email'
+),
+
+-- the contacts of Salesforce accounts: keys of their account
+contact_identifiers as (
+    select
+        'salesforce_account' as source_system,
+        contacts.account_id as source_key,
+        'phone' as match_kind,
+        contacts.phone_e164 as raw_value,
+        'contact.phone' as attribute
     from contacts
 
     union all
 
-    -- Salesforce leads
-    select 'salesforce_lead', sf_leads.lead_id, 'crm_link', 'salesforce_account:' || sf_leads.converted_account_id, 'lead.converted_account_id'
+    select
+        'salesforce_account' as source_system,
+        contacts.account_id as source_key,
+        'phone' as match_kind,
+        contacts.mobile_phone_e164 as raw_value,
+        'contact.mobile_phone' as attribute
+    from contacts
+
+    union all
+
+    select
+        'salesforce_account' as source_system,
+        contacts.account_id as source_key,
+        'email' as match_kind,
+        contacts.email as raw_value,
+        'contact.email' as attribute
+    from contacts
+),
+
+-- Salesforce leads
+sf_lead_identifiers as (
+    select
+        'salesforce_lead' as source_system,
+        sf_leads.lead_id as source_key,
+        'crm_link' as match_kind,
+        'salesforce_account:' || sf_leads.converted_account_id as raw_value,
+        'lead.converted_account_id' as attribute
     from sf_leads
     where sf_leads.is_converted
-    union all
-    select 'salesforce_lead', sf_leads.lead_id, 'phone', sf_leads.phone_e164, 'lead.phone'
-    from sf_leads
-    union all
-    select 'salesforce_lead', sf_leads.lead_id, 'email', sf_leads.email, 'lead.email'
-    from sf_leads
-    union all
-    select 'salesforce_lead', sf_leads.lead_id, 'company_name', sf_leads.company_name, 'lead.company'
-    from sf_leads
 
     union all
 
-    -- 1C counterparties: every name they were written with
     select
-        'onec_counterparty',
-        onec_party_keys.source_key,
-        'company_name',
-        onec_party_keys.party_name,
-        onec_party_keys.attribute
+        'salesforce_lead' as source_system,
+        sf_leads.lead_id as source_key,
+        'phone' as match_kind,
+        sf_leads.phone_e164 as raw_value,
+        'lead.phone' as attribute
+    from sf_leads
+
+    union all
+
+    select
+        'salesforce_lead' as source_system,
+        sf_leads.lead_id as source_key,
+        'email' as match_kind,
+        sf_leads.email as raw_value,
+        'lead.email' as attribute
+    from sf_leads
+
+    union all
+
+    select
+        'salesforce_lead' as source_system,
+        sf_leads.lead_id as source_key,
+        'company_name' as match_kind,
+        sf_leads.company_name as raw_value,
+        'lead.company' as attribute
+    from sf_leads
+),
+
+-- 1C counterparties: every name they were written with
+onec_identifiers as (
+    select
+        'onec_counterparty' as source_system,
+        onec_party_keys.source_key as source_key,
+        'company_name' as match_kind,
+        onec_party_keys.party_name as raw_value,
+        onec_party_keys.attribute as attribute
     from onec_party_keys
+),
 
-    union all
-
-    -- Bitrix deals (latest snapshot)
-    select 'bitrix_deal', bitrix_latest.deal_id, 'phone', bitrix_latest.phone_e164, 'deal.phone'
-    from bitrix_latest
-    where bitrix_latest.recency_rank = 1
-    union all
-    select 'bitrix_deal', bitrix_latest.deal_id, 'email', bitrix_latest.email, 'deal.email'
-    from bitrix_latest
-    where bitrix_latest.recency_rank = 1
-    union all
-    select 'bitrix_deal', bitrix_latest.deal_id, 'company_name', bitrix_latest.company_name, 'deal.company'
+-- Bitrix deals (latest snapshot)
+bitrix_deal_identifiers as (
+    select
+        'bitrix_deal' as source_system,
+        bitrix_latest.deal_id as source_key,
+        'phone' as match_kind,
+        bitrix_latest.phone_e164 as raw_value,
+        'deal.phone' as attribute
     from bitrix_latest
     where bitrix_latest.recency_rank = 1
 
     union all
 
-    -- Bitrix leads
-    select 'bitrix_lead', bx_leads.lead_id, 'phone', bx_leads.work_phone_e164, 'lead.work_phone'
-    from bx_leads
+    select
+        'bitrix_deal' as source_system,
+        bitrix_latest.deal_id as source_key,
+        'email' as match_kind,
+        bitrix_latest.email as raw_value,
+        'deal.email' as attribute
+    from bitrix_latest
+    where bitrix_latest.recency_rank = 1
+
     union all
-    select 'bitrix_lead', bx_leads.lead_id, 'phone', bx_leads.mobile_phone_e164, 'lead.mobile_phone'
+
+    select
+        'bitrix_deal' as source_system,
+        bitrix_latest.deal_id as source_key,
+        'company_name' as match_kind,
+        bitrix_latest.company_name as raw_value,
+        'deal.company' as attribute
+    from bitrix_latest
+    where bitrix_latest.recency_rank = 1
+),
+
+-- Bitrix leads
+bitrix_lead_identifiers as (
+    select
+        'bitrix_lead' as source_system,
+        bx_leads.lead_id as source_key,
+        'phone' as match_kind,
+        bx_leads.work_phone_e164 as raw_value,
+        'lead.work_phone' as attribute
     from bx_leads
+
     union all
-    select 'bitrix_lead', bx_leads.lead_id, 'email', bx_leads.work_email, 'lead.work_email'
+
+    select
+        'bitrix_lead' as source_system,
+        bx_leads.lead_id as source_key,
+        'phone' as match_kind,
+        bx_leads.mobile_phone_e164 as raw_value,
+        'lead.mobile_phone' as attribute
     from bx_leads
+
     union all
-    select 'bitrix_lead', bx_leads.lead_id, 'email', bx_leads.private_email, 'lead.private_email'
+
+    select
+        'bitrix_lead' as source_system,
+        bx_leads.lead_id as source_key,
+        'email' as match_kind,
+        bx_leads.work_email as raw_value,
+        'lead.work_email' as attribute
     from bx_leads
+
     union all
-    select 'bitrix_lead', bx_leads.lead_id, 'company_name', bx_leads.company_name, 'lead.company'
+
+    select
+        'bitrix_lead' as source_system,
+        bx_leads.lead_id as source_key,
+        'email' as match_kind,
+        bx_leads.private_email as raw_value,
+        'lead.private_email' as attribute
     from bx_leads
+
+    union all
+
+    select
+        'bitrix_lead' as source_system,
+        bx_leads.lead_id as source_key,
+        'company_name' as match_kind,
+        bx_leads.company_name as raw_value,
+        'lead.company' as attribute
+    from bx_leads
+),
+
+-- every (record, key) pair read above, one source per block
+raw_identifiers as (
+    select
+        inn_identifiers.source_system,
+        inn_identifiers.source_key,
+        inn_identifiers.match_kind,
+        inn_identifiers.raw_value,
+        inn_identifiers.attribute
+    from inn_identifiers
+    union all
+    select
+        account_identifiers.source_system,
+        account_identifiers.source_key,
+        account_identifiers.match_kind,
+        account_identifiers.raw_value,
+        account_identifiers.attribute
+    from account_identifiers
+    union all
+    select
+        contact_identifiers.source_system,
+        contact_identifiers.source_key,
+        contact_identifiers.match_kind,
+        contact_identifiers.raw_value,
+        contact_identifiers.attribute
+    from contact_identifiers
+    union all
+    select
+        sf_lead_identifiers.source_system,
+        sf_lead_identifiers.source_key,
+        sf_lead_identifiers.match_kind,
+        sf_lead_identifiers.raw_value,
+        sf_lead_identifiers.attribute
+    from sf_lead_identifiers
+    union all
+    select
+        onec_identifiers.source_system,
+        onec_identifiers.source_key,
+        onec_identifiers.match_kind,
+        onec_identifiers.raw_value,
+        onec_identifiers.attribute
+    from onec_identifiers
+    union all
+    select
+        bitrix_deal_identifiers.source_system,
+        bitrix_deal_identifiers.source_key,
+        bitrix_deal_identifiers.match_kind,
+        bitrix_deal_identifiers.raw_value,
+        bitrix_deal_identifiers.attribute
+    from bitrix_deal_identifiers
+    union all
+    select
+        bitrix_lead_identifiers.source_system,
+        bitrix_lead_identifiers.source_key,
+        bitrix_lead_identifiers.match_kind,
+        bitrix_lead_identifiers.raw_value,
+        bitrix_lead_identifiers.attribute
+    from bitrix_lead_identifiers
 ),
 
 {# Normalise each distinct raw value once (names repeat across snapshots and documents). #}
@@ -189,11 +373,20 @@ company_bases as (
     where distinct_values.match_kind = 'company_name'
 ),
 
-company_keys as (
+company_deduped as (
     select
         company_bases.raw_value,
         {{ dedupe_repeated_text('company_bases.normalised_name') }} as base
     from company_bases
+),
+
+{# company_key_from_normalized in two steps: one expression would nest too deep for a SQL parser #}
+company_keys as (
+    select
+        company_deduped.raw_value,
+        company_deduped.base,
+        {{ company_name_transliterated('company_deduped.base') }} as transliterated
+    from company_deduped
 ),
 
 normalised_values as (
@@ -203,7 +396,7 @@ normalised_values as (
         case distinct_values.match_kind
             when 'phone' then {{ normalize_phone('distinct_values.raw_value') }}
             when 'email' then {{ normalize_email('distinct_values.raw_value') }}
-            when 'company_name' then {{ company_key_from_normalized('company_keys.base') }}
+            when 'company_name' then {{ company_key_from_transliterated('company_keys.base', 'company_keys.transliterated') }}
             else distinct_values.raw_value
         end as match_value
     from distinct_values
