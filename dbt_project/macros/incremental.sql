@@ -10,7 +10,10 @@
        var('incremental_lookback_days') for effects that cross a day boundary. A pre-hook
        deletes the window from the table, and the model inserts it recomputed. When a load
        the model had seen is gone from the manifest (a backfill forgot it), the window is
-       everything: the rows it fed cannot be located any more.
+       everything: the rows it fed cannot be located any more. Loads and event dates are
+       read from the staging models (the version of each record the marts use, with the
+       `_load_id` of the load that delivered it) and the manifest from
+       stg_ingestion__load_manifest: no mart reads the raw layer.
     2. Row diff (fct_payment, fct_stage_visit): the model is recomputed from its
        (table-materialized) inputs and only the entities whose rows differ from the stored
        ones are deleted and inserted again; entities gone from the input are deleted by
@@ -36,7 +39,7 @@
 {#- Loads (load ids) present in the manifest that `model_name` has not processed yet. -#}
 {% macro incremental_new_loads(model_name) -%}
     select manifest.load_id
-    from {{ source('ingestion', 'load_manifest') }} as manifest
+    from {{ ref('stg_ingestion__load_manifest') }} as manifest
     where manifest.load_id not in (
         select state.load_id
         from {{ incremental_state_relation() }} as state
@@ -46,7 +49,8 @@
 
 {#-
     The first date to recompute: a scalar SQL expression. `events` is a list of
-    (relation, date expression) pairs over raw tables carrying `_load_id`.
+    (relation, date expression) pairs over staging models carrying `_load_id` (a mart
+    reaches the raw layer only through them).
 -#}
 {% macro incremental_window_start(events, model_name=none) -%}
     {%- set name = model_name or this.identifier -%}
@@ -58,7 +62,7 @@
                     from {{ incremental_state_relation() }} as state
                     where state.model_name = '{{ name }}'
                         and state.load_id not in (
-                            select load_id from {{ source('ingestion', 'load_manifest') }}
+                            select manifest.load_id from {{ ref('stg_ingestion__load_manifest') }} as manifest
                         )
                 ) then {{ incremental_far_past() }}
                 else coalesce(
@@ -119,11 +123,11 @@
     {%- if target.type == 'duckdb' %}
     delete from {{ incremental_state_relation() }} where model_name = '{{ name }}';
     insert into {{ incremental_state_relation() }} (model_name, load_id)
-    select distinct '{{ name }}', load_id from {{ source('ingestion', 'load_manifest') }};
+    select distinct '{{ name }}', manifest.load_id from {{ ref('stg_ingestion__load_manifest') }} as manifest;
     {%- else %}
     {#- one statement (Spark's cursor runs one at a time): the model's partition replaced -#}
     insert overwrite table {{ incremental_state_relation() }} partition (model_name = '{{ name }}')
-    select distinct load_id from {{ source('ingestion', 'load_manifest') }}
+    select distinct manifest.load_id from {{ ref('stg_ingestion__load_manifest') }} as manifest
     {%- endif %}
 {%- endmacro %}
 
@@ -175,8 +179,8 @@
 
 {% macro call_window_start() -%}
     {{ incremental_window_start([
-        (source('asterisk', 'asterisk__cdr'), 'start_time'),
-        (source('cloud_pbx', 'cloud_pbx__call'), 'started_at'),
+        (ref('stg_asterisk__cdr'), 'started_at'),
+        (ref('stg_cloud_pbx__call'), 'started_at'),
     ], 'fct_call') }}
 {%- endmacro %}
 
@@ -203,8 +207,8 @@
 
 {% macro receivables_window_start() -%}
     {{ incremental_window_start([
-        (source('onec', 'onec__invoice'), 'issued_on'),
-        (source('onec', 'onec__bank_payment'), 'coalesce(received_on, doc_date)'),
+        (ref('stg_onec__invoice'), 'issued_on'),
+        (ref('stg_onec__bank_payment'), 'coalesce(received_on, doc_date)'),
     ], 'mart_receivables_aging') }}
 {%- endmacro %}
 

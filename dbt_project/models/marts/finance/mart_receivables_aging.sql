@@ -8,6 +8,10 @@
         post_hook="{{ incremental_record_loads_hook() }}",
     )
 }}
+{# the incremental window (macros/incremental.sql) reads these; declared so dbt orders the build #}
+-- depends_on: {{ ref('stg_onec__invoice') }}
+-- depends_on: {{ ref('stg_onec__bank_payment') }}
+-- depends_on: {{ ref('stg_ingestion__load_manifest') }}
 {#
     Receivables aging per as-of date × invoice: one row for every invoice that is open
     (open amount > 0) at the end of the as-of date D.

@@ -8,6 +8,9 @@
         post_hook="{{ incremental_record_loads_hook() }}",
     )
 }}
+{# the incremental window (macros/incremental.sql) reads these; declared so dbt orders the build #}
+-- depends_on: {{ ref('stg_asterisk__cdr') }}
+-- depends_on: {{ ref('stg_ingestion__load_manifest') }}
 {#
     One row per logical call of every PBX: Asterisk calls (CDR legs merged,
     int_asterisk_calls) and cloud PBX calls (one row per call already).
@@ -90,7 +93,8 @@ cloud as (
         cloud_calls.employee_extension as extension,
         'cloud_pbx_employee' as extension_key_system,
         cloud_calls.wait_seconds,
-        case when cloud_calls.call_status = 'answered' then coalesce(cloud_calls.talk_seconds, 0) else 0 end as talk_seconds,
+        case when cloud_calls.call_status = 'answered' then coalesce(cloud_calls.talk_seconds, 0) else 0 end
+            as talk_seconds,
         1 as legs,
         'one_row_per_call' as merge_rule
     from cloud_calls
@@ -129,11 +133,13 @@ final as (
         cast(unioned.extension as {{ dbt.type_string() }}) as extension
     from unioned
     left join manager_keys
-        on manager_keys.source_system = unioned.extension_key_system
-        and manager_keys.source_key = unioned.extension
+        on
+            manager_keys.source_system = unioned.extension_key_system
+            and manager_keys.source_key = unioned.extension
     left join customer_keys
-        on customer_keys.source_system = 'phone'
-        and customer_keys.source_key = unioned.external_e164
+        on
+            customer_keys.source_system = 'phone'
+            and customer_keys.source_key = unioned.external_e164
 )
 
 select * from final
