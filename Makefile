@@ -58,9 +58,16 @@ check: $(VENV)/.synced
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest -q -m "not slow"
 
+## lint: the style checkers, failing on any finding: ruff (rules and format) over the
+## Python; sqlfluff over the dbt models (rules in dbt_project/.sqlfluff; a few minutes);
+## dbt-score over the dbt project's metadata (descriptions, tests, owners: at least 9.0 of 10)
 lint: $(VENV)/.synced
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	cd dbt_project && ../$(VENV)/bin/sqlfluff lint models --processes 2 --nocolor
+	cd dbt_project && DBT_SEND_ANONYMOUS_USAGE_STATS=false ../$(VENV)/bin/dbt parse --quiet \
+		--profiles-dir . --target lint --target-path target/lint
+	$(VENV)/bin/dbt-score lint --manifest dbt_project/target/lint/manifest.json --fail-project-under 9.0
 
 clean:
 	rm -rf data warehouse.duckdb warehouse.duckdb.* dbt_project/target dbt_project/logs

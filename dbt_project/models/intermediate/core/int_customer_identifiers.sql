@@ -396,13 +396,16 @@ normalised_values as (
         case distinct_values.match_kind
             when 'phone' then {{ normalize_phone('distinct_values.raw_value') }}
             when 'email' then {{ normalize_email('distinct_values.raw_value') }}
-            when 'company_name' then {{ company_key_from_transliterated('company_keys.base', 'company_keys.transliterated') }}
+            when
+                'company_name'
+                then {{ company_key_from_transliterated('company_keys.base', 'company_keys.transliterated') }}
             else distinct_values.raw_value
         end as match_value
     from distinct_values
     left join company_keys
-        on distinct_values.match_kind = 'company_name'
-        and company_keys.raw_value = distinct_values.raw_value
+        on
+            distinct_values.match_kind = 'company_name'
+            and company_keys.raw_value = distinct_values.raw_value
 ),
 
 usable as (
@@ -414,12 +417,15 @@ usable as (
         raw_identifiers.attribute
     from raw_identifiers
     inner join normalised_values
-        on normalised_values.match_kind = raw_identifiers.match_kind
-        and normalised_values.raw_value = raw_identifiers.raw_value
+        on
+            normalised_values.match_kind = raw_identifiers.match_kind
+            and normalised_values.raw_value = raw_identifiers.raw_value
     inner join records
-        on records.source_system = raw_identifiers.source_system
-        and records.source_key = raw_identifiers.source_key
-    where normalised_values.match_value is not null
+        on
+            records.source_system = raw_identifiers.source_system
+            and records.source_key = raw_identifiers.source_key
+    where
+        normalised_values.match_value is not null
         and normalised_values.match_value <> ''
 ),
 

@@ -62,16 +62,20 @@ lead_conflicts as (
         conflicted.customer_id as resolved_customer_id
     from links as conflicted
     inner join identifiers as conflicted_ids
-        on conflicted_ids.source_system = conflicted.source_system
-        and conflicted_ids.source_key = conflicted.source_key
-        and conflicted_ids.match_kind = conflicted.conflict_rule
+        on
+            conflicted_ids.source_system = conflicted.source_system
+            and conflicted_ids.source_key = conflicted.source_key
+            and conflicted_ids.match_kind = conflicted.conflict_rule
     inner join identifiers as matched_ids
-        on matched_ids.match_kind = conflicted_ids.match_kind
-        and matched_ids.match_value = conflicted_ids.match_value
+        on
+            matched_ids.match_kind = conflicted_ids.match_kind
+            and matched_ids.match_value = conflicted_ids.match_value
     inner join links as matched
-        on matched.source_system = matched_ids.source_system
-        and matched.source_key = matched_ids.source_key
-    where conflicted.match_rule = 'conflict'
+        on
+            matched.source_system = matched_ids.source_system
+            and matched.source_key = matched_ids.source_key
+    where
+        conflicted.match_rule = 'conflict'
         and conflicted.resolution_step = 'lead_attachment'
         and matched.can_anchor
         and matched.customer_id is not null
@@ -94,9 +98,11 @@ resolved_keys as (
         links.record_id
     from identifiers
     inner join links
-        on links.source_system = identifiers.source_system
-        and links.source_key = identifiers.source_key
-    where identifiers.match_kind in ('phone', 'email')
+        on
+            links.source_system = identifiers.source_system
+            and links.source_key = identifiers.source_key
+    where
+        identifiers.match_kind in ('phone', 'email')
         and links.customer_id is not null
 ),
 
@@ -125,8 +131,9 @@ shared_keys as (
         cast(null as {{ dbt.type_string() }}) as resolved_customer_id
     from resolved_keys
     inner join shared_values
-        on shared_values.match_kind = resolved_keys.match_kind
-        and shared_values.match_value = resolved_keys.match_value
+        on
+            shared_values.match_kind = resolved_keys.match_kind
+            and shared_values.match_value = resolved_keys.match_value
     group by
         resolved_keys.match_kind,
         resolved_keys.match_value,

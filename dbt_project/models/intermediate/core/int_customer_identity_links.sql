@@ -164,7 +164,7 @@ labels_{{ r }} as (
 {%- do round_sql.update({r: one_round}) -%}
 {%- endfor -%}
 {%- if rounds_as_tables and execute -%}
-    {%- for r in range(1, propagation_rounds + 1) -%}
+{%- for r in range(1, propagation_rounds + 1) -%}
         {%- set round_query -%}
 with
 
@@ -221,12 +221,14 @@ component_evidence as (
     inner join components as own_component
         on own_component.record_id = own.record_id
     inner join group_identifiers as other
-        on other.match_kind = own.match_kind
-        and other.match_value = own.match_value
-        and other.record_id <> own.record_id
+        on
+            other.match_kind = own.match_kind
+            and other.match_value = own.match_value
+            and other.record_id <> own.record_id
     inner join components as other_component
-        on other_component.record_id = other.record_id
-        and other_component.label = own_component.label
+        on
+            other_component.record_id = other.record_id
+            and other_component.label = own_component.label
 ),
 
 grouped as (
@@ -246,8 +248,9 @@ grouped as (
         cast(null as {{ dbt.type_string() }}) as conflict_rule
     from components
     left join component_evidence
-        on component_evidence.record_id = components.record_id
-        and component_evidence.evidence_rank = 1
+        on
+            component_evidence.record_id = components.record_id
+            and component_evidence.evidence_rank = 1
 ),
 
 -- 4. Leads attach to the groups ---------------------------------------------------------
@@ -264,8 +267,9 @@ lead_candidates as (
     inner join matching_identifiers as lead_ids
         on lead_ids.record_id = free_records.record_id
     inner join group_identifiers
-        on group_identifiers.match_kind = lead_ids.match_kind
-        and group_identifiers.match_value = lead_ids.match_value
+        on
+            group_identifiers.match_kind = lead_ids.match_kind
+            and group_identifiers.match_value = lead_ids.match_value
     inner join components
         on components.record_id = group_identifiers.record_id
     where not free_records.can_anchor
@@ -281,8 +285,9 @@ lead_decisive as (
         from lead_candidates
         group by record_id
     ) as best
-        on best.record_id = lead_candidates.record_id
-        and best.best_priority = lead_candidates.rule_priority
+        on
+            best.record_id = lead_candidates.record_id
+            and best.best_priority = lead_candidates.rule_priority
 ),
 
 lead_decided as (
@@ -318,8 +323,9 @@ leads as (
         case when lead_decided.anchor_count > 1 then lead_decided.match_kind end as conflict_rule
     from free_records
     left join lead_decided
-        on lead_decided.record_id = free_records.record_id
-        and lead_decided.evidence_rank = 1
+        on
+            lead_decided.record_id = free_records.record_id
+            and lead_decided.evidence_rank = 1
     where not free_records.can_anchor
 ),
 

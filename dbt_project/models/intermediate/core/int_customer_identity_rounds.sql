@@ -85,10 +85,10 @@ conflicted_0 as (
 {%- endset -%}
 {%- set round_sql = {} -%}
 {%- for k in range(1, rounds + 1) -%}
-{%- set one_round -%}
+    {%- set one_round -%}
 
 
-pending_{{ k }} as (
+        pending_{{ k }} as (
     select records.record_id
     from records
     left join placed_{{ k - 1 }} as placed
@@ -181,14 +181,14 @@ conflicted_{{ k }} as (
     where anchor_count > 1
     group by record_id, anchor_key
 ),
-{%- endset -%}
-{%- do round_sql.update({k: one_round}) -%}
+    {%- endset -%}
+    {%- do round_sql.update({k: one_round}) -%}
 {%- endfor -%}
 {#- round k read back from its table (Spark) -#}
 {%- set from_round_table = {} -%}
 {%- for k in range(1, rounds + 1) -%}
-{%- set read_back -%}
-placed_{{ k }} as (
+    {%- set read_back -%}
+        placed_{{ k }} as (
     select record_id, anchor_key, match_rule, matched_value, matched_record, match_round
     from {{ this }}__round_{{ k }}
     where outcome = 'placed'
@@ -199,8 +199,8 @@ conflicted_{{ k }} as (
     from {{ this }}__round_{{ k }}
     where outcome = 'conflict'
 ),
-{%- endset -%}
-{%- do from_round_table.update({k: read_back}) -%}
+    {%- endset -%}
+    {%- do from_round_table.update({k: read_back}) -%}
 {%- endfor -%}
 {%- if rounds_as_tables and execute -%}
     {%- for k in range(1, rounds + 1) -%}
@@ -234,9 +234,9 @@ with
 {{ from_round_table[rounds] }}
 {%- else -%}
 {{ round_zero }}
-{% for k in range(1, rounds + 1) %}
-{{ round_sql[k] }}
-{% endfor %}
+    {% for k in range(1, rounds + 1) %}
+        {{ round_sql[k] }}
+    {% endfor %}
 {%- endif %}
 
 

@@ -99,8 +99,9 @@ value_customers as (
         count(distinct resolved_links.customer_id) as customer_count
     from identifiers
     inner join resolved_links
-        on resolved_links.source_system = identifiers.source_system
-        and resolved_links.source_key = identifiers.source_key
+        on
+            resolved_links.source_system = identifiers.source_system
+            and resolved_links.source_key = identifiers.source_key
     where identifiers.match_kind in ('inn', 'phone', 'email')
     group by
         identifiers.match_kind,

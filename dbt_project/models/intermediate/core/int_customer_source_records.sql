@@ -81,14 +81,14 @@ onec_parties as (
         2 as origin_rank
     from bank_payments
     where (
-            bank_payments.recipient_account = bank_payments.statement_account
-            or (bank_payments.statement_account is null and bank_payments.received_on is not null)
-        )
-        and (
-            bank_payments.payer_inn is null
-            or bank_payments.recipient_inn is null
-            or bank_payments.payer_inn <> bank_payments.recipient_inn
-        )
+        bank_payments.recipient_account = bank_payments.statement_account
+        or (bank_payments.statement_account is null and bank_payments.received_on is not null)
+    )
+    and (
+        bank_payments.payer_inn is null
+        or bank_payments.recipient_inn is null
+        or bank_payments.payer_inn <> bank_payments.recipient_inn
+    )
 ),
 
 {# The key is computed once per distinct (INN, name) pair: names repeat on every document. #}
@@ -111,8 +111,9 @@ onec_keyed as (
         onec_parties.*
     from onec_parties
     inner join onec_pair_keys
-        on coalesce(onec_pair_keys.inn_digits, '') = coalesce(onec_parties.inn_digits, '')
-        and coalesce(onec_pair_keys.party_name, '') = coalesce(onec_parties.party_name, '')
+        on
+            coalesce(onec_pair_keys.inn_digits, '') = coalesce(onec_parties.inn_digits, '')
+            and coalesce(onec_pair_keys.party_name, '') = coalesce(onec_parties.party_name, '')
 ),
 
 onec_named as (
@@ -133,7 +134,8 @@ onec_counterparties as (
         onec_named.source_key,
         2 as record_rank,
         true as can_anchor,
-        {{ dedupe_repeated_text(clean_text(regexp_replace_all("trim(onec_named.party_name)", '^(ИНН|инн)?[ ]*[0-9]{10,12}([ ]*(КПП|кпп)[ ]*[0-9]{9})?[ ,;]*', ''))) }} as record_name,
+        {{ dedupe_repeated_text(clean_text(regexp_replace_all("trim(onec_named.party_name)", '^(ИНН|инн)?[ ]*[0-9]{10,12}([ ]*(КПП|кпп)[ ]*[0-9]{9})?[ ,;]*', ''))) }}
+            as record_name,
         case when onec_named.source_key like 'inn:%' then substr(onec_named.source_key, 5) end as inn,
         onec_named.inn_digits,
         cast(null as {{ dbt.type_string() }}) as account_type,

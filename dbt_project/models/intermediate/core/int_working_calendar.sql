@@ -32,7 +32,8 @@ day_numbers as (
 
 days as (
     select
-        cast({{ dbt.dateadd('day', 'day_numbers.generated_number - 1', "cast('" ~ bounds[0] ~ "' as date)") }} as date) as date_day
+        cast({{ dbt.dateadd('day', 'day_numbers.generated_number - 1', "cast('" ~ bounds[0] ~ "' as date)") }} as date)
+            as date_day
     from day_numbers
 ),
 
@@ -42,7 +43,8 @@ country_days as (
         max(case when holidays.day_type in ('public_holiday', 'day_off') then 1 else 0 end) as holiday_flag,
         max(case when holidays.day_type = 'working_weekend' then 1 else 0 end) as working_weekend_flag,
         min(case when holidays.day_type in ('public_holiday', 'day_off') then holidays.name end) as holiday_name,
-        min(case when holidays.day_type in ('public_holiday', 'day_off') then holidays.local_name end) as holiday_local_name
+        min(case when holidays.day_type in ('public_holiday', 'day_off') then holidays.local_name end)
+            as holiday_local_name
     from holidays
     where upper(holidays.country) = upper('{{ var("country", "RU") }}')
     group by cast(holidays.calendar_date as date)

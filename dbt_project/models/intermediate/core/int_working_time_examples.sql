@@ -35,10 +35,13 @@ indexed as (
     select
         applicable.*,
         {{ working_minutes_between('applicable.start_at', 'applicable.end_at') }} as actual_minutes,
-        {{ within_working_hours('applicable.start_at', 'applicable.end_at', 'applicable.window_hours') }} as actual_within,
+        {{ within_working_hours('applicable.start_at', 'applicable.end_at', 'applicable.window_hours') }}
+            as actual_within,
         {{ working_minute_index('applicable.start_at') }} + 60.0 * applicable.window_hours as deadline_index
     from applicable
 ),
+
+
 
 {#- add_working_hours(start_at, window_hours) in two steps, the form that also runs on
     Spark: the index of the deadline, then the moment at that index -#}

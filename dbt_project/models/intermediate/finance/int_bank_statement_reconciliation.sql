@@ -29,9 +29,10 @@ received as (
         count(*) as received_documents
     from sections
     inner join bank_payments
-        on bank_payments.recipient_account = sections.account
-        and coalesce(bank_payments.received_on, bank_payments.doc_date) >= sections.period_start
-        and coalesce(bank_payments.received_on, bank_payments.doc_date) <= sections.period_end
+        on
+            bank_payments.recipient_account = sections.account
+            and coalesce(bank_payments.received_on, bank_payments.doc_date) >= sections.period_start
+            and coalesce(bank_payments.received_on, bank_payments.doc_date) <= sections.period_end
     group by
         sections.account,
         sections.period_start,
@@ -47,9 +48,10 @@ debited as (
         count(*) as debited_documents
     from sections
     inner join bank_payments
-        on bank_payments.payer_account = sections.account
-        and coalesce(bank_payments.debited_on, bank_payments.doc_date) >= sections.period_start
-        and coalesce(bank_payments.debited_on, bank_payments.doc_date) <= sections.period_end
+        on
+            bank_payments.payer_account = sections.account
+            and coalesce(bank_payments.debited_on, bank_payments.doc_date) >= sections.period_start
+            and coalesce(bank_payments.debited_on, bank_payments.doc_date) <= sections.period_end
     group by
         sections.account,
         sections.period_start,
@@ -72,13 +74,15 @@ compared as (
         sections._source_file
     from sections
     left join received
-        on received.account = sections.account
-        and received.period_start = sections.period_start
-        and received.period_end = sections.period_end
+        on
+            received.account = sections.account
+            and received.period_start = sections.period_start
+            and received.period_end = sections.period_end
     left join debited
-        on debited.account = sections.account
-        and debited.period_start = sections.period_start
-        and debited.period_end = sections.period_end
+        on
+            debited.account = sections.account
+            and debited.period_start = sections.period_start
+            and debited.period_end = sections.period_end
 ),
 
 final as (
@@ -87,12 +91,12 @@ final as (
         compared.loaded_received - coalesce(compared.total_received, 0) as received_difference,
         compared.loaded_debited - coalesce(compared.total_debited, 0) as debited_difference,
         coalesce(compared.opening_balance, 0) + coalesce(compared.total_received, 0)
-            - coalesce(compared.total_debited, 0) - coalesce(compared.closing_balance, 0) as balance_difference,
+        - coalesce(compared.total_debited, 0) - coalesce(compared.closing_balance, 0) as balance_difference,
         (
             compared.loaded_received = coalesce(compared.total_received, 0)
             and compared.loaded_debited = coalesce(compared.total_debited, 0)
             and coalesce(compared.opening_balance, 0) + coalesce(compared.total_received, 0)
-                - coalesce(compared.total_debited, 0) = coalesce(compared.closing_balance, 0)
+            - coalesce(compared.total_debited, 0) = coalesce(compared.closing_balance, 0)
         ) as is_reconciled
     from compared
 )

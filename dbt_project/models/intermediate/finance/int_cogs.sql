@@ -74,7 +74,8 @@ won_lines as (
         on deals.deal_id = 'sf:' || line_items.opportunity_id
     left join products
         on products.product_id = line_items.product_id
-    where deals.status = 'won'
+    where
+        deals.status = 'won'
         and deals.closed_at is not null
 ),
 
@@ -86,17 +87,20 @@ costed as (
         line_rates.rate_to_rub / reporting_rates.rate_to_rub as fx_rate
     from won_lines
     left join cost_periods
-        on cost_periods.code_key = upper(won_lines.product_code)
-        and won_lines.sale_date >= cost_periods.valid_from
-        and (cost_periods.valid_to is null or won_lines.sale_date < cost_periods.valid_to)
+        on
+            cost_periods.code_key = upper(won_lines.product_code)
+            and won_lines.sale_date >= cost_periods.valid_from
+            and (cost_periods.valid_to is null or won_lines.sale_date < cost_periods.valid_to)
     left join currency_rates as line_rates
-        on line_rates.currency = won_lines.currency
-        and won_lines.sale_date >= line_rates.valid_from
-        and (line_rates.valid_to is null or won_lines.sale_date < line_rates.valid_to)
+        on
+            line_rates.currency = won_lines.currency
+            and won_lines.sale_date >= line_rates.valid_from
+            and (line_rates.valid_to is null or won_lines.sale_date < line_rates.valid_to)
     left join currency_rates as reporting_rates
-        on reporting_rates.currency = '{{ var("reporting_currency") }}'
-        and won_lines.sale_date >= reporting_rates.valid_from
-        and (reporting_rates.valid_to is null or won_lines.sale_date < reporting_rates.valid_to)
+        on
+            reporting_rates.currency = '{{ var("reporting_currency") }}'
+            and won_lines.sale_date >= reporting_rates.valid_from
+            and (reporting_rates.valid_to is null or won_lines.sale_date < reporting_rates.valid_to)
 ),
 
 amounts as (
@@ -131,8 +135,9 @@ final as (
         cast({{ net_of_vat('amounts.line_amount') }} - amounts.cogs as decimal(18, 2)) as gross_margin
     from amounts
     left join customer_keys
-        on customer_keys.source_system = 'deal'
-        and customer_keys.source_key = amounts.deal_id
+        on
+            customer_keys.source_system = 'deal'
+            and customer_keys.source_key = amounts.deal_id
 )
 
 select * from final

@@ -45,7 +45,9 @@ currency_rates as (
 keyed as (
     select
         invoices.*,
-        invoices.invoice_number || '/' || cast(extract(year from invoices.issued_on) as {{ dbt.type_string() }}) as invoice_id,
+        invoices.invoice_number
+        || '/'
+        || cast(extract(year from invoices.issued_on) as {{ dbt.type_string() }}) as invoice_id,
         {{ invoice_number_key('invoices.invoice_number') }} as invoice_number_key,
         {{ onec_counterparty_key('invoices.counterparty_inn', 'invoices.counterparty_name') }} as counterparty_key,
         coalesce(invoices.currency_iso_code, '{{ var("reporting_currency") }}') as currency,
@@ -63,13 +65,15 @@ converted as (
         invoice_rates.rate_to_rub / reporting_rates.rate_to_rub as fx_rate
     from keyed
     left join currency_rates as invoice_rates
-        on invoice_rates.currency = keyed.currency
-        and keyed.issued_on >= invoice_rates.valid_from
-        and (invoice_rates.valid_to is null or keyed.issued_on < invoice_rates.valid_to)
+        on
+            invoice_rates.currency = keyed.currency
+            and keyed.issued_on >= invoice_rates.valid_from
+            and (invoice_rates.valid_to is null or keyed.issued_on < invoice_rates.valid_to)
     left join currency_rates as reporting_rates
-        on reporting_rates.currency = '{{ var("reporting_currency") }}'
-        and keyed.issued_on >= reporting_rates.valid_from
-        and (reporting_rates.valid_to is null or keyed.issued_on < reporting_rates.valid_to)
+        on
+            reporting_rates.currency = '{{ var("reporting_currency") }}'
+            and keyed.issued_on >= reporting_rates.valid_from
+            and (reporting_rates.valid_to is null or keyed.issued_on < reporting_rates.valid_to)
 ),
 
 resolved as (
@@ -104,20 +108,24 @@ resolved as (
         cast(converted.fx_rate as decimal(18, 6)) as fx_rate,
         converted.fx_rate is not null as has_fx_rate,
         {{ money_at_rate('converted.amount', 'converted.fx_rate') }} as amount,
-        {{ money_at_rate("coalesce(converted.vat, " ~ vat_in_gross('converted.amount') ~ ")", 'converted.fx_rate') }} as vat,
+        {{ money_at_rate("coalesce(converted.vat, " ~ vat_in_gross('converted.amount') ~ ")", 'converted.fx_rate') }}
+            as vat,
         converted._source_file,
         converted._line,
         converted._load_id
     from converted
     left join customer_keys as counterparty_customers
-        on counterparty_customers.source_system = 'onec_counterparty'
-        and counterparty_customers.source_key = converted.counterparty_key
+        on
+            counterparty_customers.source_system = 'onec_counterparty'
+            and counterparty_customers.source_key = converted.counterparty_key
     left join customer_keys as inn_customers
-        on inn_customers.source_system = 'inn'
-        and inn_customers.source_key = converted.counterparty_inn
+        on
+            inn_customers.source_system = 'inn'
+            and inn_customers.source_key = converted.counterparty_inn
     left join manager_keys
-        on manager_keys.source_system = 'responsible_name'
-        and manager_keys.source_key = converted.responsible_key
+        on
+            manager_keys.source_system = 'responsible_name'
+            and manager_keys.source_key = converted.responsible_key
     left join deals
         on deals.deal_id = converted.deal_key
 ),

@@ -66,12 +66,14 @@ mapped_lines as (
         marketing_lines.amount / reporting_rates.rate_to_rub as amount_reporting
     from marketing_lines
     left join matched_channels
-        on matched_channels.channel_key = marketing_lines.channel_key
-        and matched_channels.match_rank = 1
+        on
+            matched_channels.channel_key = marketing_lines.channel_key
+            and matched_channels.match_rank = 1
     left join currency_rates as reporting_rates
-        on reporting_rates.currency = '{{ var("reporting_currency") }}'
-        and marketing_lines.spent_on >= reporting_rates.valid_from
-        and (reporting_rates.valid_to is null or marketing_lines.spent_on < reporting_rates.valid_to)
+        on
+            reporting_rates.currency = '{{ var("reporting_currency") }}'
+            and marketing_lines.spent_on >= reporting_rates.valid_from
+            and (reporting_rates.valid_to is null or marketing_lines.spent_on < reporting_rates.valid_to)
 ),
 
 spend as (
@@ -112,8 +114,9 @@ final as (
         raw_values.channel_raw_values
     from spend
     left join raw_values
-        on raw_values.month = spend.month
-        and raw_values.channel = spend.channel
+        on
+            raw_values.month = spend.month
+            and raw_values.channel = spend.channel
 )
 
 select * from final

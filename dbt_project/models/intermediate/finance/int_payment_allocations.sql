@@ -48,32 +48,32 @@ round_0 as (
 ),
 
 {% for r in range(1, rounds + 1) %}
-round_{{ r }} as (
-    select
-        previous.payment_id,
-        previous.invoice_id,
-        previous.paid_on,
-        previous.payment_amount,
-        previous.invoice_amount,
-        previous.payment_order,
-        previous.invoice_order_in_payment,
-        cast(greatest(
-            least(
-                previous.payment_amount - coalesce(sum(previous.applied_amount) over (
-                    partition by previous.payment_id
-                    order by previous.invoice_order_in_payment
-                    rows between unbounded preceding and 1 preceding
-                ), 0),
-                previous.invoice_amount - coalesce(sum(previous.applied_amount) over (
-                    partition by previous.invoice_id
-                    order by previous.payment_order
-                    rows between unbounded preceding and 1 preceding
-                ), 0)
-            ),
-            0
-        ) as decimal(18, 2)) as applied_amount
-    from round_{{ r - 1 }} as previous
-),
+    round_{{ r }} as (
+        select
+            previous.payment_id,
+            previous.invoice_id,
+            previous.paid_on,
+            previous.payment_amount,
+            previous.invoice_amount,
+            previous.payment_order,
+            previous.invoice_order_in_payment,
+            cast(greatest(
+                least(
+                    previous.payment_amount - coalesce(sum(previous.applied_amount) over (
+                        partition by previous.payment_id
+                        order by previous.invoice_order_in_payment
+                        rows between unbounded preceding and 1 preceding
+                    ), 0),
+                    previous.invoice_amount - coalesce(sum(previous.applied_amount) over (
+                        partition by previous.invoice_id
+                        order by previous.payment_order
+                        rows between unbounded preceding and 1 preceding
+                    ), 0)
+                ),
+                0
+            ) as decimal(18, 2)) as applied_amount
+        from round_{{ r - 1 }} as previous
+    ),
 {% endfor %}
 
 final as (

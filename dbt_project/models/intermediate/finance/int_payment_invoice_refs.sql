@@ -35,7 +35,8 @@ invoices as (
 
 positions as (
     {%- for k in range(1, max_refs + 1) %}
-    select {{ k }} as reference_position{% if not loop.last %} union all{% endif %}
+        select {{ k }} as reference_position{% if not loop.last %}
+            union all{% endif %}
     {%- endfor %}
 ),
 
@@ -46,7 +47,8 @@ tokens as (
         {{ split_part_at('payments.invoice_numbers', "' '", 'positions.reference_position') }} as token
     from payments
     inner join positions
-        on positions.reference_position
+        on
+            positions.reference_position
             <= length(payments.invoice_numbers) - length(replace(payments.invoice_numbers, ' ', '')) + 1
     where payments.invoice_numbers is not null
 ),
@@ -84,7 +86,9 @@ candidates as (
             partition by distinct_references.payment_id, distinct_references.invoice_number_key
             order by
                 case
-                    when invoices.customer_id = payments.customer_id or invoices.counterparty_inn = payments.payer_inn then 0
+                    when
+                        invoices.customer_id = payments.customer_id or invoices.counterparty_inn = payments.payer_inn
+                        then 0
                     else 1
                 end,
                 case when extract(year from invoices.issued_on) = payments.invoice_year then 0 else 1 end,
@@ -96,12 +100,13 @@ candidates as (
     inner join payments
         on payments.payment_id = distinct_references.payment_id
     inner join invoices
-        on invoices.invoice_number_key = distinct_references.invoice_number_key
-        and (
-            invoices.customer_id = payments.customer_id
-            or invoices.counterparty_inn = payments.payer_inn
-            or {{ dbt.position('invoices.counterparty_name_key', 'payments.payer_name_key') }} > 0
-        )
+        on
+            invoices.invoice_number_key = distinct_references.invoice_number_key
+            and (
+                invoices.customer_id = payments.customer_id
+                or invoices.counterparty_inn = payments.payer_inn
+                or {{ dbt.position('invoices.counterparty_name_key', 'payments.payer_name_key') }} > 0
+            )
 ),
 
 matched as (
@@ -114,9 +119,10 @@ matched as (
         candidates.invoice_amount
     from distinct_references
     left join candidates
-        on candidates.payment_id = distinct_references.payment_id
-        and candidates.invoice_number_key = distinct_references.invoice_number_key
-        and candidates.candidate_rank = 1
+        on
+            candidates.payment_id = distinct_references.payment_id
+            and candidates.invoice_number_key = distinct_references.invoice_number_key
+            and candidates.candidate_rank = 1
 ),
 
 -- two numbers of one purpose naming the same invoice (`№ 0123` and `123`) count once

@@ -37,14 +37,14 @@ incoming as (
         {{ onec_counterparty_key('bank_payments.payer_inn', 'bank_payments.payer_name') }} as payer_key
     from bank_payments
     where (
-            bank_payments.recipient_account = bank_payments.statement_account
-            or (bank_payments.statement_account is null and bank_payments.received_on is not null)
-        )
-        and (
-            bank_payments.payer_inn is null
-            or bank_payments.recipient_inn is null
-            or bank_payments.payer_inn <> bank_payments.recipient_inn
-        )
+        bank_payments.recipient_account = bank_payments.statement_account
+        or (bank_payments.statement_account is null and bank_payments.received_on is not null)
+    )
+    and (
+        bank_payments.payer_inn is null
+        or bank_payments.recipient_inn is null
+        or bank_payments.payer_inn <> bank_payments.recipient_inn
+    )
 ),
 
 final as (
@@ -81,15 +81,18 @@ final as (
         incoming._load_id
     from incoming
     left join customer_keys as payer_customers
-        on payer_customers.source_system = 'onec_counterparty'
-        and payer_customers.source_key = incoming.payer_key
+        on
+            payer_customers.source_system = 'onec_counterparty'
+            and payer_customers.source_key = incoming.payer_key
     left join customer_keys as inn_customers
-        on inn_customers.source_system = 'inn'
-        and inn_customers.source_key = incoming.payer_inn
+        on
+            inn_customers.source_system = 'inn'
+            and inn_customers.source_key = incoming.payer_inn
     left join currency_rates as reporting_rates
-        on reporting_rates.currency = '{{ var("reporting_currency") }}'
-        and incoming.paid_on >= reporting_rates.valid_from
-        and (reporting_rates.valid_to is null or incoming.paid_on < reporting_rates.valid_to)
+        on
+            reporting_rates.currency = '{{ var("reporting_currency") }}'
+            and incoming.paid_on >= reporting_rates.valid_from
+            and (reporting_rates.valid_to is null or incoming.paid_on < reporting_rates.valid_to)
 )
 
 select * from final

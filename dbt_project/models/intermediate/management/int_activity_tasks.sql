@@ -24,26 +24,43 @@ customer_keys as (
 non_call_tasks as (
     select *
     from tasks
-    where coalesce(lower(tasks.task_subtype), 'task') <> 'call'
+    where
+        coalesce(lower(tasks.task_subtype), 'task') <> 'call'
         and tasks.task_id is not null
 ),
 
 -- the task's candidate keys in the order they are tried; one join and one grouping
 -- rather than four joins, whose four hash tables a large build had to hold at once
 task_keys as (
-    select task_id, 1 as priority, 'salesforce_contact' as source_system, who_id as source_key
+    select
+        task_id,
+        1 as priority,
+        'salesforce_contact' as source_system,
+        who_id as source_key
     from non_call_tasks
     where who_id is not null
     union all
-    select task_id, 2 as priority, 'salesforce_lead' as source_system, who_id as source_key
+    select
+        task_id,
+        2 as priority,
+        'salesforce_lead' as source_system,
+        who_id as source_key
     from non_call_tasks
     where who_id is not null
     union all
-    select task_id, 3 as priority, 'deal' as source_system, 'sf:' || what_id as source_key
+    select
+        task_id,
+        3 as priority,
+        'deal' as source_system,
+        'sf:' || what_id as source_key
     from non_call_tasks
     where what_id is not null
     union all
-    select task_id, 4 as priority, 'salesforce_account' as source_system, what_id as source_key
+    select
+        task_id,
+        4 as priority,
+        'salesforce_account' as source_system,
+        what_id as source_key
     from non_call_tasks
     where what_id is not null
 ),
@@ -54,8 +71,9 @@ task_customers as (
         {{ value_at_min('customer_keys.customer_id', ['task_keys.priority']) }} as customer_id
     from task_keys
     inner join customer_keys
-        on customer_keys.source_system = task_keys.source_system
-        and customer_keys.source_key = task_keys.source_key
+        on
+            customer_keys.source_system = task_keys.source_system
+            and customer_keys.source_key = task_keys.source_key
     where customer_keys.customer_id is not null
     group by task_keys.task_id
 ),
@@ -73,8 +91,8 @@ final as (
         non_call_tasks.task_status,
         non_call_tasks.is_closed as is_handled,
         not non_call_tasks.is_closed
-            and coalesce(non_call_tasks.activity_date, cast(non_call_tasks.created_at as date))
-                < cast({{ as_of_timestamp() }} as date) as is_overdue
+        and coalesce(non_call_tasks.activity_date, cast(non_call_tasks.created_at as date))
+        < cast({{ as_of_timestamp() }} as date) as is_overdue
     from non_call_tasks
     left join task_customers
         on task_customers.task_id = non_call_tasks.task_id

@@ -25,7 +25,8 @@ parsed as (
     select
         plan.quarter as quarter_label,
         case
-            when trim(plan.quarter) like '____-Q_'
+            when
+                trim(plan.quarter) like '____-Q_'
                 and {{ digits_only('substr(trim(plan.quarter), 1, 4)') }} = substr(trim(plan.quarter), 1, 4)
                 and substr(trim(plan.quarter), 7, 1) in ('1', '2', '3', '4')
                 then {{ try_cast(
@@ -124,29 +125,33 @@ final as (
             'unmatched'
         ) as match_rule,
         parsed.quarter_start is not null
-            and coalesce(
-                manager_by_id.manager_id,
-                manager_by_name.manager_id,
-                team_by_name.team,
-                team_by_lead.team
-            ) is not null as is_matched
+        and coalesce(
+            manager_by_id.manager_id,
+            manager_by_name.manager_id,
+            team_by_name.team,
+            team_by_lead.team
+        ) is not null as is_matched
     from parsed
     left join manager_by_id
-        on manager_by_id.quarter_label = parsed.quarter_label
-        and manager_by_id.plan_level = parsed.plan_level
-        and manager_by_id.manager_or_team = parsed.manager_or_team
+        on
+            manager_by_id.quarter_label = parsed.quarter_label
+            and manager_by_id.plan_level = parsed.plan_level
+            and manager_by_id.manager_or_team = parsed.manager_or_team
     left join manager_by_name
-        on manager_by_name.quarter_label = parsed.quarter_label
-        and manager_by_name.plan_level = parsed.plan_level
-        and manager_by_name.manager_or_team = parsed.manager_or_team
+        on
+            manager_by_name.quarter_label = parsed.quarter_label
+            and manager_by_name.plan_level = parsed.plan_level
+            and manager_by_name.manager_or_team = parsed.manager_or_team
     left join team_by_name
-        on team_by_name.quarter_label = parsed.quarter_label
-        and team_by_name.plan_level = parsed.plan_level
-        and team_by_name.manager_or_team = parsed.manager_or_team
+        on
+            team_by_name.quarter_label = parsed.quarter_label
+            and team_by_name.plan_level = parsed.plan_level
+            and team_by_name.manager_or_team = parsed.manager_or_team
     left join team_by_lead
-        on team_by_lead.quarter_label = parsed.quarter_label
-        and team_by_lead.plan_level = parsed.plan_level
-        and team_by_lead.manager_or_team = parsed.manager_or_team
+        on
+            team_by_lead.quarter_label = parsed.quarter_label
+            and team_by_lead.plan_level = parsed.plan_level
+            and team_by_lead.manager_or_team = parsed.manager_or_team
 )
 
 select * from final

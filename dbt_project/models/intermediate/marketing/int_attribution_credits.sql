@@ -45,9 +45,11 @@ won_deals as (
         {{ net_of_vat('deals.amount') }} as revenue_net
     from deals
     left join customer_keys
-        on customer_keys.source_system = 'deal'
-        and customer_keys.source_key = deals.deal_id
-    where deals.status = 'won'
+        on
+            customer_keys.source_system = 'deal'
+            and customer_keys.source_key = deals.deal_id
+    where
+        deals.status = 'won'
         and deals.closed_at is not null
 ),
 
@@ -67,9 +69,10 @@ previous_wins as (
         max(earlier.closed_at) as previous_won_at
     from won_deals
     inner join won_deals as earlier
-        on earlier.customer_id = won_deals.customer_id
-        and earlier.closed_at < won_deals.created_at
-        and earlier.deal_id <> won_deals.deal_id
+        on
+            earlier.customer_id = won_deals.customer_id
+            and earlier.closed_at < won_deals.created_at
+            and earlier.deal_id <> won_deals.deal_id
     group by won_deals.deal_id
 ),
 
@@ -100,12 +103,15 @@ deal_touches as (
         attributable.channel
     from won_deals
     inner join attributable
-        on attributable.customer_id = won_deals.customer_id
-        and attributable.touch_at <= won_deals.created_at
-        and attributable.touch_at >= {{ dbt.dateadd('day', -1 * var('attribution_lookback_days'), 'won_deals.created_at') }}
+        on
+            attributable.customer_id = won_deals.customer_id
+            and attributable.touch_at <= won_deals.created_at
+            and attributable.touch_at
+            >= {{ dbt.dateadd('day', -1 * var('attribution_lookback_days'), 'won_deals.created_at') }}
     left join previous_wins
         on previous_wins.deal_id = won_deals.deal_id
-    where previous_wins.previous_won_at is null
+    where
+        previous_wins.previous_won_at is null
         or attributable.touch_at > previous_wins.previous_won_at
 ),
 

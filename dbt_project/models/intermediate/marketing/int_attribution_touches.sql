@@ -91,7 +91,8 @@ salesforce_lead_touches as (
         'salesforce_lead' as touch_type,
         sf_leads.lead_id as source_key,
         coalesce(lead_keys.customer_id, deal_customers.customer_id) as customer_id,
-        case when sf_leads.converted_opportunity_id is not null then 'sf:' || sf_leads.converted_opportunity_id end as deal_id,
+        case when sf_leads.converted_opportunity_id is not null then 'sf:' || sf_leads.converted_opportunity_id end
+            as deal_id,
         sf_leads.created_at as touch_at,
         sf_leads.lead_source as raw_source,
         cast(null as {{ dbt.type_string() }}) as deal_channel,
@@ -100,8 +101,9 @@ salesforce_lead_touches as (
         coalesce(sf_leads.is_converted, false) as is_qualified_lead
     from sf_leads
     left join customer_keys as lead_keys
-        on lead_keys.source_system = 'salesforce_lead'
-        and lead_keys.source_key = sf_leads.lead_id
+        on
+            lead_keys.source_system = 'salesforce_lead'
+            and lead_keys.source_key = sf_leads.lead_id
     left join deal_customers
         on deal_customers.deal_id = 'sf:' || sf_leads.converted_opportunity_id
 ),
@@ -120,11 +122,13 @@ salesforce_contact_touches as (
         false as is_qualified_lead
     from sf_contacts
     left join customer_keys as contact_keys
-        on contact_keys.source_system = 'salesforce_contact'
-        and contact_keys.source_key = sf_contacts.contact_id
+        on
+            contact_keys.source_system = 'salesforce_contact'
+            and contact_keys.source_key = sf_contacts.contact_id
     left join converted_contacts
         on converted_contacts.contact_id = sf_contacts.contact_id
-    where converted_contacts.contact_id is null
+    where
+        converted_contacts.contact_id is null
         or sf_contacts.created_at < converted_contacts.first_lead_created_at
 ),
 
@@ -139,14 +143,18 @@ bitrix_lead_touches as (
         cast(null as {{ dbt.type_string() }}) as deal_channel,
         manager_keys.manager_id,
         true as is_lead,
-        {{ normalize_key('bx_leads.lead_status') }} in ('сконвертирован', 'качественный лид', 'converted') as is_qualified_lead
+        {{ normalize_key('bx_leads.lead_status') }} in (
+            'сконвертирован', 'качественный лид', 'converted'
+        ) as is_qualified_lead
     from bx_leads
     left join customer_keys as lead_keys
-        on lead_keys.source_system = 'bitrix_lead'
-        and lead_keys.source_key = bx_leads.lead_id
+        on
+            lead_keys.source_system = 'bitrix_lead'
+            and lead_keys.source_key = bx_leads.lead_id
     left join manager_keys
-        on manager_keys.source_system = 'responsible_name'
-        and manager_keys.source_key = bx_leads.responsible_key
+        on
+            manager_keys.source_system = 'responsible_name'
+            and manager_keys.source_key = bx_leads.responsible_key
 ),
 
 deal_touches as (
@@ -168,8 +176,9 @@ deal_touches as (
     left join deal_customers
         on deal_customers.deal_id = deals.deal_id
     left join converted_opportunities
-        on deals.pipeline = 'salesforce'
-        and converted_opportunities.opportunity_id = deals.source_deal_id
+        on
+            deals.pipeline = 'salesforce'
+            and converted_opportunities.opportunity_id = deals.source_deal_id
     where converted_opportunities.opportunity_id is null
 ),
 
@@ -194,8 +203,9 @@ channelled as (
         ) as channel
     from unioned
     left join channel_map
-        on channel_map.source_type = 'lead_source'
-        and channel_map.raw_key = {{ normalize_key('unioned.raw_source') }}
+        on
+            channel_map.source_type = 'lead_source'
+            and channel_map.raw_key = {{ normalize_key('unioned.raw_source') }}
 ),
 
 final as (

@@ -73,7 +73,8 @@ events as (
         {{ ratio('coalesce(calls.talk_seconds, 0)', 60) }} as talk_minutes,
         0 as handled_tasks
     from calls
-    where calls.status = 'answered'
+    where
+        calls.status = 'answered'
         and calls.started_at is not null
 
     union all

@@ -72,46 +72,140 @@ bx_deal_rows as (
 -- one row per (record, rule, value) ---------------------------------------------------
 
 customer_keys as (
-    select 'salesforce' as system, 'salesforce__account' as table_name, _load_id as load_id,
-        account_id as record_id, 'inn' as rule, inn as match_value
-    from accounts where inn_is_valid
+    select
+        'salesforce' as system,
+        'salesforce__account' as table_name,
+        _load_id as load_id,
+        account_id as record_id,
+        'inn' as rule,
+        inn as match_value
+    from accounts
+    where inn_is_valid
     union all
-    select 'salesforce', 'salesforce__account', _load_id, account_id, 'phone', phone_e164
-    from accounts where phone_e164 is not null
+    select
+        'salesforce',
+        'salesforce__account',
+        _load_id,
+        account_id,
+        'phone',
+        phone_e164
+    from accounts
+    where phone_e164 is not null
     union all
-    select 'salesforce', 'salesforce__lead', _load_id, lead_id, 'phone', phone_e164
-    from sf_leads where phone_e164 is not null
+    select
+        'salesforce',
+        'salesforce__lead',
+        _load_id,
+        lead_id,
+        'phone',
+        phone_e164
+    from sf_leads
+    where phone_e164 is not null
     union all
-    select 'salesforce', 'salesforce__lead', _load_id, lead_id, 'email', email
-    from sf_leads where email is not null
+    select
+        'salesforce',
+        'salesforce__lead',
+        _load_id,
+        lead_id,
+        'email',
+        email
+    from sf_leads
+    where email is not null
     union all
-    select 'bitrix', 'bitrix__deal_snapshot', max(_load_id), deal_id, 'inn', inn
-    from deal_snapshots where inn_is_valid group by deal_id, inn
+    select
+        'bitrix',
+        'bitrix__deal_snapshot',
+        max(_load_id),
+        deal_id,
+        'inn',
+        inn
+    from deal_snapshots
+    where inn_is_valid
+    group by deal_id, inn
     union all
-    select 'bitrix', 'bitrix__deal_snapshot', max(_load_id), deal_id, 'phone', phone_e164
-    from deal_snapshots where phone_e164 is not null group by deal_id, phone_e164
+    select
+        'bitrix',
+        'bitrix__deal_snapshot',
+        max(_load_id),
+        deal_id,
+        'phone',
+        phone_e164
+    from deal_snapshots
+    where phone_e164 is not null
+    group by deal_id, phone_e164
     union all
-    select 'bitrix', 'bitrix__deal_snapshot', max(_load_id), deal_id, 'email', email
-    from deal_snapshots where email is not null group by deal_id, email
+    select
+        'bitrix',
+        'bitrix__deal_snapshot',
+        max(_load_id),
+        deal_id,
+        'email',
+        email
+    from deal_snapshots
+    where email is not null
+    group by deal_id, email
     union all
-    select 'bitrix', 'bitrix__lead', _load_id, lead_id, 'phone', work_phone_e164
-    from bx_leads where work_phone_e164 is not null
+    select
+        'bitrix',
+        'bitrix__lead',
+        _load_id,
+        lead_id,
+        'phone',
+        work_phone_e164
+    from bx_leads
+    where work_phone_e164 is not null
     union all
-    select 'bitrix', 'bitrix__lead', _load_id, lead_id, 'phone', mobile_phone_e164
-    from bx_leads where mobile_phone_e164 is not null
+    select
+        'bitrix',
+        'bitrix__lead',
+        _load_id,
+        lead_id,
+        'phone',
+        mobile_phone_e164
+    from bx_leads
+    where mobile_phone_e164 is not null
     union all
-    select 'bitrix', 'bitrix__lead', _load_id, lead_id, 'email', work_email
-    from bx_leads where work_email is not null
+    select
+        'bitrix',
+        'bitrix__lead',
+        _load_id,
+        lead_id,
+        'email',
+        work_email
+    from bx_leads
+    where work_email is not null
     union all
-    select 'bitrix', 'bitrix__lead', _load_id, lead_id, 'email', private_email
-    from bx_leads where private_email is not null
+    select
+        'bitrix',
+        'bitrix__lead',
+        _load_id,
+        lead_id,
+        'email',
+        private_email
+    from bx_leads
+    where private_email is not null
     union all
-    select 'onec', 'onec__invoice', max(_load_id), 'inn:' || counterparty_inn, 'inn', counterparty_inn
-    from invoices where counterparty_inn_is_valid group by counterparty_inn
+    select
+        'onec',
+        'onec__invoice',
+        max(_load_id),
+        'inn:' || counterparty_inn,
+        'inn',
+        counterparty_inn
+    from invoices
+    where counterparty_inn_is_valid
+    group by counterparty_inn
     union all
-    select 'onec', 'onec__bank_payment', max(_load_id), 'inn:' || payer_inn, 'inn', payer_inn
+    select
+        'onec',
+        'onec__bank_payment',
+        max(_load_id),
+        'inn:' || payer_inn,
+        'inn',
+        payer_inn
     from bank_payments
-    where payer_inn_is_valid
+    where
+        payer_inn_is_valid
         and (recipient_account = statement_account or (statement_account is null and received_on is not null))
         and (recipient_inn is null or payer_inn <> recipient_inn)
     group by payer_inn
@@ -147,12 +241,14 @@ customer_duplicates as (
             as across_systems
     from customer_keys
     inner join records_per_value
-        on records_per_value.system = customer_keys.system
-        and records_per_value.rule = customer_keys.rule
-        and records_per_value.match_value = customer_keys.match_value
+        on
+            records_per_value.system = customer_keys.system
+            and records_per_value.rule = customer_keys.rule
+            and records_per_value.match_value = customer_keys.match_value
     inner join systems_per_value
-        on systems_per_value.rule = customer_keys.rule
-        and systems_per_value.match_value = customer_keys.match_value
+        on
+            systems_per_value.rule = customer_keys.rule
+            and systems_per_value.match_value = customer_keys.match_value
     group by customer_keys.load_id, customer_keys.table_name, customer_keys.rule
 ),
 
@@ -184,8 +280,9 @@ delivered_tables as (
         file_deliveries.source_file
     from file_deliveries
     inner join manifest
-        on manifest.file_sha256 = file_deliveries.file_sha256
-        and manifest.source_system = file_deliveries.source_system
+        on
+            manifest.file_sha256 = file_deliveries.file_sha256
+            and manifest.source_system = file_deliveries.source_system
 ),
 
 files_twice as (
@@ -231,17 +328,40 @@ multi_leg as (
 ),
 
 unioned as (
-    select load_id, table_name, 'customer_' || rule || '_within_system' as rule, within_system as duplicates
+    select
+        load_id,
+        table_name,
+        'customer_' || rule || '_within_system' as rule,
+        within_system as duplicates
     from customer_duplicates
     union all
-    select load_id, table_name, 'customer_' || rule || '_across_systems', across_systems
+    select
+        load_id,
+        table_name,
+        'customer_' || rule || '_across_systems',
+        across_systems
     from customer_duplicates
     union all
-    select load_id, table_name, 'deal_exported_twice', duplicates from deals_twice
+    select
+        load_id,
+        table_name,
+        'deal_exported_twice',
+        duplicates
+    from deals_twice
     union all
-    select load_id, table_name, 'file_delivered_twice', duplicates from files_twice
+    select
+        load_id,
+        table_name,
+        'file_delivered_twice',
+        duplicates
+    from files_twice
     union all
-    select load_id, table_name, 'multi_leg_call', duplicates from multi_leg
+    select
+        load_id,
+        table_name,
+        'multi_leg_call',
+        duplicates
+    from multi_leg
 ),
 
 final as (
@@ -251,7 +371,8 @@ final as (
         cast(rule as {{ dbt.type_string() }}) as rule,
         cast(duplicates as bigint) as duplicates
     from unioned
-    where load_id is not null
+    where
+        load_id is not null
         and duplicates > 0
 )
 

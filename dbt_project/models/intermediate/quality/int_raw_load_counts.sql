@@ -70,63 +70,73 @@ pipeline_stages as (
 
 -- every label a stage is known by (its name, and its code where configured)
 stage_labels as (
-    select pipeline, stage_key as label_key, stage from pipeline_stages
+    select
+        pipeline,
+        stage_key as label_key,
+        stage
+    from pipeline_stages
     union
-    select pipeline, stage_code_key as label_key, stage from pipeline_stages
+    select
+        pipeline,
+        stage_code_key as label_key,
+        stage
+    from pipeline_stages
     where stage_code_key is not null
 ),
 
 {% for t in tables %}
-raw_{{ t.source }}__{{ t.table }} as (
-    select
-        '{{ t.source }}' as source_system,
-        '{{ t.source }}__{{ t.table }}' as table_name,
-        raw_rows._load_id as load_id,
-        count(*) as raw_rows,
-        max(raw_rows._loaded_at) as loaded_at,
-        {% if t.deleted -%}
-        sum(case when raw_rows.is_deleted then 1 else 0 end) as deleted_rows,
-        {%- else -%}
-        0 as deleted_rows,
-        {%- endif %}
-        sum(case when {{ t.incomplete }} then 1 else 0 end) as incomplete_rows,
+    raw_{{ t.source }}__{{ t.table }} as (
+        select
+            '{{ t.source }}' as source_system,
+            '{{ t.source }}__{{ t.table }}' as table_name,
+            raw_rows._load_id as load_id,
+            count(*) as raw_rows,
+            max(raw_rows._loaded_at) as loaded_at,
+            {% if t.deleted -%}
+                sum(case when raw_rows.is_deleted then 1 else 0 end) as deleted_rows,
+            {%- else -%}
+                0 as deleted_rows,
+            {%- endif %}
+            sum(case when {{ t.incomplete }} then 1 else 0 end) as incomplete_rows,
+            {% if t.stage -%}
+                sum(case when raw_rows.{{ t.stage }} is not null and configured.stage is null then 1 else 0 end)
+                    as unknown_stage_rows
+            {%- else -%}
+                0 as unknown_stage_rows
+            {%- endif %}
+        from {{ source(t.source, t.source ~ '__' ~ t.table) }} as raw_rows
         {% if t.stage -%}
-        sum(case when raw_rows.{{ t.stage }} is not null and configured.stage is null then 1 else 0 end) as unknown_stage_rows
-        {%- else -%}
-        0 as unknown_stage_rows
+            left join stage_labels as configured
+                on
+                    configured.pipeline = '{{ t.pipeline }}'
+                    and configured.label_key = {{ normalize_key('raw_rows.' ~ t.stage) }}
         {%- endif %}
-    from {{ source(t.source, t.source ~ '__' ~ t.table) }} as raw_rows
-    {% if t.stage -%}
-    left join stage_labels as configured
-        on configured.pipeline = '{{ t.pipeline }}'
-        and configured.label_key = {{ normalize_key('raw_rows.' ~ t.stage) }}
-    {%- endif %}
-    group by raw_rows._load_id
-),
+        group by raw_rows._load_id
+    ),
 
-staged_{{ t.source }}__{{ t.table }} as (
-    select
-        '{{ t.source }}__{{ t.table }}' as table_name,
-        staged_rows._load_id as load_id,
-        count(*) as staged_rows
-    from {{ ref(t.model) }} as staged_rows
-    group by staged_rows._load_id
-),
+    staged_{{ t.source }}__{{ t.table }} as (
+        select
+            '{{ t.source }}__{{ t.table }}' as table_name,
+            staged_rows._load_id as load_id,
+            count(*) as staged_rows
+        from {{ ref(t.model) }} as staged_rows
+        group by staged_rows._load_id
+    ),
 
 {% endfor %}
 raw_counts as (
     {% for t in tables -%}
-    select * from raw_{{ t.source }}__{{ t.table }}
-    {% if not loop.last %}union all
-    {% endif -%}
+        select * from raw_{{ t.source }}__{{ t.table }}
+        {% if not loop.last %}union all
+        {% endif -%}
     {%- endfor %}
 ),
 
 staged_counts as (
     {% for t in tables -%}
-    select * from staged_{{ t.source }}__{{ t.table }}
-    {% if not loop.last %}union all
-    {% endif -%}
+        select * from staged_{{ t.source }}__{{ t.table }}
+        {% if not loop.last %}union all
+        {% endif -%}
     {%- endfor %}
 ),
 
@@ -144,8 +154,9 @@ final as (
         raw_counts.unknown_stage_rows
     from raw_counts
     left join staged_counts
-        on staged_counts.load_id = raw_counts.load_id
-        and staged_counts.table_name = raw_counts.table_name
+        on
+            staged_counts.load_id = raw_counts.load_id
+            and staged_counts.table_name = raw_counts.table_name
 )
 
 select * from final

@@ -35,7 +35,8 @@ unparsed as (
         _source_file as source_file,
         _line as line
     from cdr
-    where uniqueid is not null
+    where
+        uniqueid is not null
         and {{ uniqueid_epoch('uniqueid') }} is null
 
     union all
@@ -48,7 +49,8 @@ unparsed as (
         _source_file as source_file,
         _line as line
     from invoices
-    where invoice_number is not null
+    where
+        invoice_number is not null
         and {{ invoice_number_key('invoice_number') }} is null
 
     union all

@@ -35,17 +35,35 @@ mapping as (
 ),
 
 raw_values as (
-    select 'lead_source' as source_type, sf_opportunities.lead_source as raw_value from sf_opportunities
+    select
+        'lead_source' as source_type,
+        sf_opportunities.lead_source as raw_value
+    from sf_opportunities
     union all
-    select 'lead_source' as source_type, sf_leads.lead_source as raw_value from sf_leads
+    select
+        'lead_source' as source_type,
+        sf_leads.lead_source as raw_value
+    from sf_leads
     union all
-    select 'lead_source' as source_type, sf_contacts.lead_source as raw_value from sf_contacts
+    select
+        'lead_source' as source_type,
+        sf_contacts.lead_source as raw_value
+    from sf_contacts
     union all
-    select 'lead_source' as source_type, bx_deal_snapshots.lead_source as raw_value from bx_deal_snapshots
+    select
+        'lead_source' as source_type,
+        bx_deal_snapshots.lead_source as raw_value
+    from bx_deal_snapshots
     union all
-    select 'lead_source' as source_type, bx_leads.lead_source as raw_value from bx_leads
+    select
+        'lead_source' as source_type,
+        bx_leads.lead_source as raw_value
+    from bx_leads
     union all
-    select 'campaign_type' as source_type, sf_campaigns.campaign_type as raw_value from sf_campaigns
+    select
+        'campaign_type' as source_type,
+        sf_campaigns.campaign_type as raw_value
+    from sf_campaigns
 ),
 
 keyed as (
@@ -68,8 +86,9 @@ matched as (
         ) as match_rank
     from keyed
     left join mapping
-        on mapping.source_type = keyed.source_type
-        and keyed.raw_key like lower(mapping.pattern)
+        on
+            mapping.source_type = keyed.source_type
+            and keyed.raw_key like lower(mapping.pattern)
 ),
 
 final as (
@@ -79,7 +98,8 @@ final as (
         coalesce(channel, 'other') as channel,
         pattern as matched_pattern
     from matched
-    where match_rank = 1
+    where
+        match_rank = 1
         and raw_key is not null
 )
 

@@ -46,9 +46,17 @@ pipeline_stages as (
 
 -- every label a stage is known by (its name, and its code where configured)
 stage_labels as (
-    select pipeline, stage_key as label_key, stage from pipeline_stages
+    select
+        pipeline,
+        stage_key as label_key,
+        stage
+    from pipeline_stages
     union
-    select pipeline, stage_code_key as label_key, stage from pipeline_stages
+    select
+        pipeline,
+        stage_code_key as label_key,
+        stage
+    from pipeline_stages
     where stage_code_key is not null
 ),
 
@@ -73,7 +81,8 @@ salesforce_events as (
     from opportunity_history
     inner join opportunities
         on opportunities.opportunity_id = opportunity_history.opportunity_id
-    where opportunity_history.stage_name is not null
+    where
+        opportunity_history.stage_name is not null
         and opportunity_history.created_at is not null
 
     union all
@@ -111,8 +120,9 @@ salesforce_mapped as (
         coalesce(stage_labels.stage, salesforce_keyed.stage_raw) as stage
     from salesforce_keyed
     left join stage_labels
-        on stage_labels.pipeline = 'salesforce'
-        and stage_labels.label_key = salesforce_keyed.stage_key
+        on
+            stage_labels.pipeline = 'salesforce'
+            and stage_labels.label_key = salesforce_keyed.stage_key
 ),
 
 salesforce_sequenced as (
@@ -138,7 +148,8 @@ salesforce_changes as (
         entry_basis,
         event_number as sequence_number
     from salesforce_sequenced
-    where previous_stage is null
+    where
+        previous_stage is null
         or previous_stage <> stage
 ),
 
@@ -177,8 +188,9 @@ bitrix_mapped as (
         coalesce(stage_labels.stage, bitrix_keyed.stage_name) as stage
     from bitrix_keyed
     left join stage_labels
-        on stage_labels.pipeline = 'bitrix'
-        and stage_labels.label_key = bitrix_keyed.stage_key
+        on
+            stage_labels.pipeline = 'bitrix'
+            and stage_labels.label_key = bitrix_keyed.stage_key
 ),
 
 bitrix_sequenced as (
@@ -225,30 +237,35 @@ bitrix_changes as (
         source_deal_id,
         stage,
         case
-            when previous_stage is null
+            when
+                previous_stage is null
                 and created_at < snapshot_end
                 and created_at >= previous_export_start
                 then created_at
-            when previous_stage is null
+            when
+                previous_stage is null
                 and modified_at >= created_at
                 and modified_at < snapshot_end
                 then modified_at
             when previous_stage is null
                 then snapshot_start
-            when modified_at >= previous_snapshot_start
+            when
+                modified_at >= previous_snapshot_start
                 and modified_at < snapshot_end
                 and (previous_modified_at is null or modified_at > previous_modified_at)
                 then modified_at
             else snapshot_start
         end as entered_at,
         case
-            when previous_stage is null
+            when
+                previous_stage is null
                 and created_at < snapshot_end
                 and created_at >= previous_export_start
                 then 'created_at'
             when previous_stage is null
                 then 'first_snapshot'
-            when modified_at >= previous_snapshot_start
+            when
+                modified_at >= previous_snapshot_start
                 and modified_at < snapshot_end
                 and (previous_modified_at is null or modified_at > previous_modified_at)
                 then 'modified_at'
@@ -256,7 +273,8 @@ bitrix_changes as (
         end as entry_basis,
         snapshot_number as sequence_number
     from bitrix_timed
-    where previous_stage is null
+    where
+        previous_stage is null
         or previous_stage <> stage
 ),
 
@@ -292,8 +310,9 @@ final as (
         unioned.entry_basis
     from unioned
     left join pipeline_stages
-        on pipeline_stages.pipeline = unioned.source_system
-        and pipeline_stages.stage = unioned.stage
+        on
+            pipeline_stages.pipeline = unioned.source_system
+            and pipeline_stages.stage = unioned.stage
 )
 
 select * from final

@@ -64,9 +64,17 @@ pipeline_stages as (
 
 -- every label a stage is known by (its name, and its code where configured)
 stage_labels as (
-    select pipeline, stage_key as label_key, stage from pipeline_stages
+    select
+        pipeline,
+        stage_key as label_key,
+        stage
+    from pipeline_stages
     union
-    select pipeline, stage_code_key as label_key, stage from pipeline_stages
+    select
+        pipeline,
+        stage_code_key as label_key,
+        stage
+    from pipeline_stages
     where stage_code_key is not null
 ),
 
@@ -243,8 +251,9 @@ last_visits as (
         from stage_changes
         group by deal_id
     ) as last_numbers
-        on last_numbers.deal_id = stage_changes.deal_id
-        and last_numbers.last_visit_number = stage_changes.visit_number
+        on
+            last_numbers.deal_id = stage_changes.deal_id
+            and last_numbers.last_visit_number = stage_changes.visit_number
 ),
 
 stages_before_loss as (
@@ -283,12 +292,13 @@ enriched as (
         pipeline_stages.probability as stage_probability,
         pipeline_stages.stage is not null as is_stage_configured,
         case
-            when pipeline_stages.stage is not null then
-                case
-                    when pipeline_stages.is_won then 'won'
-                    when pipeline_stages.is_closed then 'lost'
-                    else 'open'
-                end
+            when pipeline_stages.stage is not null
+                then
+                    case
+                        when pipeline_stages.is_won then 'won'
+                        when pipeline_stages.is_closed then 'lost'
+                        else 'open'
+                    end
             when keyed.source_is_won then 'won'
             when keyed.source_is_closed then 'lost'
             else 'open'
@@ -315,28 +325,36 @@ enriched as (
         loss_reasons.loss_reason as loss_reason_normalised
     from keyed
     left join stage_labels
-        on stage_labels.pipeline = keyed.source_system
-        and stage_labels.label_key = keyed.stage_key
+        on
+            stage_labels.pipeline = keyed.source_system
+            and stage_labels.label_key = keyed.stage_key
     left join pipeline_stages
-        on pipeline_stages.pipeline = stage_labels.pipeline
-        and pipeline_stages.stage = stage_labels.stage
+        on
+            pipeline_stages.pipeline = stage_labels.pipeline
+            and pipeline_stages.stage = stage_labels.stage
     left join currency_types as deal_rate
         on deal_rate.iso_code = keyed.currency
     cross join reporting_rate
     left join dated_rates as deal_dated_rate
-        on deal_dated_rate.currency = {{ normalize_currency('keyed.currency') }}
-        and deal_dated_rate.valid_from <= cast(keyed.created_at as date)
-        and (deal_dated_rate.valid_to is null or cast(keyed.created_at as date) < deal_dated_rate.valid_to)
+        on
+            deal_dated_rate.currency = {{ normalize_currency('keyed.currency') }}
+            and deal_dated_rate.valid_from <= cast(keyed.created_at as date)
+            and (deal_dated_rate.valid_to is null or cast(keyed.created_at as date) < deal_dated_rate.valid_to)
     left join dated_rates as reporting_dated_rate
-        on reporting_dated_rate.currency = '{{ var("reporting_currency") }}'
-        and reporting_dated_rate.valid_from <= cast(keyed.created_at as date)
-        and (reporting_dated_rate.valid_to is null or cast(keyed.created_at as date) < reporting_dated_rate.valid_to)
+        on
+            reporting_dated_rate.currency = '{{ var("reporting_currency") }}'
+            and reporting_dated_rate.valid_from <= cast(keyed.created_at as date)
+            and (
+                reporting_dated_rate.valid_to is null or cast(keyed.created_at as date) < reporting_dated_rate.valid_to
+            )
     left join channels as lead_channels
-        on lead_channels.source_type = 'lead_source'
-        and lead_channels.raw_key = keyed.lead_source_key
+        on
+            lead_channels.source_type = 'lead_source'
+            and lead_channels.raw_key = keyed.lead_source_key
     left join channels as campaign_channels
-        on campaign_channels.source_type = 'campaign_type'
-        and campaign_channels.raw_key = keyed.campaign_type_key
+        on
+            campaign_channels.source_type = 'campaign_type'
+            and campaign_channels.raw_key = keyed.campaign_type_key
     left join loss_reasons
         on loss_reasons.loss_reason_key = keyed.loss_reason_key
 ),

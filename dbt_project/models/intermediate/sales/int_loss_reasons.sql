@@ -50,7 +50,8 @@ final as (
         coalesce(loss_reason, 'other') as loss_reason,
         pattern as matched_pattern
     from matched
-    where match_rank = 1
+    where
+        match_rank = 1
         and loss_reason_key is not null
 )
 

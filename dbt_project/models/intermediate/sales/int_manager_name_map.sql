@@ -24,13 +24,19 @@ sf_users as (
 ),
 
 names as (
-    select bx_deal_snapshots.responsible_key as name_key, bx_deal_snapshots.responsible_name as name
+    select
+        bx_deal_snapshots.responsible_key as name_key,
+        bx_deal_snapshots.responsible_name as name
     from bx_deal_snapshots
     union all
-    select bx_leads.responsible_key as name_key, bx_leads.responsible_name as name
+    select
+        bx_leads.responsible_key as name_key,
+        bx_leads.responsible_name as name
     from bx_leads
     union all
-    select onec_invoices.responsible_key as name_key, onec_invoices.responsible_name as name
+    select
+        onec_invoices.responsible_key as name_key,
+        onec_invoices.responsible_name as name
     from onec_invoices
 ),
 

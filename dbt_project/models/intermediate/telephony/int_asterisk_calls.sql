@@ -85,12 +85,13 @@ directed as (
         aggregated.*,
         case
             when aggregated.context_type = 'inbound' then 'inbound'
-            when aggregated.origin_caller_is_internal or aggregated.context_type = 'internal' then
-                case
-                    when aggregated.origin_callee_is_internal or aggregated.origin_callee_is_service
-                        then 'internal'
-                    else 'outbound'
-                end
+            when aggregated.origin_caller_is_internal or aggregated.context_type = 'internal'
+                then
+                    case
+                        when aggregated.origin_callee_is_internal or aggregated.origin_callee_is_service
+                            then 'internal'
+                        else 'outbound'
+                    end
             else 'inbound'
         end as direction,
         case
@@ -120,29 +121,32 @@ final as (
             when 'outbound' then directed.callee_e164
         end as external_e164,
         case
-            when directed.direction = 'inbound' then coalesce(
-                directed.first_answer_extension,
-                case when directed.rung_extension = directed.rung_extension_last then directed.rung_extension end,
-                directed.origin_dialled_extension
-            )
+            when directed.direction = 'inbound'
+                then coalesce(
+                    directed.first_answer_extension,
+                    case when directed.rung_extension = directed.rung_extension_last then directed.rung_extension end,
+                    directed.origin_dialled_extension
+                )
             else directed.origin_caller_extension
         end as extension,
         case
-            when directed.status = 'answered' then coalesce(
-                {{ seconds_between('directed.started_at', 'directed.answered_at') }},
-                directed.max_duration_seconds - directed.max_billsec_seconds
-            )
+            when directed.status = 'answered'
+                then coalesce(
+                    {{ seconds_between('directed.started_at', 'directed.answered_at') }},
+                    directed.max_duration_seconds - directed.max_billsec_seconds
+                )
             else coalesce(
                 {{ seconds_between('directed.started_at', 'directed.ended_at') }},
                 directed.max_duration_seconds
             )
         end as wait_seconds,
         case
-            when directed.status = 'answered' then coalesce(
-                {{ seconds_between('directed.answered_at', 'directed.talk_ended_at') }},
-                directed.max_billsec_seconds,
-                0
-            )
+            when directed.status = 'answered'
+                then coalesce(
+                    {{ seconds_between('directed.answered_at', 'directed.talk_ended_at') }},
+                    directed.max_billsec_seconds,
+                    0
+                )
             else 0
         end as talk_seconds,
         directed.legs,

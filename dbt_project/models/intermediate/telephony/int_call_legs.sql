@@ -54,7 +54,8 @@ asterisk_contexts as (
         lower(trim(contexts.context)) as context_key,
         min(contexts.context_type) as context_type
     from contexts
-    where lower(trim(contexts.pbx)) = 'asterisk'
+    where
+        lower(trim(contexts.pbx)) = 'asterisk'
         and coalesce(lower(trim(contexts.field)), 'dcontext') = 'dcontext'
     group by lower(trim(contexts.context))
 ),
@@ -65,7 +66,8 @@ asterisk_patterns as (
         lower(trim(contexts.context)) as pattern,
         lower(trim(contexts.context_type)) as context_type
     from contexts
-    where lower(trim(contexts.pbx)) = 'asterisk'
+    where
+        lower(trim(contexts.pbx)) = 'asterisk'
         and lower(trim(contexts.field)) in ('channel', 'dstchannel', 'dst')
 ),
 
@@ -91,9 +93,10 @@ trunk_peers as (
         channel_peers.peer
     from channel_peers
     inner join asterisk_patterns
-        on asterisk_patterns.field = channel_peers.field
-        and asterisk_patterns.context_type = 'trunk'
-        and channel_peers.peer like asterisk_patterns.pattern
+        on
+            asterisk_patterns.field = channel_peers.field
+            and asterisk_patterns.context_type = 'trunk'
+            and channel_peers.peer like asterisk_patterns.pattern
 ),
 
 -- destinations that are dialplan steps (IVR `s`, `t`, a menu digit); numbers in E.164
@@ -106,9 +109,10 @@ service_destinations as (
         where cdr.dst is not null and cdr.dst_e164 is null
     ) as destinations
     inner join asterisk_patterns
-        on asterisk_patterns.field = 'dst'
-        and asterisk_patterns.context_type = 'service'
-        and destinations.dst_key like asterisk_patterns.pattern
+        on
+            asterisk_patterns.field = 'dst'
+            and asterisk_patterns.context_type = 'service'
+            and destinations.dst_key like asterisk_patterns.pattern
 ),
 
 sided as (
@@ -172,11 +176,15 @@ sided as (
     left join asterisk_contexts
         on asterisk_contexts.context_key = lower(cdr.dcontext)
     left join trunk_peers as caller_trunk
-        on caller_trunk.field = 'channel'
-        and caller_trunk.peer = lower({{ dbt.split_part('cdr.channel', "'/'", 1) }} || '/' || coalesce(cdr.channel_endpoint, ''))
+        on
+            caller_trunk.field = 'channel'
+            and caller_trunk.peer
+            = lower({{ dbt.split_part('cdr.channel', "'/'", 1) }} || '/' || coalesce(cdr.channel_endpoint, ''))
     left join trunk_peers as callee_trunk
-        on callee_trunk.field = 'dstchannel'
-        and callee_trunk.peer = lower({{ dbt.split_part('cdr.dstchannel', "'/'", 1) }} || '/' || coalesce(cdr.dstchannel_endpoint, ''))
+        on
+            callee_trunk.field = 'dstchannel'
+            and callee_trunk.peer
+            = lower({{ dbt.split_part('cdr.dstchannel', "'/'", 1) }} || '/' || coalesce(cdr.dstchannel_endpoint, ''))
     left join service_destinations
         on service_destinations.dst_key = lower(trim(cdr.dst))
 ),
@@ -188,11 +196,11 @@ classified as (
         sided.callee_internal_number is not null and sided.callee_e164 is null as callee_is_internal,
         -- an internal phone places one call per number dialled: its legs also share dst
         coalesce(sided.caller_e164, sided.caller_number, sided.clid)
-            || case
-                when sided.caller_internal_number is not null and sided.caller_e164 is null
-                    then '>' || coalesce(sided.callee_e164, sided.callee_number, '')
-                else ''
-            end as caller_key
+        || case
+            when sided.caller_internal_number is not null and sided.caller_e164 is null
+                then '>' || coalesce(sided.callee_e164, sided.callee_number, '')
+            else ''
+        end as caller_key
     from sided
 ),
 
@@ -222,7 +230,10 @@ islands as (
         case
             when unlinked.caller_key is null then 1
             when lag(unlinked.started_at) over leg_order is null then 1
-            when {{ seconds_between('lag(unlinked.started_at) over leg_order', 'unlinked.started_at') }} > {{ merge_seconds }} then 1
+            when
+                {{ seconds_between('lag(unlinked.started_at) over leg_order', 'unlinked.started_at') }}
+                > {{ merge_seconds }}
+                then 1
             when abs(unlinked.uniqueid_epoch - lag(unlinked.uniqueid_epoch) over leg_order) > {{ merge_seconds }} then 1
             else 0
         end as starts_call

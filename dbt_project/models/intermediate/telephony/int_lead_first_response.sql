@@ -60,7 +60,8 @@ call_responses as (
     from lead_phones
     inner join calls
         on calls.external_e164 = lead_phones.phone_e164
-    where calls.direction = 'outbound'
+    where
+        calls.direction = 'outbound'
         and calls.started_at >= lead_phones.created_at
 ),
 
@@ -77,7 +78,8 @@ task_responses as (
     from leads
     inner join tasks
         on tasks.who_id = leads.source_lead_id
-    where leads.source_system = 'salesforce'
+    where
+        leads.source_system = 'salesforce'
         and tasks.created_at >= leads.created_at
         and (
             lower(coalesce(tasks.task_subtype, 'task')) in ('call', 'email')
@@ -164,7 +166,7 @@ final as (
         timed.first_response_at is not null as is_processed,
         not coalesce(timed.response_wmi - timed.created_wmi <= {{ window_minutes }}, false) as is_ignored,
         timed.first_response_at is null
-            and coalesce(horizon_indexed.last_activity_wmi - timed.created_wmi < {{ window_minutes }}, false)
+        and coalesce(horizon_indexed.last_activity_wmi - timed.created_wmi < {{ window_minutes }}, false)
             as awaiting_response
     from timed
     cross join horizon_indexed

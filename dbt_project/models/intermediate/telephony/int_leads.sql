@@ -103,14 +103,17 @@ final as (
         customer_keys.customer_id
     from unioned
     left join channel_map
-        on channel_map.source_type = 'lead_source'
-        and channel_map.raw_key = {{ normalize_key('unioned.lead_source') }}
+        on
+            channel_map.source_type = 'lead_source'
+            and channel_map.raw_key = {{ normalize_key('unioned.lead_source') }}
     left join manager_keys
-        on manager_keys.source_system = unioned.manager_key_system
-        and manager_keys.source_key = unioned.manager_key
+        on
+            manager_keys.source_system = unioned.manager_key_system
+            and manager_keys.source_key = unioned.manager_key
     left join customer_keys
-        on customer_keys.source_system = unioned.customer_key_system
-        and customer_keys.source_key = unioned.source_lead_id
+        on
+            customer_keys.source_system = unioned.customer_key_system
+            and customer_keys.source_key = unioned.source_lead_id
 )
 
 select * from final

@@ -52,8 +52,11 @@ events as (
         calls.direction = 'inbound' and calls.status <> 'answered' as is_missed_inbound,
         calls.status = 'answered' and calls.direction in ('inbound', 'outbound') as is_callback_candidate
     from calls
-    where (calls.direction = 'inbound' and calls.status <> 'answered')
-        or (calls.status = 'answered' and calls.direction in ('inbound', 'outbound') and calls.external_e164 is not null)
+    where
+        (calls.direction = 'inbound' and calls.status <> 'answered')
+        or (
+            calls.status = 'answered' and calls.direction in ('inbound', 'outbound') and calls.external_e164 is not null
+        )
 ),
 
 indexed as (
@@ -125,8 +128,9 @@ final as (
         end as awaiting_callback
     from missed
     left join callback_calls
-        on callback_calls.external_e164 = missed.external_e164
-        and callback_calls.started_at = missed.callback_started_at
+        on
+            callback_calls.external_e164 = missed.external_e164
+            and callback_calls.started_at = missed.callback_started_at
     cross join horizon_indexed
 )
 

@@ -37,7 +37,8 @@ monthly_won as (
         sum(deals.amount) as won_amount,
         count(deals.amount) as won_deals_with_amount
     from deals
-    where deals.status = 'won'
+    where
+        deals.status = 'won'
         and deals.closed_at is not null
     group by cast({{ dbt.date_trunc('month', 'deals.closed_at') }} as date)
 ),

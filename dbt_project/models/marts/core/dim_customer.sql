@@ -161,8 +161,9 @@ customer_deals as (
         ) as deal_rank
     from deals
     inner join customer_keys
-        on customer_keys.source_system = 'deal'
-        and customer_keys.source_key = deals.deal_id
+        on
+            customer_keys.source_system = 'deal'
+            and customer_keys.source_key = deals.deal_id
 ),
 
 deal_figures as (
@@ -182,7 +183,8 @@ invoice_parties as (
         invoices.counterparty_name,
         sum(invoices.amount - coalesce(invoices.vat, 0)) as amount_net
     from invoices
-    where invoices.currency_iso_code is null
+    where
+        invoices.currency_iso_code is null
         or invoices.currency_iso_code = '{{ var("reporting_currency", "RUB") }}'
     group by
         invoices.counterparty_inn,
@@ -195,8 +197,10 @@ invoice_figures as (
         sum(invoice_parties.amount_net) as invoiced_amount_net
     from invoice_parties
     inner join customer_keys
-        on customer_keys.source_system = 'onec_counterparty'
-        and customer_keys.source_key = {{ onec_counterparty_key('invoice_parties.counterparty_inn', 'invoice_parties.counterparty_name') }}
+        on
+            customer_keys.source_system = 'onec_counterparty'
+            and customer_keys.source_key
+            = {{ onec_counterparty_key('invoice_parties.counterparty_inn', 'invoice_parties.counterparty_name') }}
     group by customer_keys.customer_id
 ),
 
@@ -258,26 +262,31 @@ final as (
         cast(customers.first_seen_at as timestamp) as first_seen_at
     from customers
     left join names
-        on names.customer_id = customers.customer_id
-        and names.name_rank = 1
+        on
+            names.customer_id = customers.customer_id
+            and names.name_rank = 1
     left join salesforce_attributes
-        on salesforce_attributes.customer_id = customers.customer_id
-        and salesforce_attributes.attribute_rank = 1
+        on
+            salesforce_attributes.customer_id = customers.customer_id
+            and salesforce_attributes.attribute_rank = 1
     left join ranked_contact_values as phones
-        on phones.customer_id = customers.customer_id
-        and phones.match_kind = 'phone'
-        and phones.value_rank = 1
+        on
+            phones.customer_id = customers.customer_id
+            and phones.match_kind = 'phone'
+            and phones.value_rank = 1
     left join ranked_contact_values as emails
-        on emails.customer_id = customers.customer_id
-        and emails.match_kind = 'email'
-        and emails.value_rank = 1
+        on
+            emails.customer_id = customers.customer_id
+            and emails.match_kind = 'email'
+            and emails.value_rank = 1
     left join source_id_list
         on source_id_list.customer_id = customers.customer_id
     left join rule_list
         on rule_list.customer_id = customers.customer_id
     left join customer_deals as first_deals
-        on first_deals.customer_id = customers.customer_id
-        and first_deals.deal_rank = 1
+        on
+            first_deals.customer_id = customers.customer_id
+            and first_deals.deal_rank = 1
     left join deal_figures
         on deal_figures.customer_id = customers.customer_id
     left join invoice_figures
@@ -285,8 +294,9 @@ final as (
     left join revenue
         on revenue.customer_id = customers.customer_id
     left join customer_segments
-        on customer_segments.customer_id = customers.customer_id
-        and customer_segments.segment_rank = 1
+        on
+            customer_segments.customer_id = customers.customer_id
+            and customer_segments.segment_rank = 1
 )
 
 select * from final

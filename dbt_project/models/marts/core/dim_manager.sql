@@ -85,13 +85,19 @@ bare_extensions as (
 ),
 
 seen_names as (
-    select deal_snapshots.responsible_key as name_key, deal_snapshots.snapshot_date as seen_on
+    select
+        deal_snapshots.responsible_key as name_key,
+        deal_snapshots.snapshot_date as seen_on
     from deal_snapshots
     union all
-    select bx_leads.responsible_key as name_key, bx_leads.export_date as seen_on
+    select
+        bx_leads.responsible_key as name_key,
+        bx_leads.export_date as seen_on
     from bx_leads
     union all
-    select invoices.responsible_key as name_key, invoices.issued_on as seen_on
+    select
+        invoices.responsible_key as name_key,
+        invoices.issued_on as seen_on
     from invoices
 ),
 
@@ -168,9 +174,10 @@ seeded_teams as (
         ) as team_rank
     from employees
     inner join teams
-        on (teams.match_type = 'manager_id' and teams.match_value = employees.manager_id)
-        or (teams.match_type = 'name' and {{ normalize_key('teams.match_value') }} = employees.name_key)
-        or (teams.match_type = 'role_id' and {{ sf_id15('teams.match_value') }} = employees.user_role_id)
+        on
+            (teams.match_type = 'manager_id' and teams.match_value = employees.manager_id)
+            or (teams.match_type = 'name' and {{ normalize_key('teams.match_value') }} = employees.name_key)
+            or (teams.match_type = 'role_id' and {{ sf_id15('teams.match_value') }} = employees.user_role_id)
 ),
 
 report_counts as (
@@ -205,7 +212,8 @@ extension_lists as (
             manager_keys.manager_id,
             manager_keys.source_key as extension
         from manager_keys
-        where manager_keys.source_system = 'asterisk_extension'
+        where
+            manager_keys.source_system = 'asterisk_extension'
             or (
                 manager_keys.source_system = 'cloud_pbx_employee'
                 and {{ digits_only('manager_keys.source_key') }} = manager_keys.source_key
@@ -233,8 +241,9 @@ final as (
         employees.source_system
     from employees
     left join seeded_teams
-        on seeded_teams.manager_id = employees.manager_id
-        and seeded_teams.team_rank = 1
+        on
+            seeded_teams.manager_id = employees.manager_id
+            and seeded_teams.team_rank = 1
     left join hierarchy_teams
         on hierarchy_teams.manager_id = employees.manager_id
     left join employees as team_leads

@@ -52,8 +52,9 @@ revenue as (
         count(*) as invoices_issued
     from periods
     inner join invoices
-        on invoices.issued_on >= periods.period_start
-        and invoices.issued_on <= periods.period_end
+        on
+            invoices.issued_on >= periods.period_start
+            and invoices.issued_on <= periods.period_end
     group by periods.month
 ),
 

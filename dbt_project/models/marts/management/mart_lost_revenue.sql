@@ -27,7 +27,8 @@ lost_deals as (
         deals.deal_id,
         deals.amount
     from deals
-    where deals.status = 'lost'
+    where
+        deals.status = 'lost'
         and deals.closed_at is not null
 ),
 
@@ -60,7 +61,8 @@ final as (
         cast(aggregated.lost_deals as bigint) as lost_deals,
         cast(aggregated.lost_amount as decimal(18, 2)) as lost_amount,
         cast(aggregated.deals_without_amount as bigint) as deals_without_amount,
-        {{ money_ratio('aggregated.lost_amount', 'aggregated.lost_deals - aggregated.deals_without_amount') }} as avg_lost_amount,
+        {{ money_ratio('aggregated.lost_amount', 'aggregated.lost_deals - aggregated.deals_without_amount') }}
+            as avg_lost_amount,
         cast(coalesce(managers.team, 'unassigned') as {{ dbt.type_string() }}) as team
     from aggregated
     left join managers

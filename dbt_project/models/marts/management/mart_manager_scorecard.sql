@@ -74,7 +74,8 @@ months as (
     from dates
     cross join deal_bounds
     cross join as_of
-    where dates.month_start >= deal_bounds.first_month
+    where
+        dates.month_start >= deal_bounds.first_month
         and dates.month_start <= as_of.as_of_month
 ),
 
@@ -85,12 +86,15 @@ clients as (
         count(distinct coalesce(customer_keys.customer_id, deals.deal_id)) as clients_in_work
     from deals
     inner join months
-        on deals.created_at < {{ date_to_timestamp('months.next_month') }}
-        and (deals.closed_at is null or deals.closed_at >= {{ date_to_timestamp('months.month') }})
+        on
+            deals.created_at < {{ date_to_timestamp('months.next_month') }}
+            and (deals.closed_at is null or deals.closed_at >= {{ date_to_timestamp('months.month') }})
     left join customer_keys
-        on customer_keys.source_system = 'deal'
-        and customer_keys.source_key = deals.deal_id
-    where deals.manager_id is not null
+        on
+            customer_keys.source_system = 'deal'
+            and customer_keys.source_key = deals.deal_id
+    where
+        deals.manager_id is not null
         and deals.created_at is not null
     group by
         months.month,
@@ -107,7 +111,8 @@ closed_deals as (
         sum(case when deals.status = 'won' and deals.amount is not null then 1 else 0 end) as won_deals_with_amount,
         avg(case when deals.status = 'won' then deals.sales_cycle_days end) as avg_cycle_days
     from deals
-    where deals.status in ('won', 'lost')
+    where
+        deals.status in ('won', 'lost')
         and deals.closed_at is not null
         and deals.manager_id is not null
     group by
@@ -124,7 +129,8 @@ leads as (
         count(*) as new_leads,
         {{ percentile_cont('lead_responses.first_response_working_minutes', 0.5) }} as median_first_response_minutes
     from lead_responses
-    where lead_responses.manager_id is not null
+    where
+        lead_responses.manager_id is not null
         and lead_responses.created_at is not null
     group by
         cast({{ dbt.date_trunc('month', 'lead_responses.created_at') }} as date),
@@ -141,7 +147,8 @@ call_figures as (
         sum(case when calls.direction = 'inbound' and calls.status = 'answered' then 1 else 0 end) as calls_answered,
         {{ ratio('sum(coalesce(calls.talk_seconds, 0))', 60) }} as talk_minutes
     from calls
-    where calls.manager_id is not null
+    where
+        calls.manager_id is not null
         and calls.started_at is not null
     group by
         cast({{ dbt.date_trunc('month', 'calls.started_at') }} as date),
@@ -158,7 +165,8 @@ task_figures as (
         sum(case when tasks.is_overdue then 1 else 0 end) as tasks_overdue
     from tasks
     cross join as_of
-    where tasks.manager_id is not null
+    where
+        tasks.manager_id is not null
         and tasks.due_on <= as_of.as_of_date
     group by
         cast({{ dbt.date_trunc('month', 'tasks.due_on') }} as date),
@@ -196,17 +204,36 @@ receivables as (
 -- Together --------------------------------------------------------------------------------
 
 spine as (
-    select month, manager_id from clients
+    select
+        month,
+        manager_id
+    from clients
     union
-    select month, manager_id from closed_deals
+    select
+        month,
+        manager_id
+    from closed_deals
     union
-    select month, manager_id from leads
+    select
+        month,
+        manager_id
+    from leads
     union
-    select month, manager_id from call_figures
+    select
+        month,
+        manager_id
+    from call_figures
     union
-    select month, manager_id from task_figures
+    select
+        month,
+        manager_id
+    from task_figures
     union
-    select month, manager_id from receivables where receivables_overdue > 0
+    select
+        month,
+        manager_id
+    from receivables
+    where receivables_overdue > 0
 ),
 
 final as (
@@ -233,23 +260,29 @@ final as (
         cast(coalesce(receivables.receivables_overdue, 0) as decimal(18, 2)) as receivables_overdue
     from spine
     left join clients
-        on clients.month = spine.month
-        and clients.manager_id = spine.manager_id
+        on
+            clients.month = spine.month
+            and clients.manager_id = spine.manager_id
     left join closed_deals
-        on closed_deals.month = spine.month
-        and closed_deals.manager_id = spine.manager_id
+        on
+            closed_deals.month = spine.month
+            and closed_deals.manager_id = spine.manager_id
     left join leads
-        on leads.month = spine.month
-        and leads.manager_id = spine.manager_id
+        on
+            leads.month = spine.month
+            and leads.manager_id = spine.manager_id
     left join call_figures
-        on call_figures.month = spine.month
-        and call_figures.manager_id = spine.manager_id
+        on
+            call_figures.month = spine.month
+            and call_figures.manager_id = spine.manager_id
     left join task_figures
-        on task_figures.month = spine.month
-        and task_figures.manager_id = spine.manager_id
+        on
+            task_figures.month = spine.month
+            and task_figures.manager_id = spine.manager_id
     left join receivables
-        on receivables.month = spine.month
-        and receivables.manager_id = spine.manager_id
+        on
+            receivables.month = spine.month
+            and receivables.manager_id = spine.manager_id
 )
 
 select * from final

@@ -53,7 +53,8 @@ pipeline_cycles as (
         deals.pipeline,
         {{ percentile_cont('deals.sales_cycle_days', 0.5) }} as median_cycle_days
     from deals
-    where deals.status = 'won'
+    where
+        deals.status = 'won'
         and deals.sales_cycle_days is not null
     group by deals.pipeline
 ),
@@ -61,7 +62,8 @@ pipeline_cycles as (
 overall_cycle as (
     select {{ percentile_cont('deals.sales_cycle_days', 0.5) }} as median_cycle_days
     from deals
-    where deals.status = 'won'
+    where
+        deals.status = 'won'
         and deals.sales_cycle_days is not null
 ),
 
@@ -82,7 +84,8 @@ open_deals as (
     left join pipeline_cycles
         on pipeline_cycles.pipeline = deals.pipeline
     cross join overall_cycle
-    where deals.status = 'open'
+    where
+        deals.status = 'open'
         and deals.manager_id is not null
         and deals.amount is not null
 ),
@@ -123,7 +126,8 @@ won_by_quarter as (
         coalesce(sum(deals.amount), 0) as won_to_date
     from deals
     cross join as_of
-    where deals.status = 'won'
+    where
+        deals.status = 'won'
         and deals.manager_id is not null
         and deals.closed_at is not null
         and cast(deals.closed_at as date) <= as_of.as_of_date
@@ -140,7 +144,8 @@ manager_plans as (
         plan.manager_id,
         sum(plan.plan_amount) as plan_amount
     from plan
-    where plan.plan_level = 'manager'
+    where
+        plan.plan_level = 'manager'
         and plan.is_matched
     group by
         plan.quarter_start,
@@ -153,7 +158,8 @@ team_plans as (
         plan.team,
         sum(plan.plan_amount) as plan_amount
     from plan
-    where plan.plan_level = 'team'
+    where
+        plan.plan_level = 'team'
         and plan.is_matched
     group by
         plan.quarter_start,
@@ -173,13 +179,25 @@ team_plan_members as (
 -- Spine: quarter × manager --------------------------------------------------------------
 
 spine as (
-    select quarter, manager_id from manager_plans
+    select
+        quarter,
+        manager_id
+    from manager_plans
     union
-    select quarter, manager_id from team_plan_members
+    select
+        quarter,
+        manager_id
+    from team_plan_members
     union
-    select quarter, manager_id from won_by_quarter
+    select
+        quarter,
+        manager_id
+    from won_by_quarter
     union
-    select quarter, manager_id from pipeline_by_quarter
+    select
+        quarter,
+        manager_id
+    from pipeline_by_quarter
 ),
 
 joined as (
@@ -194,7 +212,8 @@ joined as (
         coalesce(pipeline_by_quarter.weighted_pipeline, 0) as weighted_pipeline,
         coalesce(pipeline_by_quarter.overdue_open_deals, 0) as overdue_open_deals,
         coalesce(pipeline_by_quarter.overdue_weighted_pipeline, 0) as overdue_weighted_pipeline,
-        {{ dbt.dateadd('month', 3, 'spine.quarter') }} <= {{ date_to_timestamp('as_of.as_of_date') }} as is_quarter_closed,
+        {{ dbt.dateadd('month', 3, 'spine.quarter') }}
+        <= {{ date_to_timestamp('as_of.as_of_date') }} as is_quarter_closed,
         spine.quarter = as_of.current_quarter as is_current_quarter,
         as_of.as_of_date
     from spine
@@ -202,14 +221,17 @@ joined as (
     left join managers
         on managers.manager_id = spine.manager_id
     left join manager_plans
-        on manager_plans.quarter = spine.quarter
-        and manager_plans.manager_id = spine.manager_id
+        on
+            manager_plans.quarter = spine.quarter
+            and manager_plans.manager_id = spine.manager_id
     left join won_by_quarter
-        on won_by_quarter.quarter = spine.quarter
-        and won_by_quarter.manager_id = spine.manager_id
+        on
+            won_by_quarter.quarter = spine.quarter
+            and won_by_quarter.manager_id = spine.manager_id
     left join pipeline_by_quarter
-        on pipeline_by_quarter.quarter = spine.quarter
-        and pipeline_by_quarter.manager_id = spine.manager_id
+        on
+            pipeline_by_quarter.quarter = spine.quarter
+            and pipeline_by_quarter.manager_id = spine.manager_id
 ),
 
 with_team as (
@@ -223,8 +245,9 @@ with_team as (
         sum(joined.weighted_pipeline) over (partition by joined.quarter, joined.team) as team_weighted_pipeline
     from joined
     left join team_plans
-        on team_plans.quarter = joined.quarter
-        and team_plans.team = joined.team
+        on
+            team_plans.quarter = joined.quarter
+            and team_plans.team = joined.team
 ),
 
 final as (
@@ -246,7 +269,8 @@ final as (
         cast(case when not is_quarter_closed then weighted_pipeline end as decimal(18, 2)) as weighted_pipeline,
         cast(
             case
-                when plan_amount is not null
+                when
+                    plan_amount is not null
                     and not is_quarter_closed
                     and plan_amount - won_to_date > 0
                     then weighted_pipeline / (plan_amount - won_to_date)
@@ -264,10 +288,12 @@ final as (
         cast(overdue_weighted_pipeline as decimal(18, 2)) as overdue_weighted_pipeline,
         cast(team_plan_amount as decimal(18, 2)) as team_plan_amount,
         cast(team_won_to_date as decimal(18, 2)) as team_won_to_date,
-        cast(case when not is_quarter_closed then team_weighted_pipeline end as decimal(18, 2)) as team_weighted_pipeline,
+        cast(case when not is_quarter_closed then team_weighted_pipeline end as decimal(18, 2))
+            as team_weighted_pipeline,
         cast(
             case
-                when team_plan_amount is not null
+                when
+                    team_plan_amount is not null
                     and not is_quarter_closed
                     and team_plan_amount - team_won_to_date > 0
                     then team_weighted_pipeline / (team_plan_amount - team_won_to_date)

@@ -70,7 +70,8 @@ monthly_leads as (
         count(*) as leads,
         sum(case when touches.is_qualified_lead then 1 else 0 end) as qualified_leads
     from touches
-    where touches.is_lead
+    where
+        touches.is_lead
         and touches.touch_at is not null
     group by
         cast({{ dbt.date_trunc('month', 'touches.touch_at') }} as date),
@@ -141,13 +142,25 @@ attributed as (
 -- Spine: month × channel × model --------------------------------------------------------
 
 month_channels as (
-    select month, channel from monthly_spend
+    select
+        month,
+        channel
+    from monthly_spend
     union
-    select month, channel from monthly_leads
+    select
+        month,
+        channel
+    from monthly_leads
     union
-    select month, channel from monthly_deals
+    select
+        month,
+        channel
+    from monthly_deals
     union
-    select month, channel from attributed
+    select
+        month,
+        channel
+    from attributed
 ),
 
 spine as (
@@ -172,22 +185,27 @@ joined as (
         -- amounts rounded to kopecks first, so that the ratios agree with the columns shown
         cast(round(coalesce(attributed.attributed_revenue, 0), 2) as decimal(18, 2)) as attributed_revenue,
         cast(round(coalesce(attributed.attributed_cogs, 0), 2) as decimal(18, 2)) as attributed_cogs,
-        cast(round(coalesce(attributed.attributed_revenue_without_cogs, 0), 2) as decimal(18, 2)) as attributed_revenue_without_cogs,
+        cast(round(coalesce(attributed.attributed_revenue_without_cogs, 0), 2) as decimal(18, 2))
+            as attributed_revenue_without_cogs,
         coalesce(attributed.new_customers, 0) as new_customers
     from spine
     left join monthly_spend
-        on monthly_spend.month = spine.month
-        and monthly_spend.channel = spine.channel
+        on
+            monthly_spend.month = spine.month
+            and monthly_spend.channel = spine.channel
     left join monthly_leads
-        on monthly_leads.month = spine.month
-        and monthly_leads.channel = spine.channel
+        on
+            monthly_leads.month = spine.month
+            and monthly_leads.channel = spine.channel
     left join monthly_deals
-        on monthly_deals.month = spine.month
-        and monthly_deals.channel = spine.channel
+        on
+            monthly_deals.month = spine.month
+            and monthly_deals.channel = spine.channel
     left join attributed
-        on attributed.month = spine.month
-        and attributed.channel = spine.channel
-        and attributed.attribution_model = spine.attribution_model
+        on
+            attributed.month = spine.month
+            and attributed.channel = spine.channel
+            and attributed.attribution_model = spine.attribution_model
 ),
 
 final as (

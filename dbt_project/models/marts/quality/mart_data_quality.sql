@@ -39,7 +39,8 @@ deals_without_rate as (
         end as table_name,
         count(*) as deals_without_rate
     from {{ ref('int_deals') }}
-    where amount_rate_source = 'none'
+    where
+        amount_rate_source = 'none'
         and amount_original is not null
         and load_id is not null
     group by
@@ -64,11 +65,16 @@ duplicate_totals as (
         load_id,
         table_name,
         sum(case when rule = 'customer_inn_within_system' then duplicates else 0 end) as dup_customer_inn_within_system,
-        sum(case when rule = 'customer_inn_across_systems' then duplicates else 0 end) as dup_customer_inn_across_systems,
-        sum(case when rule = 'customer_phone_within_system' then duplicates else 0 end) as dup_customer_phone_within_system,
-        sum(case when rule = 'customer_phone_across_systems' then duplicates else 0 end) as dup_customer_phone_across_systems,
-        sum(case when rule = 'customer_email_within_system' then duplicates else 0 end) as dup_customer_email_within_system,
-        sum(case when rule = 'customer_email_across_systems' then duplicates else 0 end) as dup_customer_email_across_systems,
+        sum(case when rule = 'customer_inn_across_systems' then duplicates else 0 end)
+            as dup_customer_inn_across_systems,
+        sum(case when rule = 'customer_phone_within_system' then duplicates else 0 end)
+            as dup_customer_phone_within_system,
+        sum(case when rule = 'customer_phone_across_systems' then duplicates else 0 end)
+            as dup_customer_phone_across_systems,
+        sum(case when rule = 'customer_email_within_system' then duplicates else 0 end)
+            as dup_customer_email_within_system,
+        sum(case when rule = 'customer_email_across_systems' then duplicates else 0 end)
+            as dup_customer_email_across_systems,
         sum(case when rule = 'deal_exported_twice' then duplicates else 0 end) as deals_exported_twice,
         sum(case when rule = 'file_delivered_twice' then duplicates else 0 end) as files_delivered_twice,
         sum(case when rule = 'multi_leg_call' then duplicates else 0 end) as multi_leg_calls
@@ -110,7 +116,8 @@ check_totals as (
         count(*) as checks_run,
         sum(case when not passed then 1 else 0 end) as failed_checks,
         sum(case when not passed and severity = 'blocking' then 1 else 0 end) as failed_blocking_checks,
-        {{ dbt.listagg("case when not passed then check_name end", "', '", "order by check_name") }} as failed_check_names
+        {{ dbt.listagg("case when not passed then check_name end", "', '", "order by check_name") }}
+            as failed_check_names
     from latest_checks
     group by
         load_id,
@@ -139,7 +146,8 @@ quarantine_reasons as (
     select
         load_id,
         table_name,
-        {{ dbt.listagg("reason || ' (' || cast(rows_with_reason as " ~ dbt.type_string() ~ ") || ')'", "'; '", "order by rows_with_reason desc, reason") }} as quarantine_reasons
+        {{ dbt.listagg("reason || ' (' || cast(rows_with_reason as " ~ dbt.type_string() ~ ") || ')'", "'; '", "order by rows_with_reason desc, reason") }}
+            as quarantine_reasons
     from (
         select
             quarantine.load_id,
@@ -176,8 +184,9 @@ counted as (
         manifest_totals.files
     from manifest_totals
     full outer join load_counts
-        on load_counts.load_id = manifest_totals.load_id
-        and load_counts.table_name = manifest_totals.table_name
+        on
+            load_counts.load_id = manifest_totals.load_id
+            and load_counts.table_name = manifest_totals.table_name
 ),
 
 joined as (
@@ -208,8 +217,9 @@ joined as (
         coalesce(duplicate_totals.multi_leg_calls, 0) as multi_leg_calls
     from counted
     full outer join duplicate_totals
-        on duplicate_totals.load_id = counted.load_id
-        and duplicate_totals.table_name = counted.table_name
+        on
+            duplicate_totals.load_id = counted.load_id
+            and duplicate_totals.table_name = counted.table_name
 ),
 
 final as (
@@ -247,17 +257,21 @@ final as (
         cast(coalesce(deals_without_rate.deals_without_rate, 0) as bigint) as deals_without_rate
     from joined
     left join quarantine_reasons
-        on quarantine_reasons.load_id = joined.load_id
-        and quarantine_reasons.table_name = joined.table_name
+        on
+            quarantine_reasons.load_id = joined.load_id
+            and quarantine_reasons.table_name = joined.table_name
     left join check_totals
-        on check_totals.load_id = joined.load_id
-        and check_totals.table_name = joined.table_name
+        on
+            check_totals.load_id = joined.load_id
+            and check_totals.table_name = joined.table_name
     left join unparsed_totals
-        on unparsed_totals.load_id = joined.load_id
-        and unparsed_totals.table_name = joined.table_name
+        on
+            unparsed_totals.load_id = joined.load_id
+            and unparsed_totals.table_name = joined.table_name
     left join deals_without_rate
-        on deals_without_rate.load_id = joined.load_id
-        and deals_without_rate.table_name = joined.table_name
+        on
+            deals_without_rate.load_id = joined.load_id
+            and deals_without_rate.table_name = joined.table_name
 )
 
 select * from final

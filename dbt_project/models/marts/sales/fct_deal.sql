@@ -11,7 +11,9 @@ deals as (
 
 customer_keys as (
     -- resolved customers (dim_customer); int_deals' provisional key is kept as a fallback
-    select source_key, customer_id
+    select
+        source_key,
+        customer_id
     from {{ ref('int_customer_keys') }}
     where source_system = 'deal'
 ),
@@ -31,7 +33,9 @@ final as (
         cast(last_stage_before_loss as {{ dbt.type_string() }}) as last_stage_before_loss,
         cast(
             case
-                when status = 'won' then {{ dbt.datediff('cast(created_at as date)', 'cast(closed_at as date)', 'day') }}
+                when
+                    status = 'won'
+                    then {{ dbt.datediff('cast(created_at as date)', 'cast(closed_at as date)', 'day') }}
             end as integer
         ) as sales_cycle_days,
         cast(source_system as {{ dbt.type_string() }}) as source_system,

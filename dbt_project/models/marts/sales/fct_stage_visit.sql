@@ -39,7 +39,8 @@ with_exit as (
 
 final as (
     select
-        cast(deal_id || ':' || cast(visit_number as {{ dbt.type_string() }}) as {{ dbt.type_string() }}) as stage_visit_id,
+        cast(deal_id || ':' || cast(visit_number as {{ dbt.type_string() }}) as {{ dbt.type_string() }})
+            as stage_visit_id,
         cast(deal_id as {{ dbt.type_string() }}) as deal_id,
         cast(stage as {{ dbt.type_string() }}) as stage,
         cast(stage_order as integer) as stage_order,

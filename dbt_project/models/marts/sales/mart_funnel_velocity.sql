@@ -66,10 +66,11 @@ conversions as (
     left join deals
         on deals.deal_id = entries.deal_id
     left join visits as later_visits
-        on later_visits.deal_id = entries.deal_id
-        and later_visits.entered_at > entries.first_entered_at
-        and later_visits.stage_order > entries.stage_order
-        and not later_visits.is_lost_stage
+        on
+            later_visits.deal_id = entries.deal_id
+            and later_visits.entered_at > entries.first_entered_at
+            and later_visits.stage_order > entries.stage_order
+            and not later_visits.is_lost_stage
     group by
         entries.month,
         entries.pipeline,
@@ -118,16 +119,19 @@ final as (
         cast(conversion_totals.stage_order as integer) as stage_order,
         cast(conversion_totals.deals_entered as bigint) as deals_entered,
         cast(conversion_totals.deals_converted as bigint) as deals_converted,
-        cast({{ ratio('conversion_totals.deals_converted', 'conversion_totals.deals_entered') }} as double) as conversion_rate,
+        cast(
+            {{ ratio('conversion_totals.deals_converted', 'conversion_totals.deals_entered') }} as double
+        ) as conversion_rate,
         cast(durations.avg_days_in_stage as double) as avg_days_in_stage,
         cast(durations.median_days_in_stage as double) as median_days_in_stage,
         cast(durations.p90_days_in_stage as double) as p90_days_in_stage,
         cast(coalesce(durations.completed_visits, 0) as bigint) as completed_visits
     from conversion_totals
     left join durations
-        on durations.month = conversion_totals.month
-        and durations.pipeline = conversion_totals.pipeline
-        and durations.stage = conversion_totals.stage
+        on
+            durations.month = conversion_totals.month
+            and durations.pipeline = conversion_totals.pipeline
+            and durations.stage = conversion_totals.stage
 )
 
 select * from final

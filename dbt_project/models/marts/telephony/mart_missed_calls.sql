@@ -65,8 +65,9 @@ joined as (
         monthly_rates.avg_won_amount
     from inbound
     left join missed_daily
-        on missed_daily.day = inbound.day
-        and coalesce(missed_daily.manager_id, '') = coalesce(inbound.manager_id, '')
+        on
+            missed_daily.day = inbound.day
+            and coalesce(missed_daily.manager_id, '') = coalesce(inbound.manager_id, '')
     left join monthly_rates
         on monthly_rates.month = cast({{ dbt.date_trunc('month', 'inbound.day') }} as date)
 ),
