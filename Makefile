@@ -46,10 +46,11 @@ demo: setup
 	$(CRMWH) run --landing $(LANDING)
 	$(CRMWH) serve
 
-## test: the whole suite (real DuckDB, real Dagster runs, real Superset server, Spark)
+## test: the whole suite (real DuckDB, real Dagster runs, real Superset server, Spark);
+## --durations lists the slowest tests at the end of every log
 test: setup setup-spark
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q --durations=40
 
 ## check: the fast tier before every commit (a few minutes): lint, parsers, mappings,
 ## settings, configuration folder, checks, dbt on an empty raw layer with its unit tests,
