@@ -22,7 +22,14 @@
     `integer`); Spark 4 rejects `varchar` without a length, so dbt's own check (which casts
     null to each declared type) cannot run there. This one compares the built columns with
     the declared ones by name, order-insensitively, and by type family, and fails the model
-    like dbt's check does.
+    like dbt's check does, listing the columns that differ.
+
+    The built columns' types come from the connection's cursor: Spark type names in
+    process (`decimal(18,2)`, `timestamp`), Hive type ids over the Thrift server
+    (`DECIMAL_TYPE`, `TIMESTAMP_TYPE`: no precision, and `timestamp` and `timestamp_ntz`
+    both arrive as `TIMESTAMP_TYPE`). Where the built type carries no precision, the
+    declared one is compared by its family only (`decimal(18,2)` = `DECIMAL_TYPE`); a
+    different family (`varchar` against `DOUBLE_TYPE`) still fails.
 #}
 {% macro spark__get_assert_columns_equivalent(sql) -%}
     {%- set declared = model['columns'] -%}
@@ -30,32 +37,51 @@
         {{ exceptions.raise_contract_error([], []) }}
     {%- endif -%}
     {%- set built = get_column_schema_from_query(sql, config.get('sql_header', none)) -%}
+    {%- set got = [] -%}
+    {%- set bare = {} -%}
+    {%- for col in built -%}
+        {%- set family = portable_type(col.dtype) | string -%}
+        {%- do got.append({'name': col.name | lower, 'data_type': family,
+                           'formatted': (col.name | lower) ~ ' ' ~ family}) -%}
+        {%- do bare.update({col.name | lower: '(' not in family}) -%}
+    {%- endfor -%}
     {%- set want = [] -%}
     {%- for col in declared.values() -%}
-        {%- do want.append({'name': col.name | lower, 'data_type': col.data_type,
-                            'formatted': (col.name | lower) ~ ' ' ~ portable_type(col.data_type)}) -%}
-    {%- endfor -%}
-    {%- set got = [] -%}
-    {%- for col in built -%}
-        {%- do got.append({'name': col.name | lower, 'data_type': col.dtype,
-                           'formatted': (col.name | lower) ~ ' ' ~ portable_type(col.dtype)}) -%}
+        {%- set family = portable_type(col.data_type) | string -%}
+        {%- if bare.get(col.name | lower, false) -%}
+            {%- set family = family.split('(')[0] -%}
+        {%- endif -%}
+        {%- do want.append({'name': col.name | lower, 'data_type': family,
+                            'formatted': (col.name | lower) ~ ' ' ~ family}) -%}
     {%- endfor -%}
     {%- if (want | map(attribute='formatted') | sort | list) != (got | map(attribute='formatted') | sort | list) -%}
         {%- do exceptions.raise_contract_error(want, got) -%}
     {%- endif -%}
 {%- endmacro %}
 
-{# A type name reduced to its family, the same on DuckDB and Spark. #}
+{#
+    A type name reduced to its family, the same on DuckDB and Spark: DuckDB and Spark
+    names, and the Hive type ids a Thrift cursor reports (`STRING_TYPE`, `INT_TYPE`,
+    `DECIMAL_TYPE`, ...: the name without `_TYPE`; `CHAR`/`VARCHAR` are strings there).
+#}
 {% macro portable_type(data_type) -%}
     {%- set t = (data_type or '') | lower | replace(' ', '') -%}
+    {%- if t.endswith('_type') -%}
+        {%- set t = t[:-5] -%}
+    {%- endif -%}
     {%- set aliases = {
-        'varchar': 'string', 'text': 'string', 'string': 'string',
+        'varchar': 'string', 'text': 'string', 'string': 'string', 'char': 'string',
         'integer': 'int', 'int': 'int', 'int4': 'int', 'int32': 'int',
         'bigint': 'bigint', 'long': 'bigint', 'int8': 'bigint', 'int64': 'bigint',
+        'smallint': 'smallint', 'short': 'smallint', 'int2': 'smallint', 'int16': 'smallint',
+        'tinyint': 'tinyint', 'byte': 'tinyint', 'int1': 'tinyint',
         'double': 'double', 'float8': 'double', 'doubleprecision': 'double',
+        'float': 'float', 'real': 'float', 'float4': 'float',
         'boolean': 'boolean', 'bool': 'boolean',
+        'timestamplocaltz': 'timestamp',
+        'interval_day_time': 'interval', 'interval_year_month': 'interval',
     } -%}
-    {%- if t.startswith('varchar(') -%}
+    {%- if t.startswith('varchar(') or t.startswith('char(') -%}
         {{- 'string' -}}
     {%- elif t.startswith('numeric') -%}
         {{- t | replace('numeric', 'decimal') -}}
@@ -177,8 +203,11 @@
 {#
     Conversion of source text to a type that never fails a build: a value that does not
     convert becomes null (DuckDB and Spark both have `try_cast`; dbt.safe_cast is a plain
-    `cast` on dbt-duckdb). Every conversion of text in the models goes through this macro;
-    int_unparsed_values counts the values it turned into null.
+    `cast` on dbt-duckdb and on dbt-spark, which fails on Spark in ANSI mode, Spark 4's
+    default and its Thrift server's). Every conversion of text in the models goes through
+    this macro, guarded or not: a `where` that filters the bad values out does not protect
+    a plain cast (Spark may evaluate the cast first). int_unparsed_values counts the
+    values it turned into null.
 #}
 {% macro try_cast(expr, data_type) -%}
     {{ return(adapter.dispatch('try_cast', 'crm_warehouse')(expr, data_type)) }}
