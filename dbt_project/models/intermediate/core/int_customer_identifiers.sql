@@ -18,7 +18,7 @@
     Staging already normalises phones and e-mails; the macros are applied again here
     (they are idempotent) so that identity resolution does not depend on every upstream
     model doing it, and company names are normalised from the raw names.
-    `attribute` says where the value was read, for explanations.
+    `source_attribute` says where the value was read, for explanations.
 #}
 with
 
@@ -58,13 +58,13 @@ onec_parties as (
     select distinct
         invoices.counterparty_inn as inn_digits,
         invoices.counterparty_name as party_name,
-        'invoice.counterparty' as attribute
+        'invoice.counterparty' as source_attribute
     from invoices
     union
     select distinct
         bank_payments.payer_inn as inn_digits,
         bank_payments.payer_name as party_name,
-        'bank_payment.payer' as attribute
+        'bank_payment.payer' as source_attribute
     from bank_payments
 ),
 
@@ -92,7 +92,7 @@ inn_identifiers as (
         records.source_key,
         'inn' as match_kind,
         records.inn as raw_value,
-        'inn' as attribute
+        'inn' as source_attribute
     from records
     where records.inn is not null
 ),
@@ -104,7 +104,7 @@ account_identifiers as (
         accounts.account_id as source_key,
         'crm_link' as match_kind,
         'salesforce_account:' || accounts.account_id as raw_value,
-        'account.id' as attribute
+        'account.id' as source_attribute
     from accounts
 
     union all
@@ -114,7 +114,7 @@ account_identifiers as (
         accounts.account_id as source_key,
         'phone' as match_kind,
         accounts.phone_raw as raw_value,
-        'account.phone' as attribute
+        'account.phone' as source_attribute
     from accounts
 
     union all
@@ -124,7 +124,7 @@ account_identifiers as (
         accounts.account_id as source_key,
         'company_name' as match_kind,
         accounts.account_name as raw_value,
-        'account.name' as attribute
+        'account.name' as source_attribute
     from accounts
 ),
 
@@ -135,7 +135,7 @@ contact_identifiers as (
         contacts.account_id as source_key,
         'phone' as match_kind,
         contacts.phone_e164 as raw_value,
-        'contact.phone' as attribute
+        'contact.phone' as source_attribute
     from contacts
 
     union all
@@ -145,7 +145,7 @@ contact_identifiers as (
         contacts.account_id as source_key,
         'phone' as match_kind,
         contacts.mobile_phone_e164 as raw_value,
-        'contact.mobile_phone' as attribute
+        'contact.mobile_phone' as source_attribute
     from contacts
 
     union all
@@ -155,7 +155,7 @@ contact_identifiers as (
         contacts.account_id as source_key,
         'email' as match_kind,
         contacts.email as raw_value,
-        'contact.email' as attribute
+        'contact.email' as source_attribute
     from contacts
 ),
 
@@ -166,7 +166,7 @@ sf_lead_identifiers as (
         sf_leads.lead_id as source_key,
         'crm_link' as match_kind,
         'salesforce_account:' || sf_leads.converted_account_id as raw_value,
-        'lead.converted_account_id' as attribute
+        'lead.converted_account_id' as source_attribute
     from sf_leads
     where sf_leads.is_converted
 
@@ -177,7 +177,7 @@ sf_lead_identifiers as (
         sf_leads.lead_id as source_key,
         'phone' as match_kind,
         sf_leads.phone_e164 as raw_value,
-        'lead.phone' as attribute
+        'lead.phone' as source_attribute
     from sf_leads
 
     union all
@@ -187,7 +187,7 @@ sf_lead_identifiers as (
         sf_leads.lead_id as source_key,
         'email' as match_kind,
         sf_leads.email as raw_value,
-        'lead.email' as attribute
+        'lead.email' as source_attribute
     from sf_leads
 
     union all
@@ -197,7 +197,7 @@ sf_lead_identifiers as (
         sf_leads.lead_id as source_key,
         'company_name' as match_kind,
         sf_leads.company_name as raw_value,
-        'lead.company' as attribute
+        'lead.company' as source_attribute
     from sf_leads
 ),
 
@@ -205,10 +205,10 @@ sf_lead_identifiers as (
 onec_identifiers as (
     select
         'onec_counterparty' as source_system,
-        onec_party_keys.source_key as source_key,
+        onec_party_keys.source_key,
         'company_name' as match_kind,
         onec_party_keys.party_name as raw_value,
-        onec_party_keys.attribute as attribute
+        onec_party_keys.source_attribute
     from onec_party_keys
 ),
 
@@ -219,7 +219,7 @@ bitrix_deal_identifiers as (
         bitrix_latest.deal_id as source_key,
         'phone' as match_kind,
         bitrix_latest.phone_e164 as raw_value,
-        'deal.phone' as attribute
+        'deal.phone' as source_attribute
     from bitrix_latest
     where bitrix_latest.recency_rank = 1
 
@@ -230,7 +230,7 @@ bitrix_deal_identifiers as (
         bitrix_latest.deal_id as source_key,
         'email' as match_kind,
         bitrix_latest.email as raw_value,
-        'deal.email' as attribute
+        'deal.email' as source_attribute
     from bitrix_latest
     where bitrix_latest.recency_rank = 1
 
@@ -241,7 +241,7 @@ bitrix_deal_identifiers as (
         bitrix_latest.deal_id as source_key,
         'company_name' as match_kind,
         bitrix_latest.company_name as raw_value,
-        'deal.company' as attribute
+        'deal.company' as source_attribute
     from bitrix_latest
     where bitrix_latest.recency_rank = 1
 ),
@@ -253,7 +253,7 @@ bitrix_lead_identifiers as (
         bx_leads.lead_id as source_key,
         'phone' as match_kind,
         bx_leads.work_phone_e164 as raw_value,
-        'lead.work_phone' as attribute
+        'lead.work_phone' as source_attribute
     from bx_leads
 
     union all
@@ -263,7 +263,7 @@ bitrix_lead_identifiers as (
         bx_leads.lead_id as source_key,
         'phone' as match_kind,
         bx_leads.mobile_phone_e164 as raw_value,
-        'lead.mobile_phone' as attribute
+        'lead.mobile_phone' as source_attribute
     from bx_leads
 
     union all
@@ -273,7 +273,7 @@ bitrix_lead_identifiers as (
         bx_leads.lead_id as source_key,
         'email' as match_kind,
         bx_leads.work_email as raw_value,
-        'lead.work_email' as attribute
+        'lead.work_email' as source_attribute
     from bx_leads
 
     union all
@@ -283,7 +283,7 @@ bitrix_lead_identifiers as (
         bx_leads.lead_id as source_key,
         'email' as match_kind,
         bx_leads.private_email as raw_value,
-        'lead.private_email' as attribute
+        'lead.private_email' as source_attribute
     from bx_leads
 
     union all
@@ -293,7 +293,7 @@ bitrix_lead_identifiers as (
         bx_leads.lead_id as source_key,
         'company_name' as match_kind,
         bx_leads.company_name as raw_value,
-        'lead.company' as attribute
+        'lead.company' as source_attribute
     from bx_leads
 ),
 
@@ -304,7 +304,7 @@ raw_identifiers as (
         inn_identifiers.source_key,
         inn_identifiers.match_kind,
         inn_identifiers.raw_value,
-        inn_identifiers.attribute
+        inn_identifiers.source_attribute
     from inn_identifiers
     union all
     select
@@ -312,7 +312,7 @@ raw_identifiers as (
         account_identifiers.source_key,
         account_identifiers.match_kind,
         account_identifiers.raw_value,
-        account_identifiers.attribute
+        account_identifiers.source_attribute
     from account_identifiers
     union all
     select
@@ -320,7 +320,7 @@ raw_identifiers as (
         contact_identifiers.source_key,
         contact_identifiers.match_kind,
         contact_identifiers.raw_value,
-        contact_identifiers.attribute
+        contact_identifiers.source_attribute
     from contact_identifiers
     union all
     select
@@ -328,7 +328,7 @@ raw_identifiers as (
         sf_lead_identifiers.source_key,
         sf_lead_identifiers.match_kind,
         sf_lead_identifiers.raw_value,
-        sf_lead_identifiers.attribute
+        sf_lead_identifiers.source_attribute
     from sf_lead_identifiers
     union all
     select
@@ -336,7 +336,7 @@ raw_identifiers as (
         onec_identifiers.source_key,
         onec_identifiers.match_kind,
         onec_identifiers.raw_value,
-        onec_identifiers.attribute
+        onec_identifiers.source_attribute
     from onec_identifiers
     union all
     select
@@ -344,7 +344,7 @@ raw_identifiers as (
         bitrix_deal_identifiers.source_key,
         bitrix_deal_identifiers.match_kind,
         bitrix_deal_identifiers.raw_value,
-        bitrix_deal_identifiers.attribute
+        bitrix_deal_identifiers.source_attribute
     from bitrix_deal_identifiers
     union all
     select
@@ -352,7 +352,7 @@ raw_identifiers as (
         bitrix_lead_identifiers.source_key,
         bitrix_lead_identifiers.match_kind,
         bitrix_lead_identifiers.raw_value,
-        bitrix_lead_identifiers.attribute
+        bitrix_lead_identifiers.source_attribute
     from bitrix_lead_identifiers
 ),
 
@@ -405,7 +405,7 @@ normalised_values as (
     left join company_keys
         on
             distinct_values.match_kind = 'company_name'
-            and company_keys.raw_value = distinct_values.raw_value
+            and distinct_values.raw_value = company_keys.raw_value
 ),
 
 usable as (
@@ -414,16 +414,16 @@ usable as (
         raw_identifiers.source_key,
         raw_identifiers.match_kind,
         normalised_values.match_value,
-        raw_identifiers.attribute
+        raw_identifiers.source_attribute
     from raw_identifiers
     inner join normalised_values
         on
-            normalised_values.match_kind = raw_identifiers.match_kind
-            and normalised_values.raw_value = raw_identifiers.raw_value
+            raw_identifiers.match_kind = normalised_values.match_kind
+            and raw_identifiers.raw_value = normalised_values.raw_value
     inner join records
         on
-            records.source_system = raw_identifiers.source_system
-            and records.source_key = raw_identifiers.source_key
+            raw_identifiers.source_system = records.source_system
+            and raw_identifiers.source_key = records.source_key
     where
         normalised_values.match_value is not null
         and normalised_values.match_value <> ''
@@ -435,7 +435,7 @@ final as (
         source_key,
         match_kind,
         match_value,
-        min(attribute) as attribute
+        min(source_attribute) as source_attribute
     from usable
     group by
         source_system,

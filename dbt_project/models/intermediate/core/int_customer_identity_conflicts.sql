@@ -44,7 +44,7 @@ ambiguous_records as (
         links.customer_id as resolved_customer_id
     from rounds
     inner join links
-        on links.record_id = rounds.record_id
+        on rounds.record_id = links.record_id
     where rounds.outcome = 'conflict'
 ),
 
@@ -63,17 +63,17 @@ lead_conflicts as (
     from links as conflicted
     inner join identifiers as conflicted_ids
         on
-            conflicted_ids.source_system = conflicted.source_system
-            and conflicted_ids.source_key = conflicted.source_key
-            and conflicted_ids.match_kind = conflicted.conflict_rule
+            conflicted.source_system = conflicted_ids.source_system
+            and conflicted.source_key = conflicted_ids.source_key
+            and conflicted.conflict_rule = conflicted_ids.match_kind
     inner join identifiers as matched_ids
         on
-            matched_ids.match_kind = conflicted_ids.match_kind
-            and matched_ids.match_value = conflicted_ids.match_value
+            conflicted_ids.match_kind = matched_ids.match_kind
+            and conflicted_ids.match_value = matched_ids.match_value
     inner join links as matched
         on
-            matched.source_system = matched_ids.source_system
-            and matched.source_key = matched_ids.source_key
+            matched_ids.source_system = matched.source_system
+            and matched_ids.source_key = matched.source_key
     where
         conflicted.match_rule = 'conflict'
         and conflicted.resolution_step = 'lead_attachment'
@@ -99,8 +99,8 @@ resolved_keys as (
     from identifiers
     inner join links
         on
-            links.source_system = identifiers.source_system
-            and links.source_key = identifiers.source_key
+            identifiers.source_system = links.source_system
+            and identifiers.source_key = links.source_key
     where
         identifiers.match_kind in ('phone', 'email')
         and links.customer_id is not null
@@ -132,8 +132,8 @@ shared_keys as (
     from resolved_keys
     inner join shared_values
         on
-            shared_values.match_kind = resolved_keys.match_kind
-            and shared_values.match_value = resolved_keys.match_value
+            resolved_keys.match_kind = shared_values.match_kind
+            and resolved_keys.match_value = shared_values.match_value
     group by
         resolved_keys.match_kind,
         resolved_keys.match_value,

@@ -219,16 +219,16 @@ component_evidence as (
         ) as evidence_rank
     from group_identifiers as own
     inner join components as own_component
-        on own_component.record_id = own.record_id
+        on own.record_id = own_component.record_id
     inner join group_identifiers as other
         on
-            other.match_kind = own.match_kind
-            and other.match_value = own.match_value
-            and other.record_id <> own.record_id
+            own.match_kind = other.match_kind
+            and own.match_value = other.match_value
+            and own.record_id <> other.record_id
     inner join components as other_component
         on
-            other_component.record_id = other.record_id
-            and other_component.label = own_component.label
+            other.record_id = other_component.record_id
+            and own_component.label = other_component.label
 ),
 
 grouped as (
@@ -249,7 +249,7 @@ grouped as (
     from components
     left join component_evidence
         on
-            component_evidence.record_id = components.record_id
+            components.record_id = component_evidence.record_id
             and component_evidence.evidence_rank = 1
 ),
 
@@ -265,29 +265,39 @@ lead_candidates as (
         group_identifiers.record_id as matched_record
     from free_records
     inner join matching_identifiers as lead_ids
-        on lead_ids.record_id = free_records.record_id
+        on free_records.record_id = lead_ids.record_id
     inner join group_identifiers
         on
-            group_identifiers.match_kind = lead_ids.match_kind
-            and group_identifiers.match_value = lead_ids.match_value
+            lead_ids.match_kind = group_identifiers.match_kind
+            and lead_ids.match_value = group_identifiers.match_value
     inner join components
-        on components.record_id = group_identifiers.record_id
+        on group_identifiers.record_id = components.record_id
     where not free_records.can_anchor
+),
+
+lead_best_priority as (
+    select
+        record_id,
+        min(rule_priority) as best_priority
+    from lead_candidates
+    group by record_id
 ),
 
 lead_decisive as (
     select lead_candidates.*
     from lead_candidates
-    inner join (
-        select
-            record_id,
-            min(rule_priority) as best_priority
-        from lead_candidates
-        group by record_id
-    ) as best
+    inner join lead_best_priority as best
         on
-            best.record_id = lead_candidates.record_id
-            and best.best_priority = lead_candidates.rule_priority
+            lead_candidates.record_id = best.record_id
+            and lead_candidates.rule_priority = best.best_priority
+),
+
+lead_anchor_counts as (
+    select
+        record_id,
+        count(distinct anchor_key) as anchor_count
+    from lead_decisive
+    group by record_id
 ),
 
 lead_decided as (
@@ -299,14 +309,8 @@ lead_decided as (
             order by lead_decisive.match_value, lead_decisive.matched_record
         ) as evidence_rank
     from lead_decisive
-    inner join (
-        select
-            record_id,
-            count(distinct anchor_key) as anchor_count
-        from lead_decisive
-        group by record_id
-    ) as anchors
-        on anchors.record_id = lead_decisive.record_id
+    inner join lead_anchor_counts as anchors
+        on lead_decisive.record_id = anchors.record_id
 ),
 
 leads as (
@@ -324,7 +328,7 @@ leads as (
     from free_records
     left join lead_decided
         on
-            lead_decided.record_id = free_records.record_id
+            free_records.record_id = lead_decided.record_id
             and lead_decided.evidence_rank = 1
     where not free_records.can_anchor
 ),
@@ -342,7 +346,7 @@ conflicts_resolved as (
         conflicted_records.match_round
     from conflicted_records
     inner join records
-        on records.record_id = conflicted_records.record_id
+        on conflicted_records.record_id = records.record_id
 ),
 
 resolved as (
@@ -413,7 +417,7 @@ final as (
         records.inn
     from records
     inner join resolved
-        on resolved.record_id = records.record_id
+        on records.record_id = resolved.record_id
 )
 
 select * from final

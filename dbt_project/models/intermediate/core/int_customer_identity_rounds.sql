@@ -277,7 +277,7 @@ final as (
         cast(unioned.match_round as integer) as match_round
     from unioned
     inner join records
-        on records.record_id = unioned.record_id
+        on unioned.record_id = records.record_id
 )
 
 select * from final

@@ -41,13 +41,13 @@ opportunities as (
 resolved_links as (
     select *
     from links
-    where links.customer_id is not null
+    where customer_id is not null
 ),
 
 account_links as (
     select *
     from resolved_links
-    where resolved_links.source_system = 'salesforce_account'
+    where source_system = 'salesforce_account'
 ),
 
 record_keys as (
@@ -67,7 +67,7 @@ contact_keys as (
         'crm_link' as match_rule
     from contacts
     inner join account_links
-        on account_links.source_key = contacts.account_id
+        on contacts.account_id = account_links.source_key
 ),
 
 deal_keys as (
@@ -78,7 +78,7 @@ deal_keys as (
         'crm_link' as match_rule
     from opportunities
     inner join account_links
-        on account_links.source_key = opportunities.account_id
+        on opportunities.account_id = account_links.source_key
 
     union all
 
@@ -100,8 +100,8 @@ value_customers as (
     from identifiers
     inner join resolved_links
         on
-            resolved_links.source_system = identifiers.source_system
-            and resolved_links.source_key = identifiers.source_key
+            identifiers.source_system = resolved_links.source_system
+            and identifiers.source_key = resolved_links.source_key
     where identifiers.match_kind in ('inn', 'phone', 'email')
     group by
         identifiers.match_kind,

@@ -121,7 +121,7 @@ onec_named as (
         onec_keyed.*,
         row_number() over (
             partition by onec_keyed.source_key
-            order by onec_keyed.origin_rank, onec_keyed.seen_at desc, onec_keyed.party_name
+            order by onec_keyed.origin_rank asc, onec_keyed.seen_at desc, onec_keyed.party_name asc
         ) as name_rank,
         min(onec_keyed.seen_at) over (partition by onec_keyed.source_key) as first_seen_at
     from onec_keyed
@@ -134,7 +134,8 @@ onec_counterparties as (
         onec_named.source_key,
         2 as record_rank,
         true as can_anchor,
-        {{ dedupe_repeated_text(clean_text(regexp_replace_all("trim(onec_named.party_name)", '^(ИНН|инн)?[ ]*[0-9]{10,12}([ ]*(КПП|кпп)[ ]*[0-9]{9})?[ ,;]*', ''))) }}
+        {%- set inn_kpp_prefix = '^(ИНН|инн)?[ ]*[0-9]{10,12}([ ]*(КПП|кпп)[ ]*[0-9]{9})?[ ,;]*' %}
+        {{ dedupe_repeated_text(clean_text(regexp_replace_all("trim(onec_named.party_name)", inn_kpp_prefix, ''))) }}
             as record_name,
         case when onec_named.source_key like 'inn:%' then substr(onec_named.source_key, 5) end as inn,
         onec_named.inn_digits,

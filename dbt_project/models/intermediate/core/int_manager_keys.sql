@@ -70,7 +70,7 @@ name_candidates as (
         count(distinct user_names.user_id) as candidates
     from pbx_names
     inner join user_names
-        on user_names.user_name_key = pbx_names.name_key
+        on pbx_names.name_key = user_names.user_name_key
     group by pbx_names.name_key
 
     union all
@@ -134,9 +134,9 @@ extension_keys as (
         end as match_rule
     from extensions
     left join users
-        on users.user_id = extensions.user_id
+        on extensions.user_id = users.user_id
     left join name_matches
-        on name_matches.name_key = extensions.employee_name_key
+        on extensions.employee_name_key = name_matches.name_key
     where extensions.extension is not null
 ),
 
@@ -165,7 +165,7 @@ cloud_keys as (
         end as match_rule
     from cloud_employees
     left join extension_keys
-        on extension_keys.source_key = cloud_employees.employee
+        on cloud_employees.employee = extension_keys.source_key
     left join name_matches
         on name_matches.name_key = {{ normalize_key('cloud_employees.employee') }}
 ),

@@ -60,7 +60,7 @@ flagged as (
         country_days.holiday_local_name
     from days
     left join country_days
-        on country_days.date_day = days.date_day
+        on days.date_day = country_days.date_day
 ),
 
 classified as (

@@ -10,7 +10,9 @@
     it and its seed are built only with var `test_fixtures` true (the test suite), never
     into a production warehouse.
 #}
-{%- set configuration = var('country', 'RU') | upper ~ ' ' ~ var('working_hours_start', '09:00') ~ '-' ~ var('working_hours_end', '18:00') ~ ' ' ~ working_weekdays_list() | replace(', ', ',') -%}
+{%- set hours = var('working_hours_start', '09:00') ~ '-' ~ var('working_hours_end', '18:00') -%}
+{%- set weekdays = working_weekdays_list() | replace(', ', ',') -%}
+{%- set configuration = var('country', 'RU') | upper ~ ' ' ~ hours ~ ' ' ~ weekdays -%}
 {%- set configuration = configuration | replace(' 1,2,3,4,5', ' 1-5') -%}
 with
 
@@ -42,8 +44,7 @@ indexed as (
 ),
 
 
-
-{#- add_working_hours(start_at, window_hours) in two steps, the form that also runs on
+{# add_working_hours(start_at, window_hours) in two steps, the form that also runs on
     Spark: the index of the deadline, then the moment at that index -#}
 computed as (
     select

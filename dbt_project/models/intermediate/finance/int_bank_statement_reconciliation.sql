@@ -30,7 +30,7 @@ received as (
     from sections
     inner join bank_payments
         on
-            bank_payments.recipient_account = sections.account
+            sections.account = bank_payments.recipient_account
             and coalesce(bank_payments.received_on, bank_payments.doc_date) >= sections.period_start
             and coalesce(bank_payments.received_on, bank_payments.doc_date) <= sections.period_end
     group by
@@ -49,7 +49,7 @@ debited as (
     from sections
     inner join bank_payments
         on
-            bank_payments.payer_account = sections.account
+            sections.account = bank_payments.payer_account
             and coalesce(bank_payments.debited_on, bank_payments.doc_date) >= sections.period_start
             and coalesce(bank_payments.debited_on, bank_payments.doc_date) <= sections.period_end
     group by
@@ -75,14 +75,14 @@ compared as (
     from sections
     left join received
         on
-            received.account = sections.account
-            and received.period_start = sections.period_start
-            and received.period_end = sections.period_end
+            sections.account = received.account
+            and sections.period_start = received.period_start
+            and sections.period_end = received.period_end
     left join debited
         on
-            debited.account = sections.account
-            and debited.period_start = sections.period_start
-            and debited.period_end = sections.period_end
+            sections.account = debited.account
+            and sections.period_start = debited.period_start
+            and sections.period_end = debited.period_end
 ),
 
 final as (

@@ -73,7 +73,7 @@ won_lines as (
     inner join deals
         on deals.deal_id = 'sf:' || line_items.opportunity_id
     left join products
-        on products.product_id = line_items.product_id
+        on line_items.product_id = products.product_id
     where
         deals.status = 'won'
         and deals.closed_at is not null
@@ -93,7 +93,7 @@ costed as (
             and (cost_periods.valid_to is null or won_lines.sale_date < cost_periods.valid_to)
     left join currency_rates as line_rates
         on
-            line_rates.currency = won_lines.currency
+            won_lines.currency = line_rates.currency
             and won_lines.sale_date >= line_rates.valid_from
             and (line_rates.valid_to is null or won_lines.sale_date < line_rates.valid_to)
     left join currency_rates as reporting_rates
@@ -137,7 +137,7 @@ final as (
     left join customer_keys
         on
             customer_keys.source_system = 'deal'
-            and customer_keys.source_key = amounts.deal_id
+            and amounts.deal_id = customer_keys.source_key
 )
 
 select * from final

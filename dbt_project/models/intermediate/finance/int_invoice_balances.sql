@@ -36,7 +36,7 @@ changes as (
         allocations.applied_amount
     from allocations
     inner join invoices
-        on invoices.invoice_id = allocations.invoice_id
+        on allocations.invoice_id = invoices.invoice_id
     where invoices.amount is not null
 ),
 
@@ -66,7 +66,7 @@ final as (
         ) as decimal(18, 2)) as open_amount
     from daily_changes
     inner join invoices
-        on invoices.invoice_id = daily_changes.invoice_id
+        on daily_changes.invoice_id = invoices.invoice_id
 )
 
 select * from final

@@ -66,7 +66,7 @@ converted as (
     from keyed
     left join currency_rates as invoice_rates
         on
-            invoice_rates.currency = keyed.currency
+            keyed.currency = invoice_rates.currency
             and keyed.issued_on >= invoice_rates.valid_from
             and (invoice_rates.valid_to is null or keyed.issued_on < invoice_rates.valid_to)
     left join currency_rates as reporting_rates
@@ -117,17 +117,17 @@ resolved as (
     left join customer_keys as counterparty_customers
         on
             counterparty_customers.source_system = 'onec_counterparty'
-            and counterparty_customers.source_key = converted.counterparty_key
+            and converted.counterparty_key = counterparty_customers.source_key
     left join customer_keys as inn_customers
         on
             inn_customers.source_system = 'inn'
-            and inn_customers.source_key = converted.counterparty_inn
+            and converted.counterparty_inn = inn_customers.source_key
     left join manager_keys
         on
             manager_keys.source_system = 'responsible_name'
-            and manager_keys.source_key = converted.responsible_key
+            and converted.responsible_key = manager_keys.source_key
     left join deals
-        on deals.deal_id = converted.deal_key
+        on converted.deal_key = deals.deal_id
 ),
 
 final as (

@@ -67,7 +67,7 @@ mapped_lines as (
     from marketing_lines
     left join matched_channels
         on
-            matched_channels.channel_key = marketing_lines.channel_key
+            marketing_lines.channel_key = matched_channels.channel_key
             and matched_channels.match_rank = 1
     left join currency_rates as reporting_rates
         on
@@ -115,8 +115,8 @@ final as (
     from spend
     left join raw_values
         on
-            raw_values.month = spend.month
-            and raw_values.channel = spend.channel
+            spend.month = raw_values.month
+            and spend.channel = raw_values.channel
 )
 
 select * from final

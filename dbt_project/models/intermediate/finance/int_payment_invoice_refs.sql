@@ -94,17 +94,17 @@ candidates as (
                 case when extract(year from invoices.issued_on) = payments.invoice_year then 0 else 1 end,
                 case when invoices.issued_on <= payments.paid_on then 0 else 1 end,
                 invoices.issued_on desc,
-                invoices.invoice_id
+                invoices.invoice_id asc
         ) as candidate_rank
     from distinct_references
     inner join payments
-        on payments.payment_id = distinct_references.payment_id
+        on distinct_references.payment_id = payments.payment_id
     inner join invoices
         on
-            invoices.invoice_number_key = distinct_references.invoice_number_key
+            distinct_references.invoice_number_key = invoices.invoice_number_key
             and (
-                invoices.customer_id = payments.customer_id
-                or invoices.counterparty_inn = payments.payer_inn
+                payments.customer_id = invoices.customer_id
+                or payments.payer_inn = invoices.counterparty_inn
                 or {{ dbt.position('invoices.counterparty_name_key', 'payments.payer_name_key') }} > 0
             )
 ),
@@ -120,8 +120,8 @@ matched as (
     from distinct_references
     left join candidates
         on
-            candidates.payment_id = distinct_references.payment_id
-            and candidates.invoice_number_key = distinct_references.invoice_number_key
+            distinct_references.payment_id = candidates.payment_id
+            and distinct_references.invoice_number_key = candidates.invoice_number_key
             and candidates.candidate_rank = 1
 ),
 
@@ -168,7 +168,7 @@ final as (
         end as invoice_order_in_payment
     from deduplicated
     inner join payment_order
-        on payment_order.payment_id = deduplicated.payment_id
+        on deduplicated.payment_id = payment_order.payment_id
     where deduplicated.invoice_reference_rank = 1
 )
 

@@ -83,11 +83,11 @@ final as (
     left join customer_keys as payer_customers
         on
             payer_customers.source_system = 'onec_counterparty'
-            and payer_customers.source_key = incoming.payer_key
+            and incoming.payer_key = payer_customers.source_key
     left join customer_keys as inn_customers
         on
             inn_customers.source_system = 'inn'
-            and inn_customers.source_key = incoming.payer_inn
+            and incoming.payer_inn = inn_customers.source_key
     left join currency_rates as reporting_rates
         on
             reporting_rates.currency = '{{ var("reporting_currency") }}'

@@ -25,8 +25,8 @@ non_call_tasks as (
     select *
     from tasks
     where
-        coalesce(lower(tasks.task_subtype), 'task') <> 'call'
-        and tasks.task_id is not null
+        coalesce(lower(task_subtype), 'task') <> 'call'
+        and task_id is not null
 ),
 
 -- the task's candidate keys in the order they are tried; one join and one grouping
@@ -72,8 +72,8 @@ task_customers as (
     from task_keys
     inner join customer_keys
         on
-            customer_keys.source_system = task_keys.source_system
-            and customer_keys.source_key = task_keys.source_key
+            task_keys.source_system = customer_keys.source_system
+            and task_keys.source_key = customer_keys.source_key
     where customer_keys.customer_id is not null
     group by task_keys.task_id
 ),
@@ -95,7 +95,7 @@ final as (
         < cast({{ as_of_timestamp() }} as date) as is_overdue
     from non_call_tasks
     left join task_customers
-        on task_customers.task_id = non_call_tasks.task_id
+        on non_call_tasks.task_id = task_customers.task_id
 )
 
 select * from final

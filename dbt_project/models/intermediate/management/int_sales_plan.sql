@@ -52,7 +52,7 @@ manager_by_id as (
         'manager_id' as match_rule
     from parsed
     inner join managers
-        on managers.manager_id = parsed.key_id15
+        on parsed.key_id15 = managers.manager_id
     where parsed.plan_level = 'manager'
 ),
 
@@ -96,7 +96,7 @@ team_by_lead as (
         'team_lead_id' as match_rule
     from parsed
     inner join managers
-        on managers.team_lead_id = parsed.key_id15
+        on parsed.key_id15 = managers.team_lead_id
     where parsed.plan_level = 'team'
     group by
         parsed.quarter_label,
@@ -134,24 +134,24 @@ final as (
     from parsed
     left join manager_by_id
         on
-            manager_by_id.quarter_label = parsed.quarter_label
-            and manager_by_id.plan_level = parsed.plan_level
-            and manager_by_id.manager_or_team = parsed.manager_or_team
+            parsed.quarter_label = manager_by_id.quarter_label
+            and parsed.plan_level = manager_by_id.plan_level
+            and parsed.manager_or_team = manager_by_id.manager_or_team
     left join manager_by_name
         on
-            manager_by_name.quarter_label = parsed.quarter_label
-            and manager_by_name.plan_level = parsed.plan_level
-            and manager_by_name.manager_or_team = parsed.manager_or_team
+            parsed.quarter_label = manager_by_name.quarter_label
+            and parsed.plan_level = manager_by_name.plan_level
+            and parsed.manager_or_team = manager_by_name.manager_or_team
     left join team_by_name
         on
-            team_by_name.quarter_label = parsed.quarter_label
-            and team_by_name.plan_level = parsed.plan_level
-            and team_by_name.manager_or_team = parsed.manager_or_team
+            parsed.quarter_label = team_by_name.quarter_label
+            and parsed.plan_level = team_by_name.plan_level
+            and parsed.manager_or_team = team_by_name.manager_or_team
     left join team_by_lead
         on
-            team_by_lead.quarter_label = parsed.quarter_label
-            and team_by_lead.plan_level = parsed.plan_level
-            and team_by_lead.manager_or_team = parsed.manager_or_team
+            parsed.quarter_label = team_by_lead.quarter_label
+            and parsed.plan_level = team_by_lead.plan_level
+            and parsed.manager_or_team = team_by_lead.manager_or_team
 )
 
 select * from final

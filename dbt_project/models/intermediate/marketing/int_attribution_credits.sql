@@ -47,7 +47,7 @@ won_deals as (
     left join customer_keys
         on
             customer_keys.source_system = 'deal'
-            and customer_keys.source_key = deals.deal_id
+            and deals.deal_id = customer_keys.source_key
     where
         deals.status = 'won'
         and deals.closed_at is not null
@@ -70,16 +70,16 @@ previous_wins as (
     from won_deals
     inner join won_deals as earlier
         on
-            earlier.customer_id = won_deals.customer_id
-            and earlier.closed_at < won_deals.created_at
-            and earlier.deal_id <> won_deals.deal_id
+            won_deals.customer_id = earlier.customer_id
+            and won_deals.created_at > earlier.closed_at
+            and won_deals.deal_id <> earlier.deal_id
     group by won_deals.deal_id
 ),
 
 attributable as (
     select *
     from touches
-    where touches.is_attributable
+    where is_attributable
 ),
 
 deal_touches as (
@@ -91,7 +91,7 @@ deal_touches as (
         attributable.channel
     from won_deals
     inner join attributable
-        on attributable.deal_id = won_deals.deal_id
+        on won_deals.deal_id = attributable.deal_id
 
     union
 
@@ -104,12 +104,12 @@ deal_touches as (
     from won_deals
     inner join attributable
         on
-            attributable.customer_id = won_deals.customer_id
-            and attributable.touch_at <= won_deals.created_at
+            won_deals.customer_id = attributable.customer_id
+            and won_deals.created_at >= attributable.touch_at
             and attributable.touch_at
             >= {{ dbt.dateadd('day', -1 * var('attribution_lookback_days'), 'won_deals.created_at') }}
     left join previous_wins
-        on previous_wins.deal_id = won_deals.deal_id
+        on won_deals.deal_id = previous_wins.deal_id
     where
         previous_wins.previous_won_at is null
         or attributable.touch_at > previous_wins.previous_won_at
@@ -184,7 +184,7 @@ untouched as (
     from ranked_won_deals
     cross join models
     left join sequenced
-        on sequenced.deal_id = ranked_won_deals.deal_id
+        on ranked_won_deals.deal_id = sequenced.deal_id
     where sequenced.deal_id is null
 ),
 
@@ -212,7 +212,7 @@ final as (
         ranked_won_deals.is_first_won_deal
     from all_credits
     inner join ranked_won_deals
-        on ranked_won_deals.deal_id = all_credits.deal_id
+        on all_credits.deal_id = ranked_won_deals.deal_id
 )
 
 select * from final

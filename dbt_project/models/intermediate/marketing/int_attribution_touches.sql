@@ -103,7 +103,7 @@ salesforce_lead_touches as (
     left join customer_keys as lead_keys
         on
             lead_keys.source_system = 'salesforce_lead'
-            and lead_keys.source_key = sf_leads.lead_id
+            and sf_leads.lead_id = lead_keys.source_key
     left join deal_customers
         on deal_customers.deal_id = 'sf:' || sf_leads.converted_opportunity_id
 ),
@@ -124,9 +124,9 @@ salesforce_contact_touches as (
     left join customer_keys as contact_keys
         on
             contact_keys.source_system = 'salesforce_contact'
-            and contact_keys.source_key = sf_contacts.contact_id
+            and sf_contacts.contact_id = contact_keys.source_key
     left join converted_contacts
-        on converted_contacts.contact_id = sf_contacts.contact_id
+        on sf_contacts.contact_id = converted_contacts.contact_id
     where
         converted_contacts.contact_id is null
         or sf_contacts.created_at < converted_contacts.first_lead_created_at
@@ -150,11 +150,11 @@ bitrix_lead_touches as (
     left join customer_keys as lead_keys
         on
             lead_keys.source_system = 'bitrix_lead'
-            and lead_keys.source_key = bx_leads.lead_id
+            and bx_leads.lead_id = lead_keys.source_key
     left join manager_keys
         on
             manager_keys.source_system = 'responsible_name'
-            and manager_keys.source_key = bx_leads.responsible_key
+            and bx_leads.responsible_key = manager_keys.source_key
 ),
 
 deal_touches as (
@@ -174,11 +174,11 @@ deal_touches as (
         false as is_qualified_lead
     from deals
     left join deal_customers
-        on deal_customers.deal_id = deals.deal_id
+        on deals.deal_id = deal_customers.deal_id
     left join converted_opportunities
         on
             deals.pipeline = 'salesforce'
-            and converted_opportunities.opportunity_id = deals.source_deal_id
+            and deals.source_deal_id = converted_opportunities.opportunity_id
     where converted_opportunities.opportunity_id is null
 ),
 

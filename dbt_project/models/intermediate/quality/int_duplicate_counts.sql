@@ -83,125 +83,125 @@ customer_keys as (
     where inn_is_valid
     union all
     select
-        'salesforce',
-        'salesforce__account',
+        'salesforce' as system,
+        'salesforce__account' as table_name,
         _load_id,
         account_id,
-        'phone',
+        'phone' as rule,
         phone_e164
     from accounts
     where phone_e164 is not null
     union all
     select
-        'salesforce',
-        'salesforce__lead',
+        'salesforce' as system,
+        'salesforce__lead' as table_name,
         _load_id,
         lead_id,
-        'phone',
+        'phone' as rule,
         phone_e164
     from sf_leads
     where phone_e164 is not null
     union all
     select
-        'salesforce',
-        'salesforce__lead',
+        'salesforce' as system,
+        'salesforce__lead' as table_name,
         _load_id,
         lead_id,
-        'email',
+        'email' as rule,
         email
     from sf_leads
     where email is not null
     union all
     select
-        'bitrix',
-        'bitrix__deal_snapshot',
-        max(_load_id),
+        'bitrix' as system,
+        'bitrix__deal_snapshot' as table_name,
+        max(_load_id) as load_id,
         deal_id,
-        'inn',
+        'inn' as rule,
         inn
     from deal_snapshots
     where inn_is_valid
     group by deal_id, inn
     union all
     select
-        'bitrix',
-        'bitrix__deal_snapshot',
-        max(_load_id),
+        'bitrix' as system,
+        'bitrix__deal_snapshot' as table_name,
+        max(_load_id) as load_id,
         deal_id,
-        'phone',
+        'phone' as rule,
         phone_e164
     from deal_snapshots
     where phone_e164 is not null
     group by deal_id, phone_e164
     union all
     select
-        'bitrix',
-        'bitrix__deal_snapshot',
-        max(_load_id),
+        'bitrix' as system,
+        'bitrix__deal_snapshot' as table_name,
+        max(_load_id) as load_id,
         deal_id,
-        'email',
+        'email' as rule,
         email
     from deal_snapshots
     where email is not null
     group by deal_id, email
     union all
     select
-        'bitrix',
-        'bitrix__lead',
+        'bitrix' as system,
+        'bitrix__lead' as table_name,
         _load_id,
         lead_id,
-        'phone',
+        'phone' as rule,
         work_phone_e164
     from bx_leads
     where work_phone_e164 is not null
     union all
     select
-        'bitrix',
-        'bitrix__lead',
+        'bitrix' as system,
+        'bitrix__lead' as table_name,
         _load_id,
         lead_id,
-        'phone',
+        'phone' as rule,
         mobile_phone_e164
     from bx_leads
     where mobile_phone_e164 is not null
     union all
     select
-        'bitrix',
-        'bitrix__lead',
+        'bitrix' as system,
+        'bitrix__lead' as table_name,
         _load_id,
         lead_id,
-        'email',
+        'email' as rule,
         work_email
     from bx_leads
     where work_email is not null
     union all
     select
-        'bitrix',
-        'bitrix__lead',
+        'bitrix' as system,
+        'bitrix__lead' as table_name,
         _load_id,
         lead_id,
-        'email',
+        'email' as rule,
         private_email
     from bx_leads
     where private_email is not null
     union all
     select
-        'onec',
-        'onec__invoice',
-        max(_load_id),
-        'inn:' || counterparty_inn,
-        'inn',
+        'onec' as system,
+        'onec__invoice' as table_name,
+        max(_load_id) as load_id,
+        'inn:' || counterparty_inn as record_id,
+        'inn' as rule,
         counterparty_inn
     from invoices
     where counterparty_inn_is_valid
     group by counterparty_inn
     union all
     select
-        'onec',
-        'onec__bank_payment',
-        max(_load_id),
-        'inn:' || payer_inn,
-        'inn',
+        'onec' as system,
+        'onec__bank_payment' as table_name,
+        max(_load_id) as load_id,
+        'inn:' || payer_inn as record_id,
+        'inn' as rule,
         payer_inn
     from bank_payments
     where
@@ -242,13 +242,13 @@ customer_duplicates as (
     from customer_keys
     inner join records_per_value
         on
-            records_per_value.system = customer_keys.system
-            and records_per_value.rule = customer_keys.rule
-            and records_per_value.match_value = customer_keys.match_value
+            customer_keys.system = records_per_value.system
+            and customer_keys.rule = records_per_value.rule
+            and customer_keys.match_value = records_per_value.match_value
     inner join systems_per_value
         on
-            systems_per_value.rule = customer_keys.rule
-            and systems_per_value.match_value = customer_keys.match_value
+            customer_keys.rule = systems_per_value.rule
+            and customer_keys.match_value = systems_per_value.match_value
     group by customer_keys.load_id, customer_keys.table_name, customer_keys.rule
 ),
 
@@ -264,8 +264,8 @@ deals_twice as (
     union all
     select
         _load_id,
-        'bitrix__deal_snapshot',
-        count(*) - count(distinct _file_sha256 || '|' || coalesce(deal_id, ''))
+        'bitrix__deal_snapshot' as table_name,
+        count(*) - count(distinct _file_sha256 || '|' || coalesce(deal_id, '')) as duplicates
     from bx_deal_rows
     group by _load_id
 ),
@@ -281,8 +281,8 @@ delivered_tables as (
     from file_deliveries
     inner join manifest
         on
-            manifest.file_sha256 = file_deliveries.file_sha256
-            and manifest.source_system = file_deliveries.source_system
+            file_deliveries.file_sha256 = manifest.file_sha256
+            and file_deliveries.source_system = manifest.source_system
 ),
 
 files_twice as (
@@ -322,7 +322,7 @@ multi_leg as (
         count(*) as duplicates
     from calls
     inner join cdr_loads
-        on cdr_loads.source_file = calls.origin_file
+        on calls.origin_file = cdr_loads.source_file
     where calls.legs > 1
     group by cdr_loads.load_id
 ),
@@ -338,28 +338,28 @@ unioned as (
     select
         load_id,
         table_name,
-        'customer_' || rule || '_across_systems',
+        'customer_' || rule || '_across_systems' as rule,
         across_systems
     from customer_duplicates
     union all
     select
         load_id,
         table_name,
-        'deal_exported_twice',
+        'deal_exported_twice' as rule,
         duplicates
     from deals_twice
     union all
     select
         load_id,
         table_name,
-        'file_delivered_twice',
+        'file_delivered_twice' as rule,
         duplicates
     from files_twice
     union all
     select
         load_id,
         table_name,
-        'multi_leg_call',
+        'multi_leg_call' as rule,
         duplicates
     from multi_leg
 ),

@@ -155,8 +155,8 @@ final as (
     from raw_counts
     left join staged_counts
         on
-            staged_counts.load_id = raw_counts.load_id
-            and staged_counts.table_name = raw_counts.table_name
+            raw_counts.load_id = staged_counts.load_id
+            and raw_counts.table_name = staged_counts.table_name
 )
 
 select * from final

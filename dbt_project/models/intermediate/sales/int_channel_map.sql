@@ -87,7 +87,7 @@ matched as (
     from keyed
     left join mapping
         on
-            mapping.source_type = keyed.source_type
+            keyed.source_type = mapping.source_type
             and keyed.raw_key like lower(mapping.pattern)
 ),
 

@@ -80,7 +80,7 @@ salesforce_events as (
         'history' as entry_basis
     from opportunity_history
     inner join opportunities
-        on opportunities.opportunity_id = opportunity_history.opportunity_id
+        on opportunity_history.opportunity_id = opportunities.opportunity_id
     where
         opportunity_history.stage_name is not null
         and opportunity_history.created_at is not null
@@ -103,7 +103,7 @@ salesforce_events as (
         end as entry_basis
     from opportunities
     left join history_bounds
-        on history_bounds.opportunity_id = opportunities.opportunity_id
+        on opportunities.opportunity_id = history_bounds.opportunity_id
     where opportunities.stage_name is not null
 ),
 
@@ -122,19 +122,19 @@ salesforce_mapped as (
     left join stage_labels
         on
             stage_labels.pipeline = 'salesforce'
-            and stage_labels.label_key = salesforce_keyed.stage_key
+            and salesforce_keyed.stage_key = stage_labels.label_key
 ),
 
 salesforce_sequenced as (
     select
         salesforce_mapped.*,
-        lag(stage) over (
-            partition by source_deal_id
-            order by event_at, event_kind, event_tiebreak
+        lag(salesforce_mapped.stage) over (
+            partition by salesforce_mapped.source_deal_id
+            order by salesforce_mapped.event_at, salesforce_mapped.event_kind, salesforce_mapped.event_tiebreak
         ) as previous_stage,
         row_number() over (
-            partition by source_deal_id
-            order by event_at, event_kind, event_tiebreak
+            partition by salesforce_mapped.source_deal_id
+            order by salesforce_mapped.event_at, salesforce_mapped.event_kind, salesforce_mapped.event_tiebreak
         ) as event_number
     from salesforce_mapped
 ),
@@ -190,7 +190,7 @@ bitrix_mapped as (
     left join stage_labels
         on
             stage_labels.pipeline = 'bitrix'
-            and stage_labels.label_key = bitrix_keyed.stage_key
+            and bitrix_keyed.stage_key = stage_labels.label_key
 ),
 
 bitrix_sequenced as (
@@ -215,7 +215,7 @@ bitrix_sequenced as (
         ) as snapshot_number
     from bitrix_mapped
     left join exports
-        on exports.snapshot_date = bitrix_mapped.snapshot_date
+        on bitrix_mapped.snapshot_date = exports.snapshot_date
 ),
 
 bitrix_timed as (
@@ -311,8 +311,8 @@ final as (
     from unioned
     left join pipeline_stages
         on
-            pipeline_stages.pipeline = unioned.source_system
-            and pipeline_stages.stage = unioned.stage
+            unioned.source_system = pipeline_stages.pipeline
+            and unioned.stage = pipeline_stages.stage
 )
 
 select * from final

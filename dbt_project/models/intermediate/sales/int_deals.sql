@@ -140,11 +140,11 @@ salesforce_deals as (
         opportunities._load_id as load_id
     from opportunities
     left join history_amounts
-        on history_amounts.opportunity_id = opportunities.opportunity_id
+        on opportunities.opportunity_id = history_amounts.opportunity_id
     left join accounts
-        on accounts.account_id = opportunities.account_id
+        on opportunities.account_id = accounts.account_id
     left join campaigns
-        on campaigns.campaign_id = opportunities.campaign_id
+        on opportunities.campaign_id = campaigns.campaign_id
 ),
 
 -- Bitrix ----------------------------------------------------------------------------
@@ -209,9 +209,9 @@ bitrix_deals as (
         bitrix_ranked._load_id as load_id
     from bitrix_ranked
     left join bitrix_amounts
-        on bitrix_amounts.deal_id = bitrix_ranked.deal_id
+        on bitrix_ranked.deal_id = bitrix_amounts.deal_id
     left join manager_names
-        on manager_names.name_key = bitrix_ranked.responsible_key
+        on bitrix_ranked.responsible_key = manager_names.name_key
     where bitrix_ranked.recency_rank = 1
 ),
 
@@ -233,6 +233,14 @@ keyed as (
     from unioned
 ),
 
+last_visit_numbers as (
+    select
+        deal_id,
+        max(visit_number) as last_visit_number
+    from stage_changes
+    group by deal_id
+),
+
 last_visits as (
     select
         stage_changes.deal_id,
@@ -244,16 +252,10 @@ last_visits as (
         stage_changes.is_won_stage,
         stage_changes.entered_at
     from stage_changes
-    inner join (
-        select
-            deal_id,
-            max(visit_number) as last_visit_number
-        from stage_changes
-        group by deal_id
-    ) as last_numbers
+    inner join last_visit_numbers as last_numbers
         on
-            last_numbers.deal_id = stage_changes.deal_id
-            and last_numbers.last_visit_number = stage_changes.visit_number
+            stage_changes.deal_id = last_numbers.deal_id
+            and stage_changes.visit_number = last_numbers.last_visit_number
 ),
 
 stages_before_loss as (
@@ -326,14 +328,14 @@ enriched as (
     from keyed
     left join stage_labels
         on
-            stage_labels.pipeline = keyed.source_system
-            and stage_labels.label_key = keyed.stage_key
+            keyed.source_system = stage_labels.pipeline
+            and keyed.stage_key = stage_labels.label_key
     left join pipeline_stages
         on
-            pipeline_stages.pipeline = stage_labels.pipeline
-            and pipeline_stages.stage = stage_labels.stage
+            stage_labels.pipeline = pipeline_stages.pipeline
+            and stage_labels.stage = pipeline_stages.stage
     left join currency_types as deal_rate
-        on deal_rate.iso_code = keyed.currency
+        on keyed.currency = deal_rate.iso_code
     cross join reporting_rate
     left join dated_rates as deal_dated_rate
         on
@@ -350,13 +352,13 @@ enriched as (
     left join channels as lead_channels
         on
             lead_channels.source_type = 'lead_source'
-            and lead_channels.raw_key = keyed.lead_source_key
+            and keyed.lead_source_key = lead_channels.raw_key
     left join channels as campaign_channels
         on
             campaign_channels.source_type = 'campaign_type'
-            and campaign_channels.raw_key = keyed.campaign_type_key
+            and keyed.campaign_type_key = campaign_channels.raw_key
     left join loss_reasons
-        on loss_reasons.loss_reason_key = keyed.loss_reason_key
+        on keyed.loss_reason_key = loss_reasons.loss_reason_key
 ),
 
 final as (
@@ -409,9 +411,9 @@ final as (
         enriched.last_seen_at
     from enriched
     left join last_visits
-        on last_visits.deal_id = enriched.deal_id
+        on enriched.deal_id = last_visits.deal_id
     left join stages_before_loss
-        on stages_before_loss.deal_id = enriched.deal_id
+        on enriched.deal_id = stages_before_loss.deal_id
 )
 
 select * from final

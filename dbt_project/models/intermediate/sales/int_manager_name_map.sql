@@ -66,7 +66,7 @@ exact_matches as (
         count(distinct users.user_id) as candidates
     from distinct_names
     inner join users
-        on users.user_name_key = distinct_names.name_key
+        on distinct_names.name_key = users.user_name_key
     group by distinct_names.name_key
 ),
 
@@ -77,7 +77,7 @@ token_matches as (
         count(distinct users.user_id) as candidates
     from distinct_names
     inner join users
-        on users.token_pair = distinct_names.token_pair
+        on distinct_names.token_pair = users.token_pair
     group by distinct_names.name_key
 ),
 
@@ -98,9 +98,9 @@ final as (
         end as match_rule
     from distinct_names
     left join exact_matches
-        on exact_matches.name_key = distinct_names.name_key
+        on distinct_names.name_key = exact_matches.name_key
     left join token_matches
-        on token_matches.name_key = distinct_names.name_key
+        on distinct_names.name_key = token_matches.name_key
 )
 
 select * from final

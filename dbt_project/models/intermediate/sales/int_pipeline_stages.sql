@@ -21,21 +21,21 @@ salesforce_from_export as (
         cast(null as {{ dbt.type_string() }}) as stage_code,
         exported_stages.sort_order as stage_order,
         exported_stages.default_probability as probability,
-        exported_stages.is_closed as is_closed,
-        exported_stages.is_won as is_won,
+        exported_stages.is_closed,
+        exported_stages.is_won,
         'salesforce_opportunity_stage' as config_source
     from exported_stages
 ),
 
 from_seed as (
     select
-        seeded_stages.pipeline as pipeline,
-        seeded_stages.stage as stage,
-        seeded_stages.stage_code as stage_code,
-        seeded_stages.stage_order as stage_order,
-        seeded_stages.probability as probability,
-        seeded_stages.is_closed as is_closed,
-        seeded_stages.is_won as is_won,
+        seeded_stages.pipeline,
+        seeded_stages.stage,
+        seeded_stages.stage_code,
+        seeded_stages.stage_order,
+        seeded_stages.probability,
+        seeded_stages.is_closed,
+        seeded_stages.is_won,
         'seed' as config_source
     from seeded_stages
     where not (

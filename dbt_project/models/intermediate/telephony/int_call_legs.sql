@@ -94,7 +94,7 @@ trunk_peers as (
     from channel_peers
     inner join asterisk_patterns
         on
-            asterisk_patterns.field = channel_peers.field
+            channel_peers.field = asterisk_patterns.field
             and asterisk_patterns.context_type = 'trunk'
             and channel_peers.peer like asterisk_patterns.pattern
 ),
@@ -164,15 +164,15 @@ sided as (
         asterisk_contexts.context_type
     from cdr
     left join extensions as channel_ext
-        on channel_ext.extension = cdr.channel_endpoint
+        on cdr.channel_endpoint = channel_ext.extension
     left join extensions as src_ext
-        on src_ext.extension = cdr.src
+        on cdr.src = src_ext.extension
     left join extensions as clid_ext
-        on clid_ext.extension = cdr.clid_number
+        on cdr.clid_number = clid_ext.extension
     left join extensions as dstchannel_ext
-        on dstchannel_ext.extension = cdr.dstchannel_endpoint
+        on cdr.dstchannel_endpoint = dstchannel_ext.extension
     left join extensions as dst_ext
-        on dst_ext.extension = cdr.dst
+        on cdr.dst = dst_ext.extension
     left join asterisk_contexts
         on asterisk_contexts.context_key = lower(cdr.dcontext)
     left join trunk_peers as caller_trunk
@@ -221,7 +221,7 @@ linked as (
 unlinked as (
     select *
     from classified
-    where classified.linkedid is null
+    where linkedid is null
 ),
 
 islands as (

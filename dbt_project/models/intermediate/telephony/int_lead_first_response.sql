@@ -59,7 +59,7 @@ call_responses as (
         calls.call_id as response_id
     from lead_phones
     inner join calls
-        on calls.external_e164 = lead_phones.phone_e164
+        on lead_phones.phone_e164 = calls.external_e164
     where
         calls.direction = 'outbound'
         and calls.started_at >= lead_phones.created_at
@@ -77,7 +77,7 @@ task_responses as (
         tasks.task_id as response_id
     from leads
     inner join tasks
-        on tasks.who_id = leads.source_lead_id
+        on leads.source_lead_id = tasks.who_id
     where
         leads.source_system = 'salesforce'
         and tasks.created_at >= leads.created_at
@@ -145,7 +145,7 @@ timed as (
         {{ working_minute_index('first_responses.response_at') }} as response_wmi
     from leads
     left join first_responses
-        on first_responses.lead_id = leads.lead_id
+        on leads.lead_id = first_responses.lead_id
 ),
 
 final as (

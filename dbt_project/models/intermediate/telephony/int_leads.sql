@@ -108,12 +108,12 @@ final as (
             and channel_map.raw_key = {{ normalize_key('unioned.lead_source') }}
     left join manager_keys
         on
-            manager_keys.source_system = unioned.manager_key_system
-            and manager_keys.source_key = unioned.manager_key
+            unioned.manager_key_system = manager_keys.source_system
+            and unioned.manager_key = manager_keys.source_key
     left join customer_keys
         on
-            customer_keys.source_system = unioned.customer_key_system
-            and customer_keys.source_key = unioned.source_lead_id
+            unioned.customer_key_system = customer_keys.source_system
+            and unioned.source_lead_id = customer_keys.source_key
 )
 
 select * from final

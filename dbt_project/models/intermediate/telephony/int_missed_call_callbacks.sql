@@ -129,8 +129,8 @@ final as (
     from missed
     left join callback_calls
         on
-            callback_calls.external_e164 = missed.external_e164
-            and callback_calls.started_at = missed.callback_started_at
+            missed.external_e164 = callback_calls.external_e164
+            and missed.callback_started_at = callback_calls.started_at
     cross join horizon_indexed
 )
 

@@ -62,9 +62,9 @@ final as (
         {{ money_ratio('monthly_won.won_amount', 'monthly_won.won_deals_with_amount') }} as avg_won_amount
     from months
     left join monthly_leads
-        on monthly_leads.month = months.month
+        on months.month = monthly_leads.month
     left join monthly_won
-        on monthly_won.month = months.month
+        on months.month = monthly_won.month
 )
 
 select * from final

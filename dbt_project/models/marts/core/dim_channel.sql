@@ -40,9 +40,9 @@ final as (
         mapped_channels.channel is not null as is_mapped
     from channels
     left join channel_groups
-        on channel_groups.channel = channels.channel
+        on channels.channel = channel_groups.channel
     left join mapped_channels
-        on mapped_channels.channel = channels.channel
+        on channels.channel = mapped_channels.channel
 )
 
 select * from final

@@ -58,7 +58,7 @@ customer_records as (
         records.first_seen_at
     from links
     inner join records
-        on records.record_id = links.record_id
+        on links.record_id = records.record_id
     where links.customer_id is not null
 ),
 
@@ -120,7 +120,7 @@ ranked_contact_values as (
         contact_values.*,
         row_number() over (
             partition by contact_values.customer_id, contact_values.match_kind
-            order by contact_values.best_rank, contact_values.record_count desc, contact_values.match_value
+            order by contact_values.best_rank asc, contact_values.record_count desc, contact_values.match_value asc
         ) as value_rank
     from contact_values
 ),
@@ -163,7 +163,7 @@ customer_deals as (
     inner join customer_keys
         on
             customer_keys.source_system = 'deal'
-            and customer_keys.source_key = deals.deal_id
+            and deals.deal_id = customer_keys.source_key
 ),
 
 deal_figures as (
@@ -214,9 +214,9 @@ revenue as (
         end as lifetime_revenue
     from customers
     left join deal_figures
-        on deal_figures.customer_id = customers.customer_id
+        on customers.customer_id = deal_figures.customer_id
     left join invoice_figures
-        on invoice_figures.customer_id = customers.customer_id
+        on customers.customer_id = invoice_figures.customer_id
 ),
 
 customer_segments as (
@@ -229,7 +229,7 @@ customer_segments as (
         ) as segment_rank
     from revenue
     inner join segments
-        on segments.min_amount <= revenue.lifetime_revenue
+        on revenue.lifetime_revenue >= segments.min_amount
 ),
 
 final as (
@@ -263,39 +263,39 @@ final as (
     from customers
     left join names
         on
-            names.customer_id = customers.customer_id
+            customers.customer_id = names.customer_id
             and names.name_rank = 1
     left join salesforce_attributes
         on
-            salesforce_attributes.customer_id = customers.customer_id
+            customers.customer_id = salesforce_attributes.customer_id
             and salesforce_attributes.attribute_rank = 1
     left join ranked_contact_values as phones
         on
-            phones.customer_id = customers.customer_id
+            customers.customer_id = phones.customer_id
             and phones.match_kind = 'phone'
             and phones.value_rank = 1
     left join ranked_contact_values as emails
         on
-            emails.customer_id = customers.customer_id
+            customers.customer_id = emails.customer_id
             and emails.match_kind = 'email'
             and emails.value_rank = 1
     left join source_id_list
-        on source_id_list.customer_id = customers.customer_id
+        on customers.customer_id = source_id_list.customer_id
     left join rule_list
-        on rule_list.customer_id = customers.customer_id
+        on customers.customer_id = rule_list.customer_id
     left join customer_deals as first_deals
         on
-            first_deals.customer_id = customers.customer_id
+            customers.customer_id = first_deals.customer_id
             and first_deals.deal_rank = 1
     left join deal_figures
-        on deal_figures.customer_id = customers.customer_id
+        on customers.customer_id = deal_figures.customer_id
     left join invoice_figures
-        on invoice_figures.customer_id = customers.customer_id
+        on customers.customer_id = invoice_figures.customer_id
     left join revenue
-        on revenue.customer_id = customers.customer_id
+        on customers.customer_id = revenue.customer_id
     left join customer_segments
         on
-            customer_segments.customer_id = customers.customer_id
+            customers.customer_id = customer_segments.customer_id
             and customer_segments.segment_rank = 1
 )
 

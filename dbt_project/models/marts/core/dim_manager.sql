@@ -71,7 +71,7 @@ named_people as (
         min(substr(manager_keys.manager_id, 6)) as name_key
     from manager_keys
     left join name_map
-        on name_map.manager_id = manager_keys.manager_id
+        on manager_keys.manager_id = name_map.manager_id
     left join extensions
         on 'name:' || extensions.employee_name_key = manager_keys.manager_id
     where manager_keys.manager_id like 'name:%'
@@ -143,7 +143,7 @@ employees as (
         'name_only' as source_system
     from named_people
     left join last_seen
-        on last_seen.name_key = named_people.name_key
+        on named_people.name_key = last_seen.name_key
     cross join latest_export
 
     union all
@@ -175,7 +175,7 @@ seeded_teams as (
     from employees
     inner join teams
         on
-            (teams.match_type = 'manager_id' and teams.match_value = employees.manager_id)
+            (teams.match_type = 'manager_id' and employees.manager_id = teams.match_value)
             or (teams.match_type = 'name' and {{ normalize_key('teams.match_value') }} = employees.name_key)
             or (teams.match_type = 'role_id' and {{ sf_id15('teams.match_value') }} = employees.user_role_id)
 ),
@@ -198,9 +198,9 @@ hierarchy_teams as (
         end as team_lead_id
     from crm_users
     left join report_counts
-        on report_counts.manager_id = crm_users.manager_id
+        on crm_users.manager_id = report_counts.manager_id
     left join crm_users as bosses
-        on bosses.manager_id = crm_users.reports_to_id
+        on crm_users.reports_to_id = bosses.manager_id
 ),
 
 extension_lists as (
@@ -242,14 +242,14 @@ final as (
     from employees
     left join seeded_teams
         on
-            seeded_teams.manager_id = employees.manager_id
+            employees.manager_id = seeded_teams.manager_id
             and seeded_teams.team_rank = 1
     left join hierarchy_teams
-        on hierarchy_teams.manager_id = employees.manager_id
+        on employees.manager_id = hierarchy_teams.manager_id
     left join employees as team_leads
-        on team_leads.manager_id = hierarchy_teams.team_lead_id
+        on hierarchy_teams.team_lead_id = team_leads.manager_id
     left join extension_lists
-        on extension_lists.manager_id = employees.manager_id
+        on employees.manager_id = extension_lists.manager_id
 )
 
 select * from final

@@ -43,7 +43,7 @@ balances as (
     from invoices
     cross join as_of
     left join paid
-        on paid.invoice_id = invoices.invoice_id
+        on invoices.invoice_id = paid.invoice_id
 ),
 
 final as (

@@ -66,11 +66,11 @@ amounts as (
         coalesce(references_found.invoices_found, 0) as invoices_found
     from payments
     left join applied
-        on applied.payment_id = payments.payment_id
+        on payments.payment_id = applied.payment_id
     left join applied_lists
-        on applied_lists.payment_id = payments.payment_id
+        on payments.payment_id = applied_lists.payment_id
     left join references_found
-        on references_found.payment_id = payments.payment_id
+        on payments.payment_id = references_found.payment_id
 ),
 
 final as (

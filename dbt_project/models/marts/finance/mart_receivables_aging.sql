@@ -62,7 +62,7 @@ aged as (
         end as days_overdue
     from open_items
     inner join invoices
-        on invoices.invoice_id = open_items.invoice_id
+        on open_items.invoice_id = invoices.invoice_id
 ),
 
 final as (

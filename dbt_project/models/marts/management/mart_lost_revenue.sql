@@ -66,7 +66,7 @@ final as (
         cast(coalesce(managers.team, 'unassigned') as {{ dbt.type_string() }}) as team
     from aggregated
     left join managers
-        on managers.manager_id = aggregated.manager_id
+        on aggregated.manager_id = managers.manager_id
 )
 
 select * from final

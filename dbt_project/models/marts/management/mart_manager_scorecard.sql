@@ -92,7 +92,7 @@ clients as (
     left join customer_keys
         on
             customer_keys.source_system = 'deal'
-            and customer_keys.source_key = deals.deal_id
+            and deals.deal_id = customer_keys.source_key
     where
         deals.manager_id is not null
         and deals.created_at is not null
@@ -194,7 +194,7 @@ receivables as (
         sum(case when aging.days_overdue > 0 then aging.open_amount else 0 end) as receivables_overdue
     from aging
     inner join snapshot_days
-        on snapshot_days.snapshot_date = aging.as_of_date
+        on aging.as_of_date = snapshot_days.snapshot_date
     where aging.manager_id is not null
     group by
         snapshot_days.month,
@@ -261,28 +261,28 @@ final as (
     from spine
     left join clients
         on
-            clients.month = spine.month
-            and clients.manager_id = spine.manager_id
+            spine.month = clients.month
+            and spine.manager_id = clients.manager_id
     left join closed_deals
         on
-            closed_deals.month = spine.month
-            and closed_deals.manager_id = spine.manager_id
+            spine.month = closed_deals.month
+            and spine.manager_id = closed_deals.manager_id
     left join leads
         on
-            leads.month = spine.month
-            and leads.manager_id = spine.manager_id
+            spine.month = leads.month
+            and spine.manager_id = leads.manager_id
     left join call_figures
         on
-            call_figures.month = spine.month
-            and call_figures.manager_id = spine.manager_id
+            spine.month = call_figures.month
+            and spine.manager_id = call_figures.manager_id
     left join task_figures
         on
-            task_figures.month = spine.month
-            and task_figures.manager_id = spine.manager_id
+            spine.month = task_figures.month
+            and spine.manager_id = task_figures.manager_id
     left join receivables
         on
-            receivables.month = spine.month
-            and receivables.manager_id = spine.manager_id
+            spine.month = receivables.month
+            and spine.manager_id = receivables.manager_id
 )
 
 select * from final

@@ -82,7 +82,7 @@ open_deals as (
         ) as expected_close_on
     from deals
     left join pipeline_cycles
-        on pipeline_cycles.pipeline = deals.pipeline
+        on deals.pipeline = pipeline_cycles.pipeline
     cross join overall_cycle
     where
         deals.status = 'open'
@@ -172,7 +172,7 @@ team_plan_members as (
         managers.manager_id
     from team_plans
     inner join managers
-        on managers.team = team_plans.team
+        on team_plans.team = managers.team
     where coalesce(managers.is_active, true)
 ),
 
@@ -219,19 +219,19 @@ joined as (
     from spine
     cross join as_of
     left join managers
-        on managers.manager_id = spine.manager_id
+        on spine.manager_id = managers.manager_id
     left join manager_plans
         on
-            manager_plans.quarter = spine.quarter
-            and manager_plans.manager_id = spine.manager_id
+            spine.quarter = manager_plans.quarter
+            and spine.manager_id = manager_plans.manager_id
     left join won_by_quarter
         on
-            won_by_quarter.quarter = spine.quarter
-            and won_by_quarter.manager_id = spine.manager_id
+            spine.quarter = won_by_quarter.quarter
+            and spine.manager_id = won_by_quarter.manager_id
     left join pipeline_by_quarter
         on
-            pipeline_by_quarter.quarter = spine.quarter
-            and pipeline_by_quarter.manager_id = spine.manager_id
+            spine.quarter = pipeline_by_quarter.quarter
+            and spine.manager_id = pipeline_by_quarter.manager_id
 ),
 
 with_team as (
@@ -246,8 +246,8 @@ with_team as (
     from joined
     left join team_plans
         on
-            team_plans.quarter = joined.quarter
-            and team_plans.team = joined.team
+            joined.quarter = team_plans.quarter
+            and joined.team = team_plans.team
 ),
 
 final as (
@@ -273,7 +273,7 @@ final as (
                     plan_amount is not null
                     and not is_quarter_closed
                     and plan_amount - won_to_date > 0
-                    then weighted_pipeline / (plan_amount - won_to_date)
+                    then {{ ratio('weighted_pipeline', 'plan_amount - won_to_date') }}
             end as double
         ) as coverage,
         cast(
@@ -296,7 +296,7 @@ final as (
                     team_plan_amount is not null
                     and not is_quarter_closed
                     and team_plan_amount - team_won_to_date > 0
-                    then team_weighted_pipeline / (team_plan_amount - team_won_to_date)
+                    then {{ ratio('team_weighted_pipeline', 'team_plan_amount - team_won_to_date') }}
             end as double
         ) as team_coverage,
         cast(is_current_quarter as boolean) as is_current_quarter,

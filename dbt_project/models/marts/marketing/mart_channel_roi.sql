@@ -119,7 +119,7 @@ credited_amounts as (
         case when credits.is_first_won_deal then credits.credit else 0 end as new_customer_credit
     from credits
     left join deal_cogs
-        on deal_cogs.deal_id = credits.deal_id
+        on credits.deal_id = deal_cogs.deal_id
 ),
 
 attributed as (
@@ -191,21 +191,21 @@ joined as (
     from spine
     left join monthly_spend
         on
-            monthly_spend.month = spine.month
-            and monthly_spend.channel = spine.channel
+            spine.month = monthly_spend.month
+            and spine.channel = monthly_spend.channel
     left join monthly_leads
         on
-            monthly_leads.month = spine.month
-            and monthly_leads.channel = spine.channel
+            spine.month = monthly_leads.month
+            and spine.channel = monthly_leads.channel
     left join monthly_deals
         on
-            monthly_deals.month = spine.month
-            and monthly_deals.channel = spine.channel
+            spine.month = monthly_deals.month
+            and spine.channel = monthly_deals.channel
     left join attributed
         on
-            attributed.month = spine.month
-            and attributed.channel = spine.channel
-            and attributed.attribution_model = spine.attribution_model
+            spine.month = attributed.month
+            and spine.channel = attributed.channel
+            and spine.attribution_model = attributed.attribution_model
 ),
 
 final as (

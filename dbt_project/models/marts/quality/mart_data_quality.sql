@@ -146,7 +146,8 @@ quarantine_reasons as (
     select
         load_id,
         table_name,
-        {{ dbt.listagg("reason || ' (' || cast(rows_with_reason as " ~ dbt.type_string() ~ ") || ')'", "'; '", "order by rows_with_reason desc, reason") }}
+        {%- set reason_with_count = "reason || ' (' || cast(rows_with_reason as " ~ dbt.type_string() ~ ") || ')'" %}
+        {{ dbt.listagg(reason_with_count, "'; '", "order by rows_with_reason desc, reason") }}
             as quarantine_reasons
     from (
         select
@@ -185,8 +186,8 @@ counted as (
     from manifest_totals
     full outer join load_counts
         on
-            load_counts.load_id = manifest_totals.load_id
-            and load_counts.table_name = manifest_totals.table_name
+            manifest_totals.load_id = load_counts.load_id
+            and manifest_totals.table_name = load_counts.table_name
 ),
 
 joined as (
@@ -218,8 +219,8 @@ joined as (
     from counted
     full outer join duplicate_totals
         on
-            duplicate_totals.load_id = counted.load_id
-            and duplicate_totals.table_name = counted.table_name
+            counted.load_id = duplicate_totals.load_id
+            and counted.table_name = duplicate_totals.table_name
 ),
 
 final as (
@@ -258,20 +259,20 @@ final as (
     from joined
     left join quarantine_reasons
         on
-            quarantine_reasons.load_id = joined.load_id
-            and quarantine_reasons.table_name = joined.table_name
+            joined.load_id = quarantine_reasons.load_id
+            and joined.table_name = quarantine_reasons.table_name
     left join check_totals
         on
-            check_totals.load_id = joined.load_id
-            and check_totals.table_name = joined.table_name
+            joined.load_id = check_totals.load_id
+            and joined.table_name = check_totals.table_name
     left join unparsed_totals
         on
-            unparsed_totals.load_id = joined.load_id
-            and unparsed_totals.table_name = joined.table_name
+            joined.load_id = unparsed_totals.load_id
+            and joined.table_name = unparsed_totals.table_name
     left join deals_without_rate
         on
-            deals_without_rate.load_id = joined.load_id
-            and deals_without_rate.table_name = joined.table_name
+            joined.load_id = deals_without_rate.load_id
+            and joined.table_name = deals_without_rate.table_name
 )
 
 select * from final

@@ -64,12 +64,12 @@ conversions as (
         ) as is_converted
     from entries
     left join deals
-        on deals.deal_id = entries.deal_id
+        on entries.deal_id = deals.deal_id
     left join visits as later_visits
         on
-            later_visits.deal_id = entries.deal_id
-            and later_visits.entered_at > entries.first_entered_at
-            and later_visits.stage_order > entries.stage_order
+            entries.deal_id = later_visits.deal_id
+            and entries.first_entered_at < later_visits.entered_at
+            and entries.stage_order < later_visits.stage_order
             and not later_visits.is_lost_stage
     group by
         entries.month,
@@ -129,9 +129,9 @@ final as (
     from conversion_totals
     left join durations
         on
-            durations.month = conversion_totals.month
-            and durations.pipeline = conversion_totals.pipeline
-            and durations.stage = conversion_totals.stage
+            conversion_totals.month = durations.month
+            and conversion_totals.pipeline = durations.pipeline
+            and conversion_totals.stage = durations.stage
 )
 
 select * from final

@@ -134,12 +134,12 @@ final as (
     from unioned
     left join manager_keys
         on
-            manager_keys.source_system = unioned.extension_key_system
-            and manager_keys.source_key = unioned.extension
+            unioned.extension_key_system = manager_keys.source_system
+            and unioned.extension = manager_keys.source_key
     left join customer_keys
         on
             customer_keys.source_system = 'phone'
-            and customer_keys.source_key = unioned.external_e164
+            and unioned.external_e164 = customer_keys.source_key
 )
 
 select * from final

@@ -66,7 +66,7 @@ joined as (
     from inbound
     left join missed_daily
         on
-            missed_daily.day = inbound.day
+            inbound.day = missed_daily.day
             and coalesce(missed_daily.manager_id, '') = coalesce(inbound.manager_id, '')
     left join monthly_rates
         on monthly_rates.month = cast({{ dbt.date_trunc('month', 'inbound.day') }} as date)

@@ -39,7 +39,7 @@ renamed as (
         {{ clean_text('userfield') }} as userfield,
         {{ clean_text('peeraccount') }} as peeraccount,
         {{ clean_text('linkedid') }} as linkedid,
-        sequence as sequence,
+        sequence,
         {{ lineage_columns() }}
     from source
 ),

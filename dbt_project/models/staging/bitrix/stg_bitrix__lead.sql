@@ -8,12 +8,12 @@ source as (
 renamed as (
     select
         {{ clean_text('lead_id') }} as lead_id,
-        export_date as export_date,
+        export_date,
         {{ clean_text('status') }} as lead_status,
         {{ clean_text('title') }} as lead_title,
         {{ clean_text('first_name') }} as first_name,
         {{ clean_text('last_name') }} as last_name,
-        created_at as created_at,
+        created_at,
         {{ clean_text('source') }} as lead_source,
         {{ normalize_phone(first_list_item('work_phone')) }} as work_phone_e164,
         {{ normalize_phone(first_list_item('mobile_phone')) }} as mobile_phone_e164,
@@ -21,7 +21,7 @@ renamed as (
         {{ normalize_email('private_email') }} as private_email,
         {{ clean_text('responsible') }} as responsible_name,
         {{ normalize_key('responsible') }} as responsible_key,
-        modified_at as modified_at,
+        modified_at,
         {{ clean_text('company_name') }} as company_name,
         {{ normalize_company_name('company_name') }} as company_name_key,
         {{ lineage_columns() }}

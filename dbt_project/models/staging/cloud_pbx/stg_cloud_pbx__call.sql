@@ -8,7 +8,7 @@ source as (
 renamed as (
     select
         {{ clean_text('call_id') }} as call_id,
-        started_at as started_at,
+        started_at,
         lower({{ clean_text('direction') }}) as direction,
         {{ clean_text('caller') }} as caller,
         {{ normalize_phone('caller') }} as caller_e164,
@@ -16,8 +16,8 @@ renamed as (
         {{ normalize_phone('callee') }} as callee_e164,
         {{ clean_text('employee') }} as employee_extension,
         lower({{ clean_text('status') }}) as call_status,
-        wait_seconds as wait_seconds,
-        talk_seconds as talk_seconds,
+        wait_seconds,
+        talk_seconds,
         {{ clean_text('recording_url') }} as recording_url,
         {{ lineage_columns() }}
     from source

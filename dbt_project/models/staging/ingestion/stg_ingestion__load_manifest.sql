@@ -6,21 +6,21 @@ source as (
 
 final as (
     select
-        load_id as load_id,
-        loaded_at as loaded_at,
-        source_system as source_system,
-        entity as entity,
-        table_name as table_name,
-        source_file as source_file,
-        file_name as file_name,
-        file_sha256 as file_sha256,
-        file_bytes as file_bytes,
+        load_id,
+        loaded_at,
+        source_system,
+        entity,
+        table_name,
+        source_file,
+        file_name,
+        file_sha256,
+        file_bytes,
         encoding as file_encoding,
         status as load_status,
         coalesce(rows_read, 0) as rows_read,
         coalesce(rows_loaded, 0) as rows_loaded,
         coalesce(rows_quarantined, 0) as rows_quarantined,
-        freshness_at as freshness_at
+        freshness_at
     from source
 )
 

@@ -6,18 +6,18 @@ source as (
 
 final as (
     select
-        load_id as load_id,
-        source_system as source_system,
-        entity as entity,
+        load_id,
+        source_system,
+        entity,
         source_system || '__' || entity as table_name,
-        source_file as source_file,
-        file_sha256 as file_sha256,
-        line as line,
-        raw_text as raw_text,
+        source_file,
+        file_sha256,
+        line,
+        raw_text,
         {{ clean_text('reason') }} as reason,
         -- the reason without the offending value, for counting by rule
         {{ clean_text(regexp_replace_all('reason', "''[^'']*''", "''…''")) }} as reason_rule,
-        quarantined_at as quarantined_at
+        quarantined_at
     from source
 )
 

@@ -8,12 +8,12 @@ source as (
 renamed as (
     select
         {{ digits_only('account') }} as account,
-        period_start as period_start,
-        period_end as period_end,
-        opening_balance as opening_balance,
-        total_received as total_received,
-        total_debited as total_debited,
-        closing_balance as closing_balance,
+        period_start,
+        period_end,
+        opening_balance,
+        total_received,
+        total_debited,
+        closing_balance,
         {{ lineage_columns() }}
     from source
 ),

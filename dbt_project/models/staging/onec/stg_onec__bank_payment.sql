@@ -13,8 +13,8 @@ renamed as (
     select
         {{ clean_text('section_type') }} as section_type,
         {{ clean_text('doc_number') }} as doc_number,
-        doc_date as doc_date,
-        amount as amount,
+        doc_date,
+        amount,
         {{ digits_only('payer_account') }} as payer_account,
         {{ clean_text('payer_name') }} as payer_name,
         {{ digits_only('payer_inn') }} as payer_inn,
@@ -24,8 +24,8 @@ renamed as (
         {{ clean_text('recipient_name') }} as recipient_name,
         {{ digits_only('recipient_inn') }} as recipient_inn,
         {{ inn_is_valid(digits_only('recipient_inn')) }} as recipient_inn_is_valid,
-        received_on as received_on,
-        debited_on as debited_on,
+        received_on,
+        debited_on,
         {{ clean_text('purpose') }} as purpose,
         {{ digits_only('statement_account') }} as statement_account,
         {{ lineage_columns() }}

@@ -10,10 +10,10 @@ source as (
 
 renamed as (
     select
-        spent_on as spent_on,
+        spent_on,
         {{ clean_text('cost_item') }} as cost_item,
         {{ clean_text('channel') }} as channel_raw,
-        amount as amount,
+        amount,
         {{ clean_text('counterparty') }} as counterparty_name,
         {{ lineage_columns() }}
     from source

@@ -8,8 +8,8 @@ source as (
 renamed as (
     select
         {{ clean_text('product_code') }} as product_code,
-        unit_cost as unit_cost,
-        valid_from as valid_from,
+        unit_cost,
+        valid_from,
         {{ lineage_columns() }}
     from source
 ),

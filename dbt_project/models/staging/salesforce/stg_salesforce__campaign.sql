@@ -10,10 +10,10 @@ renamed as (
         {{ clean_text('name') }} as campaign_name,
         {{ clean_text('type') }} as campaign_type,
         {{ clean_text('status') }} as campaign_status,
-        start_date as start_date,
-        end_date as end_date,
-        budgeted_cost as budgeted_cost,
-        actual_cost as actual_cost,
+        start_date,
+        end_date,
+        budgeted_cost,
+        actual_cost,
         {{ lineage_columns() }}
     from source
 ),

@@ -8,7 +8,7 @@ source as (
 renamed as (
     select
         {{ normalize_currency('iso_code') }} as iso_code,
-        conversion_rate as conversion_rate,
+        conversion_rate,
         coalesce(is_corporate, false) as is_corporate,
         {{ lineage_columns() }}
     from source

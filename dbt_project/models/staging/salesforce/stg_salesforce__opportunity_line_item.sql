@@ -9,9 +9,9 @@ renamed as (
         {{ sf_id15('id') }} as line_item_id,
         {{ sf_id15('opportunity_id') }} as opportunity_id,
         {{ sf_id15('product2_id') }} as product_id,
-        quantity as quantity,
-        unit_price as unit_price,
-        total_price as total_price,
+        quantity,
+        unit_price,
+        total_price,
         {{ lineage_columns() }}
     from source
 ),

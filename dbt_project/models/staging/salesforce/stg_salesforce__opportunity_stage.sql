@@ -9,7 +9,7 @@ renamed as (
     select
         {{ clean_text('master_label') }} as stage_name,
         {{ normalize_key('master_label') }} as stage_key,
-        sort_order as sort_order,
+        sort_order,
         default_probability / 100.0 as default_probability,
         coalesce(is_closed, false) as is_closed,
         coalesce(is_won, false) as is_won,

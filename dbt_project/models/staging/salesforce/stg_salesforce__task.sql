@@ -12,7 +12,7 @@ renamed as (
         {{ sf_id15('owner_id') }} as owner_id,
         {{ clean_text('subject') }} as subject,
         {{ clean_text('status') }} as task_status,
-        activity_date as activity_date,
+        activity_date,
         {{ utc_to_local('created_date') }} as created_at,
         coalesce(is_closed, false) as is_closed,
         {{ clean_text('task_subtype') }} as task_subtype,
