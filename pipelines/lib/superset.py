@@ -30,7 +30,7 @@ import urllib.error
 import urllib.request
 import uuid as uuid_mod
 import zipfile
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -768,6 +768,56 @@ def validate_security(spec_path: Path = SECURITY_FILE, bundle_dir: Path = BUNDLE
     return problems
 
 
+@dataclass(frozen=True)
+class UserSpec:
+    """One Superset user for ``ensure_users``: ``roles`` are names from ``security.yaml``
+    (or ``Admin``); ``manager_id`` gives the user that manager's rows."""
+
+    username: str
+    password: str = field(repr=False)
+    roles: tuple[str, ...]
+    email: str | None = None
+    manager_id: str | None = None
+
+
+def ensure_users(state_dir: Path, users: Iterable[UserSpec]) -> None:
+    """Create or update many Superset users in one Superset process.
+
+    Starting Superset's Python costs seconds, a user milliseconds, so callers with several
+    users pass them together. Every password is checked here and every entry (roles,
+    duplicates) inside Superset before the first user is applied. The passwords go
+    through stdin as JSON, never on the command line. Run ``prepare`` first (the roles
+    must exist).
+    """
+    users = list(users)
+    names = [u.username for u in users]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise SupersetError(f"users listed twice: {', '.join(twice)}")
+    for user in users:
+        if len(user.password) < 8 or user.password.lower() in _WEAK_PASSWORDS:
+            raise SupersetError(f"password for {user.username} is too weak")
+    if not users:
+        return
+    payload = [
+        {
+            "username": u.username,
+            "email": u.email or f"{u.username}@localhost",
+            "roles": list(u.roles),
+            "manager_id": u.manager_id or None,
+            "password": u.password,
+        }
+        for u in users
+    ]
+    what = f"create user {names[0]}" if len(names) == 1 else f"create {len(names)} users"
+    _run_superset(
+        ["python", str(SECURITY_SCRIPT), "add-users", str(SECURITY_FILE)],
+        superset_state_dir(state_dir),
+        stdin=json.dumps(payload),
+        what=what,
+    )
+
+
 def ensure_user(
     state_dir: Path,
     username: str,
@@ -782,23 +832,11 @@ def ensure_user(
     With ``manager_id`` the user also gets a personal role whose Row Level Security
     filter shows them that manager's rows (deals, customers, calls, invoices); without
     one, a Manager sees no rows at all. The password goes through stdin. Run ``prepare``
-    first (the roles must exist).
+    first (the roles must exist). For several users, ``ensure_users`` is one process.
     """
-    if len(password) < 8 or password.lower() in _WEAK_PASSWORDS:
-        raise SupersetError(f"password for {username} is too weak")
-    sdir = superset_state_dir(state_dir)
-    args = [
-        "python",
-        str(SECURITY_SCRIPT),
-        "user",
-        str(SECURITY_FILE),
-        username,
-        email or f"{username}@localhost",
-        ",".join(roles),
-    ]
-    if manager_id:
-        args.append(manager_id)
-    _run_superset(args, sdir, stdin=password + "\n", what=f"create user {username}")
+    ensure_users(
+        state_dir, [UserSpec(username, password, tuple(roles), email=email, manager_id=manager_id)]
+    )
 
 
 def list_users(state_dir: Path) -> list[dict[str, Any]]:
