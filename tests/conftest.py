@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from tests.superset_api import Served, free_port
@@ -126,3 +128,72 @@ def served(demo_build: Built, tmp_path_factory: pytest.TempPathFactory) -> Itera
     finally:
         superset.stop(proc)
     assert proc.poll() is not None
+
+
+@dataclass(frozen=True)
+class ServedUser:
+    """A user the served tests log in as; ``manager`` scopes it to ``busiest_manager``."""
+
+    roles: tuple[str, ...]
+    password: str
+    manager: bool = False
+
+
+_THROTTLE_PASSWORD = "Throttle-Pass-" + secrets.token_hex(4)
+_DOCS_PASSWORD = "Docs-Pass-" + secrets.token_hex(4)
+_HOSTILE_PASSWORD = "Hostile-Test-Pass-7"
+
+#: Every user the served tests log in as, by name. ``served_users`` creates them all in one
+#: Superset process (each process loads the whole Superset app, seconds per user); the
+#: tests of `crmwh users` itself add their users through the command line.
+SERVED_USERS: dict[str, ServedUser] = {
+    # tests/test_superset.py
+    "t_analyst": ServedUser(("Analyst",), "Role-Test-Pass-1"),
+    "t_exec": ServedUser(("Executive",), "Role-Test-Pass-1"),
+    "t_finance": ServedUser(("Finance",), "Role-Test-Pass-1"),
+    "t_manager": ServedUser(("Manager",), "Role-Test-Pass-1", manager=True),
+    "t_nobody": ServedUser(("Manager",), "Role-Test-Pass-1"),  # no manager id: deny by default
+    "t_analyst2": ServedUser(("Analyst",), "Role-Test-Pass-2"),
+    # tests/test_security.py
+    "h_manager": ServedUser(("Manager",), _HOSTILE_PASSWORD, manager=True),
+    "h_nobody": ServedUser(("Manager",), _HOSTILE_PASSWORD),
+    "h_analyst": ServedUser(("Analyst",), _HOSTILE_PASSWORD),
+    "h_sqllab_executive": ServedUser(("Executive",), _HOSTILE_PASSWORD),
+    "h_sqllab_finance": ServedUser(("Finance",), _HOSTILE_PASSWORD),
+    "h_sqllab_manager": ServedUser(("Manager",), _HOSTILE_PASSWORD),
+    "h_slow": ServedUser(("Analyst",), _HOSTILE_PASSWORD),
+    # tests/test_security_services.py
+    "t_throttled": ServedUser(("Executive",), _THROTTLE_PASSWORD),
+    "t_bystander": ServedUser(("Executive",), _THROTTLE_PASSWORD),
+    "t_form": ServedUser(("Executive",), _THROTTLE_PASSWORD),
+    "t_docs_mgr": ServedUser(("Manager",), _DOCS_PASSWORD),
+    "t_docs_exec": ServedUser(("Executive",), _DOCS_PASSWORD),
+    "t_docs_fin": ServedUser(("Finance",), _DOCS_PASSWORD),
+}
+
+
+def busiest_manager(warehouse: Path) -> str:
+    """The manager id with the most deals (ties: the smallest id)."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.execute(
+            "select manager_id from marts.fct_deal where manager_id is not null"
+            " group by 1 order by count(*) desc, 1 limit 1"
+        ).fetchall()[0][0]
+
+
+@pytest.fixture(scope="session")
+def served_users(served: Served) -> dict[str, ServedUser]:
+    """``SERVED_USERS`` created on the session's server, in one Superset process."""
+    from pipelines.lib import superset
+
+    manager_id = busiest_manager(served.warehouse)
+    superset.ensure_users(
+        served.state,
+        [
+            superset.UserSpec(
+                name, user.password, user.roles, manager_id=manager_id if user.manager else None
+            )
+            for name, user in SERVED_USERS.items()
+        ],
+    )
+    return SERVED_USERS

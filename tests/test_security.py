@@ -25,7 +25,7 @@ import pytest
 from pipelines.lib import superset
 from pipelines.lib.masked import build_masked, masked_path, write_masked
 from pipelines.lib.publish import publish, rollback
-from tests.conftest import CRMWH, ROOT, SQLLAB_TEST_TIMEOUT
+from tests.conftest import CRMWH, ROOT, SQLLAB_TEST_TIMEOUT, ServedUser, busiest_manager
 from tests.superset_api import Api, Served, rison_eq
 
 
@@ -207,11 +207,11 @@ def _raw_contacts(warehouse: Path) -> set[str]:
 
 
 def _deal_counts(warehouse: Path) -> tuple[str, int, int]:
+    manager_id = busiest_manager(warehouse)
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        manager_id, mine = con.execute(
-            "select manager_id, count(*) from marts.fct_deal where manager_id is not null"
-            " group by 1 order by 2 desc limit 1"
-        ).fetchall()[0]
+        mine = con.execute(
+            "select count(*) from marts.fct_deal where manager_id = ?", [manager_id]
+        ).fetchall()[0][0]
         total = con.execute("select count(*) from marts.fct_deal").fetchall()[0][0]
     return manager_id, mine, total
 
@@ -232,6 +232,7 @@ def crmwh_users(served: Served, *args: str, password: str | None = PASSWORD):
 
 
 def _user(served: Served, name: str, roles: list[str], manager_id: str | None = None) -> Api:
+    """A user added with `crmwh users add`, logged in."""
     args = ["add", name, *(a for r in roles for a in ("--role", r))]
     if manager_id:
         args += ["--manager-id", manager_id]
@@ -242,16 +243,28 @@ def _user(served: Served, name: str, roles: list[str], manager_id: str | None = 
     return api
 
 
+def _login(served: Served, users: dict[str, ServedUser], name: str, roles: list[str]) -> Api:
+    """One of the session's ``served_users`` (created together in one Superset process)."""
+    assert users[name].roles == tuple(roles) and users[name].password == PASSWORD, name
+    api = Api(served.base)
+    api.login(name, PASSWORD)
+    return api
+
+
 def _rows(body: Any) -> list[dict[str, Any]]:
     return body["result"][0]["data"]
 
 
-def test_row_security_cannot_be_switched_off_by_an_ad_hoc_filter(served: Served) -> None:
+def test_row_security_cannot_be_switched_off_by_an_ad_hoc_filter(
+    served: Served, served_users: dict[str, ServedUser]
+) -> None:
     manager_id, mine, total = _deal_counts(served.warehouse)
     assert 0 < mine < total
+    # h_manager has the busiest manager's id, h_nobody none
+    assert served_users["h_manager"].manager and not served_users["h_nobody"].manager
     apis = {
-        "h_manager": _user(served, "h_manager", ["Manager"], manager_id),
-        "h_nobody": _user(served, "h_nobody", ["Manager"]),
+        "h_manager": _login(served, served_users, "h_manager", ["Manager"]),
+        "h_nobody": _login(served, served_users, "h_nobody", ["Manager"]),
     }
     deals = served.admin().dataset_id("deals")
     seen = {"h_manager": mine, "h_nobody": 0}
@@ -295,10 +308,12 @@ SQL_LAB_ATTACKS = (
 )
 
 
-def test_sql_lab_reaches_no_raw_contact_whatever_the_syntax(served: Served) -> None:
+def test_sql_lab_reaches_no_raw_contact_whatever_the_syntax(
+    served: Served, served_users: dict[str, ServedUser]
+) -> None:
     raw = _raw_contacts(served.warehouse)
     assert raw
-    analyst = _user(served, "h_analyst", ["Analyst"])
+    analyst = _login(served, served_users, "h_analyst", ["Analyst"])
     admin = served.admin()
     ids = {}
     for name in ("CRM warehouse", superset.MASKED_DATABASE_NAME):
@@ -355,8 +370,10 @@ def test_sql_lab_reaches_no_raw_contact_whatever_the_syntax(served: Served) -> N
 
 
 @pytest.mark.parametrize("role", ["Executive", "Finance", "Manager"])
-def test_sql_lab_is_refused_to_dashboard_roles(served: Served, role: str) -> None:
-    api = _user(served, f"h_{role.lower()}", [role])
+def test_sql_lab_is_refused_to_dashboard_roles(
+    served: Served, served_users: dict[str, ServedUser], role: str
+) -> None:
+    api = _login(served, served_users, f"h_sqllab_{role.lower()}", [role])
     status, body = api.call(
         "POST",
         "/api/v1/sqllab/execute/",
@@ -400,9 +417,11 @@ def test_users_are_managed_from_the_command_line(served: Served) -> None:
     assert done.returncode == 1 and "last active Admin" in done.stderr
 
 
-def test_sql_lab_time_limit_interrupts_the_query(served: Served) -> None:
+def test_sql_lab_time_limit_interrupts_the_query(
+    served: Served, served_users: dict[str, ServedUser]
+) -> None:
     """The limit holds on gunicorn's worker threads: a watchdog interrupts DuckDB."""
-    analyst = _user(served, "h_slow", ["Analyst"])
+    analyst = _login(served, served_users, "h_slow", ["Analyst"])
     status, body = served.admin().call(
         "GET", f"/api/v1/database/?q={rison_eq('database_name', superset.MASKED_DATABASE_NAME)}"
     )

@@ -33,6 +33,7 @@ from pipelines.lib import superset
 from pipelines.lib.child_env import without_secrets
 from pipelines.lib.quality import docs_dir
 from pipelines.lib.settings import get_settings
+from tests.conftest import ServedUser
 from tests.superset_api import Api, Served, free_port
 
 WEB_SECURITY = superset.SERVER_DIR / "web_security.py"
@@ -358,13 +359,15 @@ def _login_status(base: str, username: str, password: str) -> int:
         return exc.code
 
 
-def test_failed_logins_are_throttled(served: Served) -> None:
+def test_failed_logins_are_throttled(served: Served, served_users: dict[str, ServedUser]) -> None:
     """40 parallel wrong passwords for one user: a handful are checked (401), the rest
     refused (429) before the password is looked at; the user's correct password is
     refused too until the window has passed, while another user logs in."""
-    password = "Throttle-Pass-" + secrets.token_hex(4)
+    password = served_users["t_throttled"].password
     for name in ("t_throttled", "t_bystander", "t_form"):
-        superset.ensure_user(served.state, name, password, ["Executive"])
+        assert (
+            served_users[name].roles == ("Executive",) and served_users[name].password == password
+        )
     with ThreadPoolExecutor(max_workers=40) as pool:
         codes = list(
             pool.map(lambda i: _login_status(served.base, "t_throttled", f"wrong-{i}"), range(40))
@@ -414,15 +417,17 @@ def _get(url: str, token: str | None = None) -> tuple[int, dict[str, str], bytes
         return exc.code, dict(exc.headers), exc.read()
 
 
-def test_data_docs_only_for_admin_and_finance(served: Served) -> None:
+def test_data_docs_only_for_admin_and_finance(
+    served: Served, served_users: dict[str, ServedUser]
+) -> None:
     docs = served.base + superset.DEFAULT_DATA_DOCS_URL
     status, headers, _ = _get(docs)
     assert status == 302 and "/login/" in headers["Location"], (status, headers)
 
-    password = "Docs-Pass-" + secrets.token_hex(4)
     users = {"t_docs_mgr": "Manager", "t_docs_exec": "Executive", "t_docs_fin": "Finance"}
+    password = served_users["t_docs_fin"].password
     for name, role in users.items():
-        superset.ensure_user(served.state, name, password, [role])
+        assert served_users[name].roles == (role,) and served_users[name].password == password
     tokens = {"admin": served.admin().token}
     for name in users:
         api = Api(served.base)

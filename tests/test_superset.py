@@ -29,7 +29,7 @@ import pytest
 import yaml
 
 from pipelines.lib import superset
-from tests.conftest import CRMWH, ROOT
+from tests.conftest import CRMWH, ROOT, ServedUser, busiest_manager
 from tests.superset_api import DASHBOARD_SLUGS, Api, Served, rison_eq
 
 # --------------------------------------------------------------------------- bundle
@@ -135,6 +135,21 @@ def test_config_states_session_lifetime_and_access_rules(tmp_path, monkeypatch) 
     assert flags["DASHBOARD_RBAC"] is True
     assert flags["ALLOW_ADHOC_SUBQUERY"] is False
     assert flags["ENABLE_TEMPLATE_PROCESSING"] is False
+
+
+def test_ensure_users_refuses_weak_passwords_and_twice_listed_names(tmp_path: Path) -> None:
+    """Checked before Superset is started: nothing reaches it (``tmp_path`` has no state)."""
+    good = superset.UserSpec("u_one", "Batch-Test-Pass-1", ("Analyst",))
+    weak = superset.UserSpec("u_two", "password", ("Analyst",))
+    with pytest.raises(superset.SupersetError, match="password for u_two is too weak"):
+        superset.ensure_users(tmp_path, [good, weak])
+    with pytest.raises(superset.SupersetError, match="password for u_two is too weak"):
+        superset.ensure_user(tmp_path, "u_two", "short", ["Analyst"])
+    with pytest.raises(superset.SupersetError, match="listed twice: u_one"):
+        superset.ensure_users(tmp_path, [good, good])
+    assert "Batch-Test-Pass-1" not in repr(good)
+    superset.ensure_users(tmp_path, [])  # nothing to do: no Superset process
+    assert not (tmp_path / "superset").exists()
 
 
 # --------------------------------------------------------------------------- server
@@ -357,12 +372,12 @@ def test_sql_lab_reads_the_marts_but_cannot_write_or_read_files(served: Served) 
 
 def _busiest_manager(warehouse: Path) -> tuple[str, int, int]:
     """The manager with most deals: id, their deals, their missed calls."""
+    manager_id = busiest_manager(warehouse)
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
-        manager_id, deals = con.execute(
-            "select manager_id, count(*) from marts.fct_deal where manager_id is not null "
-            "group by 1 order by 2 desc limit 1"
-        ).fetchall()[0]
+        deals = con.execute(
+            "select count(*) from marts.fct_deal where manager_id = ?", [manager_id]
+        ).fetchall()[0][0]
         calls = con.execute(
             "select count(*) from marts.mart_missed_calls where manager_id = ?", [manager_id]
         ).fetchall()[0][0]
@@ -371,24 +386,22 @@ def _busiest_manager(warehouse: Path) -> tuple[str, int, int]:
         con.close()
 
 
-def test_roles_see_what_they_should_and_nothing_more(served: Served) -> None:
+def test_roles_see_what_they_should_and_nothing_more(
+    served: Served, served_users: dict[str, ServedUser]
+) -> None:
     manager_id, manager_deals, _ = _busiest_manager(served.warehouse)
-    users = {
-        "t_analyst": (["Analyst"], None),
-        "t_exec": (["Executive"], None),
-        "t_finance": (["Finance"], None),
-        "t_manager": (["Manager"], manager_id),
-        "t_nobody": (["Manager"], None),  # a Manager without a manager id: deny by default
-    }
-    password = "Role-Test-Pass-1"
-    for name, (roles, mid) in users.items():
-        superset.ensure_user(served.state, name, password, roles, manager_id=mid)
+    # created by `served_users` in one Superset process: t_manager with the manager id,
+    # t_nobody a Manager without one (deny by default)
+    users = ("t_analyst", "t_exec", "t_finance", "t_manager", "t_nobody")
+    assert served_users["t_manager"].manager and served_users["t_manager"].roles == ("Manager",)
+    assert not served_users["t_nobody"].manager
+    password = served_users["t_manager"].password
     # idempotent: running it again changes nothing and does not fail
     superset.ensure_user(served.state, "t_manager", password, ["Manager"], manager_id=manager_id)
     apis = {}
     for name in users:
         apis[name] = Api(served.base)
-        apis[name].login(name, password)
+        apis[name].login(name, served_users[name].password)
     admin = served.admin()
     _remember_databases(admin)
     tables = ("deals", "customers", "customer_contacts", "invoices", "missed_calls")
@@ -483,13 +496,31 @@ def test_roles_see_what_they_should_and_nothing_more(served: Served) -> None:
     assert status != 200, body
 
 
-def test_analyst_reads_contacts_only_masked(served: Served) -> None:
+def test_a_bad_entry_in_a_batch_of_users_applies_none(served: Served) -> None:
+    """``ensure_users`` checks every entry inside Superset before applying the first."""
+    users = [
+        superset.UserSpec("t_batch_ok", "Batch-Test-Pass-1", ("Analyst",)),
+        superset.UserSpec("t_batch_bad", "Batch-Test-Pass-1", ("Owner",)),
+    ]
+    with pytest.raises(superset.SupersetError, match="no such role: Owner") as exc:
+        superset.ensure_users(served.state, users)
+    assert "create 2 users" in str(exc.value) and "Batch-Test-Pass-1" not in str(exc.value)
+    status, _ = Api(served.base).call(
+        "POST", "/api/v1/security/login",
+        {"username": "t_batch_ok", "password": "Batch-Test-Pass-1", "provider": "db"},
+    )  # fmt: skip
+    assert status == 401
+
+
+def test_analyst_reads_contacts_only_masked(
+    served: Served, served_users: dict[str, ServedUser]
+) -> None:
     """The Analyst's SQL Lab grant is `marts_masked` (dbt views masking every column marked
     `meta: {mask: ...}`): phones and e-mails come back masked, the raw `customer_contacts`
     dataset and the marts' own tables are refused."""
-    superset.ensure_user(served.state, "t_analyst2", "Role-Test-Pass-2", ["Analyst"])
+    assert served_users["t_analyst2"].roles == ("Analyst",)
     api = Api(served.base)
-    api.login("t_analyst2", "Role-Test-Pass-2")
+    api.login("t_analyst2", served_users["t_analyst2"].password)
     _remember_databases(served.admin())
     ds = served.admin().dataset_id("customer_contacts")
     status, body = api.query(ds, ["primary_phone"], None)
