@@ -1,7 +1,10 @@
 """Import a dashboards bundle zip into Superset, overwriting what the bundle defines.
 
 Runs inside the Superset virtual environment (``.venv-superset/bin/python``), started by
-``pipelines.lib.superset.prepare``. Usage: ``python import_bundle.py <zip> <username>``.
+``pipelines.lib.superset.prepare``. Usage: ``python import_bundle.py <zip> <username>
+[<security.yaml>]``; with the security file it then applies its roles and Row Level
+Security (``apply_security.py roles``) in the same process, as loading Superset costs
+seconds.
 
 Why not ``superset import-dashboards``: in Superset 6.1 that command imports the
 databases, datasets and charts of a bundle with ``overwrite=False``, so once they exist a
@@ -22,10 +25,11 @@ from zipfile import ZipFile, is_zipfile
 
 def main(argv: list[str]) -> int:
     """Import the bundle; return the process exit code."""
-    if len(argv) != 3:
-        print("usage: import_bundle.py <bundle.zip> <username>", file=sys.stderr)
+    if len(argv) not in (3, 4):
+        print("usage: import_bundle.py <bundle.zip> <username> [<security.yaml>]", file=sys.stderr)
         return 2
     path, username = argv[1], argv[2]
+    security = argv[3] if len(argv) == 4 else None
     if not is_zipfile(path):
         print(f"not a zip file: {path}", file=sys.stderr)
         return 2
@@ -53,8 +57,14 @@ def main(argv: list[str]) -> int:
             print("invalid dashboards bundle:", file=sys.stderr)
             print(json.dumps(exc.normalized_messages(), indent=2), file=sys.stderr)
             return 1
-    names = sorted(name for name in contents if name.endswith((".yaml", ".yml")))
-    print(f"imported {len(names)} files from {path} as {username}")
+        names = sorted(name for name in contents if name.endswith((".yaml", ".yml")))
+        print(f"imported {len(names)} files from {path} as {username}")
+        if security:
+            import yaml
+            from apply_security import apply_roles  # this script's folder is on sys.path
+
+            with open(security, encoding="utf-8") as fh:
+                apply_roles(yaml.safe_load(fh))
     return 0
 
 

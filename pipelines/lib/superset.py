@@ -940,15 +940,11 @@ def prepare(
     _ensure_admin(sdir, creds)
 
     zip_path = build_bundle_zip(warehouse, sdir / "bundle.zip", data_docs_url=data_docs_url)
+    # one Superset process for both (loading Superset costs seconds)
     _run_superset(
-        ["python", str(IMPORT_SCRIPT), str(zip_path), creds.username],
+        ["python", str(IMPORT_SCRIPT), str(zip_path), creds.username, str(SECURITY_FILE)],
         sdir,
-        what="dashboards bundle import",
-    )
-    _run_superset(
-        ["python", str(SECURITY_SCRIPT), "roles", str(SECURITY_FILE)],
-        sdir,
-        what="roles and row level security",
+        what="dashboards bundle import, roles and row level security",
     )
     stamp = _stamp(warehouse, creds.username, data_docs_url)
     _write_private(sdir / "prepared.json", json.dumps(stamp) + "\n")
