@@ -30,7 +30,8 @@
 {%- endmacro %}
 
 {#
-    Russian taxpayer number (ИНН) checksum, on a digits-only expression.
+    Russian taxpayer number (ИНН) checksum, on a digits-only expression (a character that
+    is not a digit makes it invalid: try_cast, never a failed build).
     10 digits (organisations): n10 = (Σ w_i·d_i mod 11) mod 10, w = 2,4,10,3,5,9,4,6,8.
     12 digits (individuals): n11 with w = 7,2,4,10,3,5,9,4,6,8 and n12 with
     w = 3,7,2,4,10,3,5,9,4,6,8, each (Σ mod 11) mod 10. All zeros is not a valid INN.
@@ -43,10 +44,10 @@
         case
             when {{ expr }} is null or {{ expr }} = '000000000000' or {{ expr }} = '0000000000' then false
             when length({{ expr }}) = 10 then
-                {{ _inn_check_digit(expr, w10) }} = cast(substr({{ expr }}, 10, 1) as integer)
+                {{ _inn_check_digit(expr, w10) }} = {{ try_cast('substr(' ~ expr ~ ', 10, 1)', 'integer') }}
             when length({{ expr }}) = 12 then
-                {{ _inn_check_digit(expr, w11) }} = cast(substr({{ expr }}, 11, 1) as integer)
-                and {{ _inn_check_digit(expr, w12) }} = cast(substr({{ expr }}, 12, 1) as integer)
+                {{ _inn_check_digit(expr, w11) }} = {{ try_cast('substr(' ~ expr ~ ', 11, 1)', 'integer') }}
+                and {{ _inn_check_digit(expr, w12) }} = {{ try_cast('substr(' ~ expr ~ ', 12, 1)', 'integer') }}
             else false
         end,
         false
@@ -56,7 +57,7 @@
 {% macro _inn_check_digit(expr, weights) -%}
     ((
         {%- for w in weights -%}
-            {{ w }} * cast(substr({{ expr }}, {{ loop.index }}, 1) as integer)
+            {{ w }} * {{ try_cast('substr(' ~ expr ~ ', ' ~ loop.index ~ ', 1)', 'integer') }}
             {%- if not loop.last %} + {% endif -%}
         {%- endfor -%}
     ) % 11 % 10)

@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from pipelines.lib.dbt import build_path, dbt_env, dbt_executable, dbt_vars_arg
+from pipelines.lib.dbt import build_path, dbt_env, dbt_vars_arg
 from pipelines.lib.settings import Settings
 
 SUPPORTED_JAVA = (17, 21)
@@ -75,7 +75,8 @@ def spark_env(settings: Settings) -> dict[str, str]:
 def dbt_spark_command(settings: Settings, command: str = "build") -> list[str]:
     home = spark_dir(settings).resolve()
     project = settings.dbt_project_dir
-    return [dbt_executable(), command, "--target", "spark",
+    # dbt's command line through spark_dbt, which keeps the profile's ANSI mode
+    return [sys.executable, "-m", "pipelines.lib.spark_dbt", command, "--target", "spark",
             "--project-dir", str(project), "--profiles-dir", str(project),
             "--target-path", str(home / "target"), "--log-path", str(home / "logs"),
             "--vars", dbt_vars_arg(settings)]  # fmt: skip

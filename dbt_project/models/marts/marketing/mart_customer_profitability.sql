@@ -117,12 +117,13 @@ spine as (
     select customer_id, acquisition_year as year from acquisitions
 ),
 
+{% set year_end = "cast(distinct_years.year as " ~ dbt.type_string() ~ ") || '-12-31'" -%}
 years as (
     select
         distinct_years.year,
         case
-            when cast(cast(distinct_years.year as {{ dbt.type_string() }}) || '-12-31' as date) < as_of.as_of_date
-                then cast(cast(distinct_years.year as {{ dbt.type_string() }}) || '-12-31' as date)
+            when {{ try_cast(year_end, 'date') }} < as_of.as_of_date
+                then {{ try_cast(year_end, 'date') }}
             else as_of.as_of_date
         end as reference_date
     from (select distinct spine.year from spine) as distinct_years
