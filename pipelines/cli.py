@@ -104,6 +104,12 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_spark(args: argparse.Namespace) -> int:
+    from pipelines.lib.spark_service import run_command
+
+    return run_command(get_settings(), args)
+
+
 def cmd_demo_data(args: argparse.Namespace) -> int:
     from pipelines.lib.demo_data import generate
 
@@ -392,6 +398,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="spark: build the marts on Spark from the ingested raw layer (extra `spark`)")  # fmt: skip
     add_config_flag(p)
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser(
+        "spark", help="a local Spark cluster (master, workers, Thrift server): start|stop|status"
+    )
+    from pipelines.lib.spark_service import add_arguments as add_spark_arguments
+
+    add_spark_arguments(p)
+    p.set_defaults(func=cmd_spark)
 
     p = sub.add_parser(
         "backfill",

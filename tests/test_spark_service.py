@@ -1,0 +1,111 @@
+"""`crmwh spark start|stop|status`: a real standalone cluster from the pyspark wheel.
+
+Master, one worker and the Thrift server start under a temporary state folder on free
+ports of 127.0.0.1; the Thrift server answers a query through PyHive (the client dbt-spark's
+`thrift` method uses); a port already taken is refused with its name; start and stop are
+harmless when repeated; after stop no process of the cluster (executors included) is left
+and no port is open.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from pipelines.lib.settings import load_settings
+from pipelines.lib.spark import check_requirements
+from pipelines.lib.spark_service import (
+    HOST,
+    ServiceConfig,
+    SparkServiceError,
+    port_open,
+    service_dir,
+    start,
+    status,
+    stop,
+)
+
+pytestmark = pytest.mark.slow
+
+
+def free_ports(n: int) -> list[int]:
+    sockets = []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind((HOST, 0))
+        sockets.append(s)
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def processes_under(folder: Path) -> list[int]:
+    """Pids whose command line or working directory is in `folder` (daemons, executors)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cwd = os.readlink(proc / "cwd")
+        except OSError:
+            continue
+        if str(folder) in cmdline or cwd.startswith(str(folder)):
+            found.append(int(proc.name))
+    return found
+
+
+def test_cluster_starts_answers_and_stops(tmp_path: Path):
+    problems = check_requirements()
+    assert not problems, "Spark cannot run here (the test setup installs it): " + "; ".join(
+        problems
+    )
+    from pyhive import hive
+
+    settings = load_settings(environ={**os.environ, "CRMWH_PATHS__STATE": str(tmp_path)})
+    master, master_ui, worker_ui, thrift = free_ports(4)
+    config = ServiceConfig(
+        master_port=master, master_ui_port=master_ui, worker_ui_port=worker_ui,
+        thrift_port=thrift, workers=1, worker_cores=1, worker_memory="1g",
+        executor_memory="1g", driver_memory="1g", start_timeout=600,
+    )  # fmt: skip
+    home = service_dir(settings)
+
+    # a port already taken: refused before anything starts, naming it
+    with socket.socket() as squatter:
+        squatter.bind((HOST, thrift))
+        squatter.listen()
+        with pytest.raises(SparkServiceError, match=f"Thrift server port {thrift} on {HOST}"):
+            start(settings, config)
+    assert processes_under(home) == []
+
+    try:
+        assert start(settings, config).startswith("started")
+        assert start(settings, config).startswith("already running")  # twice: harmless
+        conn = hive.connect(host=HOST, port=thrift, username="crmwh")
+        try:
+            cursor = conn.cursor()
+            cursor.execute("select 1 + 1 as two, current_user()")
+            assert cursor.fetchall() == [(2, "crmwh")]
+        finally:
+            conn.close()
+        up, text = status(settings, config)
+        assert up, text
+        assert "answers `select 1`" in text
+        assert (home / "conf" / "spark-defaults.conf").is_file()
+        assert list((home / "pids").glob("*.pid"))
+        assert list((home / "logs").glob("*.out"))
+        assert processes_under(home)
+    finally:
+        stopped = stop(settings, config)
+    assert stopped == ["Thrift server", "worker 1", "master"]
+    assert stop(settings, config) == []  # twice: harmless
+    assert processes_under(home) == []
+    assert [p for p in (master, master_ui, worker_ui, thrift) if port_open(p)] == []
+    up, text = status(settings, config)
+    assert not up
+    assert "does not answer" in text
