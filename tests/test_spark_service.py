@@ -27,6 +27,7 @@ from pipelines.lib.spark_service import (
     status,
     stop,
 )
+from tests.test_spark_contracts import HIVE_TYPE_ID
 
 pytestmark = pytest.mark.slow
 
@@ -91,6 +92,18 @@ def test_cluster_starts_answers_and_stops(tmp_path: Path):
             cursor = conn.cursor()
             cursor.execute("select 1 + 1 as two, current_user()")
             assert cursor.fetchall() == [(2, "crmwh")]
+            # the type ids the cursor reports, which the contract check maps
+            # (tests/test_spark_contracts.py, HIVE_TYPE_ID)
+            cursor.execute(
+                "select cast('a' as string) as varchar, cast(1 as int) as integer, "
+                "cast(1 as bigint) as bigint, cast(1 as double) as double, true as boolean, "
+                "current_date() as date, cast(current_timestamp() as timestamp) as timestamp, "
+                "cast(1 as decimal(18, 2)) as decimal, "
+                "cast(current_timestamp() as timestamp_ntz) as timestamp_ntz"
+            )
+            cursor.fetchall()
+            reported = {name: code for name, code, *_ in cursor.description}
+            assert reported == {**HIVE_TYPE_ID, "timestamp_ntz": "TIMESTAMP_TYPE"}, reported
         finally:
             conn.close()
         up, text = status(settings, config)
