@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import importlib.util
 import os
 import shutil
+import subprocess
+import sys
 import textwrap
 from decimal import Decimal
 from pathlib import Path
 
 import duckdb
 import pytest
+import yaml
 
 from pipelines import cli
 from pipelines.lib.ingest import (
@@ -586,3 +590,37 @@ def test_onboarding_files_rerun_changes_nothing(tmp_path: Path) -> None:
     second = run()
     assert {s for _, s, _, _ in second} == {"duplicate"}
     assert sorted((p, p.stat().st_mtime_ns) for p in data.rglob("*.parquet")) == files
+
+
+def test_dbt_source_declarations_are_generated_from_the_mappings(tmp_path: Path) -> None:
+    """dbt's `_<system>__sources.yml` are the mappings' raw tables, generated, never hand-kept:
+    the committed files equal what the script writes, and a mapping change shows as stale."""
+    script = ROOT / "scripts" / "generate_dbt_sources.py"
+    done = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+    spec = importlib.util.spec_from_file_location("generate_dbt_sources", script)
+    assert spec is not None and spec.loader is not None
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    rendered = gen.render(ROOT / "sources")
+    assert {p.parent.name for p in rendered} == {e.system for e in SHIPPED.values()}
+    for text in rendered.values():
+        (table,) = yaml.safe_load(text)["sources"]
+        for t in table["tables"]:
+            entity = SHIPPED[t["name"]]
+            names = [c["name"] for c in t["columns"]]
+            assert names == list(entity.raw_schema()), t["name"]
+            assert all(c["description"].strip() for c in t["columns"]), t["name"]
+
+    # a column added to a mapping makes the committed declaration stale
+    copy = tmp_path / "sources"
+    shutil.copytree(ROOT / "sources", copy)
+    path = copy / "cloud_pbx" / "source.yml"
+    text = path.read_text(encoding="utf-8")
+    assert "    columns:\n" in text
+    path.write_text(text.replace("    columns:\n", "    columns:\n      region: {}\n", 1), "utf-8")
+    changed = gen.render(copy)
+    stale = [rel for rel, body in changed.items() if body != rendered[rel]]
+    assert [r.parent.name for r in stale] == ["cloud_pbx"]
+    assert "- name: region" in changed[stale[0]]

@@ -73,6 +73,7 @@ class Column:
     null_values: tuple[str, ...] = ()  # values read as NULL, besides the options' ones
     derived: dict[str, Any] | None = None  # {concat|regex|constant: ...}, no source column
     default: Any = None  # a literal or a derived spec, used when the value is missing/empty
+    description: str | None = None  # what the field holds (dbt's source docs are generated from it)
 
     @property
     def duckdb_type(self) -> str:
@@ -274,6 +275,7 @@ def _column(path: Path, entity: str, name: str, col: dict[str, Any]) -> Column:
         null_values=_str_list(col.get("null_values"), f"{where}.null_values"),
         derived=derived,
         default=default,
+        description=col.get("description"),
     )
 
 
