@@ -46,10 +46,11 @@ demo: setup
 	$(CRMWH) run --landing $(LANDING)
 	$(CRMWH) serve
 
-## test: the whole suite (real DuckDB, real Dagster runs, real Superset server, Spark);
-## --durations lists the slowest tests at the end of every log
+## test: the style checkers over everything (`lint`), then the whole suite (real DuckDB,
+## real Dagster runs, real Superset server, Spark); --durations lists the slowest tests at
+## the end of every log
 test: setup setup-spark
-	$(VENV)/bin/ruff check .
+	$(MAKE) --no-print-directory lint
 	$(VENV)/bin/pytest -q --durations=40
 
 ## check: the fast tier before every commit (a few minutes): the style checkers (sqlfluff

@@ -67,7 +67,8 @@ acquisitions as (
         cast(extract(year from customers.first_won_at) as integer) as acquisition_year
     from customers
     cross join as_of
-    where customers.first_won_at is not null
+    where
+        customers.first_won_at is not null
         and cast(customers.first_won_at as date) <= as_of.as_of_date
 ),
 
@@ -102,19 +103,27 @@ acquisition_costs as (
         coalesce(monthly_spend.spend, 0) / acquired_counts.customers_acquired as acquisition_cost
     from acquisitions
     inner join acquired_counts
-        on acquired_counts.acquisition_channel = acquisitions.acquisition_channel
-        and acquired_counts.acquisition_month = acquisitions.acquisition_month
+        on
+            acquisitions.acquisition_channel = acquired_counts.acquisition_channel
+            and acquisitions.acquisition_month = acquired_counts.acquisition_month
     left join monthly_spend
-        on monthly_spend.channel = acquisitions.acquisition_channel
-        and monthly_spend.month = acquisitions.acquisition_month
+        on
+            acquisitions.acquisition_channel = monthly_spend.channel
+            and acquisitions.acquisition_month = monthly_spend.month
 ),
 
 -- Rows: customer × year ---------------------------------------------------------------
 
 spine as (
-    select distinct customer_id, year from dated_events
+    select distinct
+        customer_id,
+        year
+    from dated_events
     union
-    select customer_id, acquisition_year as year from acquisitions
+    select
+        customer_id,
+        acquisition_year as year
+    from acquisitions
 ),
 
 {% set year_end = "cast(distinct_years.year as " ~ dbt.type_string() ~ ") || '-12-31'" -%}
@@ -158,8 +167,9 @@ trailing_12m as (
         sum(dated_events.handled_tasks) as handled_tasks
     from dated_events
     inner join years
-        on dated_events.event_on <= years.reference_date
-        and dated_events.event_on > cast({{ dbt.dateadd('month', -12, 'years.reference_date') }} as date)
+        on
+            dated_events.event_on <= years.reference_date
+            and dated_events.event_on > cast({{ dbt.dateadd('month', -12, 'years.reference_date') }} as date)
     group by
         dated_events.customer_id,
         years.year
@@ -174,7 +184,7 @@ active_years as (
         coalesce(customers.segment, 'unsegmented') as segment
     from yearly
     left join customers
-        on customers.customer_id = yearly.customer_id
+        on yearly.customer_id = customers.customer_id
     where yearly.revenue > 0
 ),
 
@@ -186,8 +196,9 @@ retention_pairs as (
         case when this_year.customer_id is not null then 1 else 0 end as is_retained
     from active_years as previous_year
     left join active_years as this_year
-        on this_year.customer_id = previous_year.customer_id
-        and this_year.year = previous_year.year + 1
+        on
+            previous_year.customer_id = this_year.customer_id
+            and this_year.year = previous_year.year + 1
 ),
 
 segment_retention as (
@@ -224,7 +235,8 @@ rfm_base as (
     select
         years.year,
         purchases.customer_id,
-        {{ dbt.datediff('max(purchases.event_on)', 'min(years.reference_date)', 'day') }} as recency_days,
+        -- the datediff macro renders to one long line on DuckDB
+        {{ dbt.datediff('max(purchases.event_on)', 'min(years.reference_date)', 'day') }} as recency_days, -- noqa: LT05
         sum(
             case
                 when purchases.event_on > cast({{ dbt.dateadd('month', -12, 'years.reference_date') }} as date)
@@ -241,7 +253,7 @@ rfm_base as (
         ) as monetary
     from years
     inner join purchases
-        on purchases.event_on <= years.reference_date
+        on years.reference_date >= purchases.event_on
     group by
         years.year,
         purchases.customer_id
@@ -274,8 +286,9 @@ abc_base as (
         ) as revenue_ranked_above
     from spine
     left join yearly
-        on yearly.customer_id = spine.customer_id
-        and yearly.year = spine.year
+        on
+            spine.customer_id = yearly.customer_id
+            and spine.year = yearly.year
 ),
 
 abc as (
@@ -330,29 +343,35 @@ joined as (
         abc.revenue_share_above
     from spine
     inner join years
-        on years.year = spine.year
+        on spine.year = years.year
     inner join customers
-        on customers.customer_id = spine.customer_id
+        on spine.customer_id = customers.customer_id
     left join yearly
-        on yearly.customer_id = spine.customer_id
-        and yearly.year = spine.year
+        on
+            spine.customer_id = yearly.customer_id
+            and spine.year = yearly.year
     left join trailing_12m
-        on trailing_12m.customer_id = spine.customer_id
-        and trailing_12m.year = spine.year
+        on
+            spine.customer_id = trailing_12m.customer_id
+            and spine.year = trailing_12m.year
     left join segment_retention
-        on segment_retention.year = spine.year
-        and segment_retention.segment = coalesce(customers.segment, 'unsegmented')
+        on
+            spine.year = segment_retention.year
+            and segment_retention.segment = coalesce(customers.segment, 'unsegmented')
     left join overall_retention
-        on overall_retention.year = spine.year
+        on spine.year = overall_retention.year
     left join acquisition_costs
-        on acquisition_costs.customer_id = spine.customer_id
-        and acquisition_costs.acquisition_year = spine.year
+        on
+            spine.customer_id = acquisition_costs.customer_id
+            and spine.year = acquisition_costs.acquisition_year
     left join rfm_scores
-        on rfm_scores.customer_id = spine.customer_id
-        and rfm_scores.year = spine.year
+        on
+            spine.customer_id = rfm_scores.customer_id
+            and spine.year = rfm_scores.year
     left join abc
-        on abc.customer_id = spine.customer_id
-        and abc.year = spine.year
+        on
+            spine.customer_id = abc.customer_id
+            and spine.year = abc.year
 ),
 
 final as (
@@ -368,7 +387,8 @@ final as (
         cast(
             case
                 when r_score is not null
-                    then 'R' || cast(r_score as {{ dbt.type_string() }})
+                    then
+                        'R' || cast(r_score as {{ dbt.type_string() }})
                         || 'F' || cast(f_score as {{ dbt.type_string() }})
                         || 'M' || cast(m_score as {{ dbt.type_string() }})
             end as {{ dbt.type_string() }}
