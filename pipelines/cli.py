@@ -111,7 +111,7 @@ def cmd_spark(args: argparse.Namespace) -> int:
 
 
 def cmd_demo_data(args: argparse.Namespace) -> int:
-    from pipelines.lib.demo_data import generate
+    from crmwh_tools.demo_data import generate
 
     out = Path(args.out).resolve()
     t0 = time.perf_counter()
@@ -282,7 +282,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from pipelines.lib.bench import run_bench
+    from crmwh_tools.bench import run_bench
 
     _apply_path_flags(argparse.Namespace(config=args.config))
     config = get_settings().config_dir

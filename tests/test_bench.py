@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.lib import bench
+from crmwh_tools import bench
 from tests.conftest import crmwh
 
 
@@ -45,7 +45,7 @@ def test_tree_sampler_sees_this_process() -> None:
 
 
 def test_write_next_day_adds_one_export_day(tmp_path: Path) -> None:
-    from pipelines.lib.demo_data import generate
+    from crmwh_tools.demo_data import generate
 
     landing = tmp_path / "landing"
     generate(landing, seed=3, scale="small")

@@ -12,9 +12,9 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from pipelines.lib.demo_data import generate, generate_with_faults
-from pipelines.lib.demo_data.ids import inn_valid, sf_checksum, sf_id
-from pipelines.lib.demo_data.people import World
+from crmwh_tools.demo_data import generate, generate_with_faults
+from crmwh_tools.demo_data.ids import inn_valid, sf_checksum, sf_id
+from crmwh_tools.demo_data.people import World
 
 SF_OBJECTS = [
     "User", "Account", "Contact", "Lead", "Opportunity", "OpportunityHistory",

@@ -24,8 +24,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.lib import bench
-from pipelines.lib.demo_data import generate
+from crmwh_tools import bench
+from crmwh_tools.demo_data import generate
 from pipelines.lib.ingest import ingest_file, landed_files, new_load_id, quarantine_unrecognised
 from pipelines.lib.mappings import load_entities
 from pipelines.lib.settings import load_settings
@@ -65,7 +65,7 @@ def write_late_files(landing: Path, days_back: int) -> dict[str, int]:
     )
     written[rel] = len(chunk)
 
-    from pipelines.lib.demo_data.accounting import INVOICES
+    from crmwh_tools.demo_data.accounting import INVOICES
 
     invoices = landing / "accounting_1c" / "invoices.csv"
     with invoices.open(encoding="cp1251", newline="") as fh:

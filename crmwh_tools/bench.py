@@ -159,7 +159,7 @@ def ensure_landing(out: Path, scale: str, seed: int) -> tuple[Path, float | None
         info = json.loads(marker.read_text(encoding="utf-8"))
         if info.get("scale") == scale and info.get("seed") == seed:
             return landing, None, dict(info.get("counts") or {})
-    from pipelines.lib.demo_data import generate
+    from crmwh_tools.demo_data import generate
 
     landing.mkdir(parents=True, exist_ok=True)
     t0 = _now()
@@ -284,7 +284,7 @@ def write_next_day(landing: Path) -> dict[str, int]:
     # 3. 1C: one small invoice register
     invoices = landing / "accounting_1c" / "invoices.csv"
     if invoices.exists():
-        from pipelines.lib.demo_data.accounting import INVOICES
+        from crmwh_tools.demo_data.accounting import INVOICES
 
         size = invoices.stat().st_size
         lines = _tail_lines(invoices, max(size // 300, 4 << 10), "cp1251")
