@@ -10,12 +10,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
-from dbt.adapters.spark.connections import SparkCredentials
 
 from pipelines.lib.spark import dbt_spark_command
 from pipelines.lib.spark_dbt import ANSI, keep_profile_ansi_mode
 from tests.conftest import ROOT
+
+pytest.importorskip(
+    "dbt.adapters.spark", reason="the spark extra is not installed (make setup-spark)"
+)
+from dbt.adapters.spark.connections import SparkCredentials  # noqa: E402
 
 
 def credentials(params: dict[str, str]) -> SparkCredentials:

@@ -18,10 +18,14 @@ from typing import Any
 
 import pytest
 import yaml
-from dbt.adapters.spark.column import SparkColumn
 from dbt.context.exceptions_jinja import raise_contract_error
 from dbt.exceptions import ContractError
 from dbt_common.clients.jinja import get_template
+
+pytest.importorskip(
+    "dbt.adapters.spark", reason="the spark extra is not installed (make setup-spark)"
+)
+from dbt.adapters.spark.column import SparkColumn  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MACROS = ROOT / "dbt_project/macros/portability.sql"
