@@ -264,7 +264,12 @@ def test_backfill_launched_from_the_dagster_ui_is_one_run_over_the_range(
     """The Dagster webserver and daemon really started: a backfill launched through the UI's
     GraphQL call (Assets → Materialize → partition range → Launch backfill) runs the ingest
     asset once over the range and rebuilds exactly its days — the same rows as the run
-    `crmwh backfill` makes (the `crmwh/backfill` tag, in process)."""
+    `crmwh backfill` makes (the `crmwh/backfill` tag, in process).
+
+    One backfill covers both cases of a day in the range (each UI backfill costs two ticks
+    of the daemon's 30-second loop): days exported for the first time are ingested, and a
+    day loaded before, whose export was replaced by a corrected one, is forgotten and
+    reloaded; a day loaded before outside the range keeps its load."""
     import signal
     import subprocess
     import sys
@@ -275,8 +280,26 @@ def test_backfill_launched_from_the_dagster_ui_is_one_run_over_the_range(
     from pipelines.run import EVENT_BATCH_SIZE, write_instance_config
 
     tmp = settings_at
-    for day in (1, 2, 3):
-        land(tmp, f"deals_2026-03-0{day}.csv", bx_deal(10 * day), bx_deal(10 * day + 1))
+    # Loaded before the backfill by an ordinary run (in process): a day outside the range
+    # and the first export of 2026-03-02.
+    land(tmp, "deals_2026-02-28.csv", bx_deal(5))
+    land(tmp, "deals_2026-03-02.csv", bx_deal(20), bx_deal(21))
+    defs, _ = _ingest_defs()
+    with DagsterInstance.ephemeral() as instance:
+        first = _run(defs, instance, range_tags(D(2026, 2, 28), D(2026, 3, 2)))
+    assert first["2026-03-02"]["files_new"] == 2
+    before = _raw(tmp / "data")
+    assert [(f, n) for f, _, n, _ in before] == [
+        ("crm_bitrix/deals_2026-02-28.csv", 1),
+        ("crm_bitrix/deals_2026-03-02.csv", 2),
+    ]
+    # Then days 1 and 3 are exported, and day 2 is replaced by a corrected export (another
+    # amount for deal 20); the state is copied for the CLI-path run.
+    land(tmp, "deals_2026-03-01.csv", bx_deal(10), bx_deal(11))
+    land(tmp, "deals_2026-03-02.csv", bx_deal(20, amount="999,00"), bx_deal(21))
+    land(tmp, "deals_2026-03-03.csv", bx_deal(30), bx_deal(31))
+    copy = tmp / "data_copy"
+    shutil.copytree(tmp / "data", copy)
     home = tmp / "dagster_home"
     home.mkdir()
     write_instance_config(home)  # the instance `crmwh serve` gives the UI: batched event log
@@ -360,23 +383,15 @@ def test_backfill_launched_from_the_dagster_ui_is_one_run_over_the_range(
         assert tags["dagster/asset_partition_range_start"] == "2026-03-01"
         assert tags["dagster/asset_partition_range_end"] == "2026-03-03"
         assert "dagster/backfill" in tags
-        loaded = _raw(tmp / "data")
-        assert [(f, n) for f, _, n, _ in loaded] == [
-            (f"crm_bitrix/deals_2026-03-0{d}.csv", 2) for d in (1, 2, 3)
-        ]
-
-        # Day 2 is replaced by a corrected export; copy the state for the CLI-path run.
-        land(tmp, "deals_2026-03-02.csv", bx_deal(20, amount="999,00"), bx_deal(21))
-        copy = tmp / "data_copy"
-        shutil.copytree(tmp / "data", copy)
-        runs = backfill("2026-03-02", "2026-03-02")
-        assert len(runs) == 1
         rebuilt = _raw(tmp / "data")
-        assert [r for r in rebuilt if "03-02" not in r[0]] == [
-            r for r in loaded if "03-02" not in r[0]
+        assert [(f, n) for f, _, n, _ in rebuilt] == [
+            ("crm_bitrix/deals_2026-02-28.csv", 1),
+            *((f"crm_bitrix/deals_2026-03-0{d}.csv", 2) for d in (1, 2, 3)),
         ]
-        day2 = next(r for r in rebuilt if "03-02" in r[0])
-        assert day2[2] == 2 and day2[3] == pytest.approx(999.0 + 125000.50)
+        assert rebuilt[0] == before[0]  # outside the range: the same load, untouched
+        day2, old2 = rebuilt[2], before[1]
+        assert day2[1] != old2[1]  # reloaded in the backfill's run, 2 rows (not 4)
+        assert day2[3] == pytest.approx(999.0 + 125000.50)
     finally:
         for proc in procs:
             if proc.poll() is None:
@@ -395,6 +410,7 @@ def test_backfill_launched_from_the_dagster_ui_is_one_run_over_the_range(
     get_settings.cache_clear()
     defs, _ = _ingest_defs()
     with DagsterInstance.ephemeral() as instance:
-        cli_tags = {**range_tags(D(2026, 3, 2), D(2026, 3, 2)), "crmwh/backfill": "2026-03-02"}
+        cli_tags = {**range_tags(D(2026, 3, 1), D(2026, 3, 3)),
+                    "crmwh/backfill": "2026-03-01..2026-03-03"}  # fmt: skip
         _run(defs, instance, cli_tags)
     assert [(f, n, a) for f, _, n, a in _raw(copy)] == [(f, n, a) for f, _, n, a in rebuilt]
