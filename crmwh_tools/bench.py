@@ -86,7 +86,7 @@ from typing import Any
 
 import duckdb
 
-from pipelines.lib.settings import PROJECT_ROOT, get_settings
+from pipelines.lib.settings import PROJECT_ROOT, load_settings
 
 SCALES = ("small", "medium", "large")
 MARKER = ".bench-complete.json"
@@ -312,7 +312,7 @@ def measure_floor(
     from pipelines.lib.ingest import _load_into_duckdb, landed_files, prepare
     from pipelines.lib.mappings import load_entities
 
-    entities = load_entities(sources_dir or get_settings().sources_dir, config_dir)
+    entities = load_entities(sources_dir or load_settings().sources_dir, config_dir)
     seen: dict[tuple[str, str], str] = {}
     per_entity: dict[str, dict[str, Any]] = {}
     errors: list[str] = []
@@ -679,8 +679,8 @@ def parse_dbt(paths: Paths) -> float:
     """`dbt parse` of the snapshot before the timed runs (a deployed project has its
     manifest already; the first `crmwh run` of a fresh checkout would pay it once)."""
     code = (
-        "from pipelines.lib.settings import get_settings; "
-        "from pipelines.lib.dbt import ensure_manifest; ensure_manifest(get_settings())"
+        "from pipelines.lib.settings import load_settings; "
+        "from pipelines.lib.dbt import ensure_manifest; ensure_manifest(load_settings())"
     )
     t0 = _now()
     done = subprocess.run([sys.executable, "-c", code], cwd=paths.code, env=paths.env(),

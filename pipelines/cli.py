@@ -9,9 +9,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pipelines.lib.settings import get_settings
-from pipelines.run import dagster_home
+from pipelines.lib.child_env import scoped_environ
+from pipelines.lib.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from pipelines.lib.reports import ReportsStack
 
 PATH_FLAGS = (("landing", "LANDING"), ("warehouse", "WAREHOUSE"), ("data", "DATA"),
               ("config", "CONFIG"))  # fmt: skip
@@ -25,23 +29,25 @@ def add_config_flag(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
-def _apply_path_flags(args: argparse.Namespace) -> None:
-    """CLI flags win over settings.yml: pass them on as CRMWH_PATHS__* before loading
-    (child processes, such as Dagster's, read the same)."""
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """The settings of this command: settings.yml, `CRMWH_*` variables, then the path
+    flags (`--landing`, `--warehouse`, `--data`, `--config`), which win. Built once and
+    passed down; child processes receive them through `Settings.environment`."""
+    paths = {}
     for flag, key in PATH_FLAGS:
         value = getattr(args, flag, None)
         if value:
-            os.environ[f"CRMWH_PATHS__{key}"] = str(Path(value).resolve())
-    get_settings.cache_clear()
+            paths[key.lower()] = str(Path(value).resolve())
+    return load_settings(overrides={"paths": paths})
 
 
-def _config_problem() -> str | None:
+def _config_problem(settings: Settings) -> str | None:
     """Why the configuration in force cannot be used (mappings, tables), or None."""
     from pipelines.lib.config_folder import ConfigFolderError, check_config
     from pipelines.lib.mappings import MappingError
 
     try:
-        check_config(get_settings())
+        check_config(settings)
     except (ConfigFolderError, MappingError) as exc:
         return str(exc)
     return None
@@ -50,7 +56,7 @@ def _config_problem() -> str | None:
 def cmd_init(args: argparse.Namespace) -> int:
     from pipelines.lib.config_folder import ConfigFolderError, init_config_folder
 
-    settings = get_settings()
+    settings = load_settings()
     target = Path(args.dir).resolve()
     try:
         written, kept = init_config_folder(
@@ -71,11 +77,11 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def cmd_mapping_check(args: argparse.Namespace) -> int:
     """What a run would make of the landing folder, without Dagster: exit 0 when clean."""
-    _apply_path_flags(args)
+    settings = settings_from_args(args)
+    from pipelines.lib.ingest import IngestOptions
     from pipelines.lib.mappings import MappingError, load_entities
     from pipelines.lib.onboarding import check_landing, format_check
 
-    settings = get_settings()
     landing = settings.landing_dir
     if not landing.is_dir():
         print(f"crmwh mapping check: landing folder {landing} does not exist", file=sys.stderr)
@@ -85,17 +91,16 @@ def cmd_mapping_check(args: argparse.Namespace) -> int:
     except MappingError as exc:
         print(f"crmwh mapping check: {exc}", file=sys.stderr)
         return 2
-    report = check_landing(landing, entities)
+    report = check_landing(landing, entities, options=IngestOptions.from_settings(settings))
     print(format_check(report))
     return 0 if report.clean else 1
 
 
 def cmd_quarantine(args: argparse.Namespace) -> int:
     """List quarantined rows (file, line, reason, raw text), or write them as CSV."""
-    _apply_path_flags(args)
+    data = settings_from_args(args).data_dir
     from pipelines.lib.onboarding import format_quarantine, quarantine_rows, write_quarantine_csv
 
-    data = get_settings().data_dir
     if args.csv:
         n = write_quarantine_csv(data, Path(args.csv), args.file, args.reason)
         print(f"wrote {n} quarantined row(s) to {args.csv}")
@@ -107,7 +112,7 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
 def cmd_spark(args: argparse.Namespace) -> int:
     from pipelines.lib.spark_service import run_command
 
-    return run_command(get_settings(), args)
+    return run_command(load_settings(), args)
 
 
 def cmd_demo_data(args: argparse.Namespace) -> int:
@@ -124,46 +129,44 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    _apply_path_flags(args)
-    problem = _config_problem()
+    settings = settings_from_args(args)
+    problem = _config_problem(settings)
     if problem:
         print(f"crmwh run: {problem}", file=sys.stderr)
         return 2
     if args.engine == "spark":
         from pipelines.lib.spark import run_spark
 
-        return run_spark(get_settings())
-    if args.full_refresh:  # read by the dbt asset through settings (dbt.full_refresh)
-        os.environ["CRMWH_DBT__FULL_REFRESH"] = "true"
-        get_settings.cache_clear()
+        return run_spark(settings)
     from pipelines.run import run_pipeline
 
-    return run_pipeline(verbose=args.verbose, wait=args.wait)
+    return run_pipeline(
+        settings, verbose=args.verbose, wait=args.wait, full_refresh=args.full_refresh
+    )
 
 
-def start_dagster_ui(port: int, *, write: bool = False) -> subprocess.Popen:
+def start_dagster_ui(settings: Settings, port: int, *, write: bool = False) -> subprocess.Popen:
     """The Dagster UI as `crmwh serve` starts it: on 127.0.0.1, behind the request guard
     of `pipelines.lib.dagster_ui`, read-only unless ``write`` (an engineer's session),
     with no secret in its environment (`pipelines.lib.child_env`), in its own session."""
     from pipelines.lib.child_env import without_secrets
+    from pipelines.run import dagster_environment
 
     cmd = [sys.executable, "-m", "pipelines.lib.dagster_ui", "-m", "pipelines.definitions",
            "-h", "127.0.0.1", "-p", str(port)]  # fmt: skip
     return subprocess.Popen(
         cmd if write else [*cmd, "--read-only"],
-        env=without_secrets(DAGSTER_HOME=dagster_home()),
-        cwd=get_settings().root,
+        env=without_secrets(**dagster_environment(settings)),
+        cwd=settings.root,
         stdin=subprocess.DEVNULL,
         start_new_session=True,
     )
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    _apply_path_flags(args)
+    settings = settings_from_args(args)
     from pipelines.lib import superset
-    from pipelines.lib.quality import docs_dir
 
-    settings = get_settings()
     warehouse = settings.warehouse_path
     if not warehouse.exists():
         print(f"{warehouse} does not exist yet: run `crmwh run` first", file=sys.stderr)
@@ -182,7 +185,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
         except reports.ReportsError as exc:
             print(f"crmwh serve --reports: {exc}", file=sys.stderr)
             return 1
-        os.environ.update(reports_stack.env)
+    # the reports stack's variables reach every Superset process started below (the
+    # metadata commands of `prepare`, gunicorn, Celery), and only those
+    with scoped_environ(reports_stack.env if reports_stack is not None else {}):
+        return _serve(args, settings, reports_stack)
+
+
+def _serve(args: argparse.Namespace, settings: Settings, reports_stack: ReportsStack | None) -> int:
+    from pipelines.lib import superset
+    from pipelines.lib.quality import docs_dir
+
+    warehouse = settings.warehouse_path
     procs: list[subprocess.Popen] = []
     try:
         creds = superset.prepare(warehouse, settings.state_dir)
@@ -200,7 +213,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             procs.extend(reports_stack.celery)
             print(f"Reports:   {', '.join(scheduled)} (dashboards/reports.yaml)")
         if not args.no_dagster:
-            procs.append(start_dagster_ui(args.dagster_port, write=args.dagster_write))
+            procs.append(start_dagster_ui(settings, args.dagster_port, write=args.dagster_write))
         print(f"Superset:  http://127.0.0.1:{args.port}/  user {creds.username}")
         if creds.generated:
             print(f"           password {creds.password}  (stored in {creds.password_file})")
@@ -233,17 +246,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
-    _apply_path_flags(args)
+    settings = settings_from_args(args)
     import datetime as dt
 
     from pipelines.lib.backfill import plan_backfill
     from pipelines.run import RunLockedError, run_lock, run_locked
 
-    problem = _config_problem()
+    problem = _config_problem(settings)
     if problem:
         print(f"crmwh backfill: {problem}", file=sys.stderr)
         return 2
-    settings = get_settings()
     start, end = dt.date.fromisoformat(args.start), dt.date.fromisoformat(args.end)
     try:
         plan = plan_backfill(settings, start, end)
@@ -259,18 +271,17 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     try:
         with run_lock(settings.warehouse_path, wait=args.wait):
             # the ingest assets forget and re-ingest the range (as in a Dagster UI backfill)
-            return run_locked(verbose=args.verbose, backfill=(plan.start, plan.end))
+            return run_locked(settings, verbose=args.verbose, backfill=(plan.start, plan.end))
     except RunLockedError as exc:
         print(f"crmwh backfill: {exc}", file=sys.stderr)
         return 3
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    _apply_path_flags(args)
+    served = settings_from_args(args).warehouse_path
     from pipelines.lib.publish import rollback
     from pipelines.run import RunLockedError, run_lock
 
-    served = get_settings().warehouse_path
     try:
         with run_lock(served):
             target = rollback(served)
@@ -284,8 +295,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from crmwh_tools.bench import run_bench
 
-    _apply_path_flags(argparse.Namespace(config=args.config))
-    config = get_settings().config_dir
+    config = settings_from_args(argparse.Namespace(config=args.config)).config_dir
     results = run_bench(
         args.scale, Path(args.out), seed=args.seed, skip_dashboard=args.skip_dashboard,
         clients=args.clients, chart_rounds=args.chart_rounds, config=config,
@@ -302,7 +312,7 @@ def cmd_users(args: argparse.Namespace) -> int:
 
     from pipelines.lib import superset
 
-    state = get_settings().state_dir
+    state = load_settings().state_dir
     if not (superset.superset_state_dir(state) / "secret_key").exists():
         print(
             f"crmwh users: Superset is not set up in {state}: run `crmwh serve` once first",

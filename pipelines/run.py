@@ -26,10 +26,22 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.lib.settings import get_settings
+from pipelines.lib.child_env import scoped_environ
+from pipelines.lib.settings import Settings
 
 INSTANCE_MARKER = "# written by crmwh"
 EVENT_BATCH_SIZE = "1000"  # events of one partition range per write (up to)
+#: Dagster's switches read from the environment of the process that executes a run:
+#: - the materializations of one partition range reach the event log in batches, which
+#:   `pipelines.lib.dagster_storage` writes in one transaction each (not 8,656 of them);
+#: - a run over a partition range records one "materialization planned" event per asset
+#:   instead of one per asset and day (8,634 events, 2.5 min on SQLite for a year of demo
+#:   files). Dagster's trade-off: the days of a failed run are not marked failed in the UI
+#:   (the run itself is); set the variable to false to get the per-day events back.
+DAGSTER_RUN_ENV = {
+    "DAGSTER_EVENT_BATCH_SIZE": EVENT_BATCH_SIZE,
+    "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "true",
+}
 
 
 def write_instance_config(home: Path) -> None:
@@ -55,24 +67,22 @@ def write_instance_config(home: Path) -> None:
         path.write_text(text, encoding="utf-8")
 
 
-def dagster_home() -> str:
-    """Point Dagster at the persistent instance under the state folder (runs show in the UI)."""
-    home = get_settings().state_dir / "dagster"
+def dagster_home(settings: Settings) -> Path:
+    """The persistent Dagster instance under the state folder (its runs show in the UI)."""
+    home = settings.state_dir / "dagster"
     home.mkdir(parents=True, exist_ok=True)
     write_instance_config(home)
-    os.environ["DAGSTER_HOME"] = str(home)
-    # The materializations of one partition range reach the event log as one batch, which
-    # `pipelines.lib.dagster_storage` writes in one transaction (not 8,656 of them).
-    os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", EVENT_BATCH_SIZE)
-    # A run over a partition range records one "materialization planned" event per asset
-    # instead of one per asset and day (8,634 events, 2.5 min on SQLite for a year of demo
-    # files). Dagster's trade-off: the days of a failed run are not marked failed in the UI
-    # (the run itself is); set the variable to false to get the per-day events back.
-    os.environ.setdefault("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "true")
-    return str(home)
+    return home
 
 
-def dbt_problems(run_id: str) -> list[str]:
+def dagster_environment(settings: Settings) -> dict[str, str]:
+    """Variables of a process that runs Dagster for these settings (the UI and the runs it
+    launches): the instance, the batching switches, and the settings themselves."""
+    defaults = {k: os.environ.get(k, v) for k, v in DAGSTER_RUN_ENV.items()}
+    return {"DAGSTER_HOME": str(dagster_home(settings)), **defaults, **settings.environment()}
+
+
+def dbt_problems(settings: Settings, run_id: str) -> list[str]:
     """Failed or erroring dbt nodes of this run, from dbt's run_results.json: a model that
     errored is explained in a few lines (pipelines.lib.diagnose), a test in one."""
     import json
@@ -80,7 +90,7 @@ def dbt_problems(run_id: str) -> list[str]:
     from pipelines.lib.dbt import build_path
     from pipelines.lib.diagnose import explain_failed_node
 
-    s = get_settings()
+    s = settings
     target = s.dbt_project_dir / "target"
     out = []
     for path in sorted(target.glob(f"dbt_models-{run_id[:7]}*/run_results.json")):
@@ -107,9 +117,11 @@ def _first_words(text: str, limit: int) -> str:
     return flat[:limit].rsplit(" ", 1)[0] + " …"
 
 
-def _summary(run_id: str, seconds: float, success: bool, failures: list[str]) -> int:
-    s = get_settings()
-    failures = failures + dbt_problems(run_id)
+def _summary(
+    settings: Settings, run_id: str, seconds: float, success: bool, failures: list[str]
+) -> int:
+    s = settings
+    failures = failures + dbt_problems(s, run_id)
     con = duckdb.connect()
     from pipelines.lib.mappings import load_entities
     from pipelines.lib.warehouse import create_raw_views
@@ -217,34 +229,36 @@ def run_lock(warehouse: Path, wait: bool = False) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def run_pipeline(verbose: bool = False, wait: bool = False) -> int:
+def run_pipeline(
+    settings: Settings, verbose: bool = False, wait: bool = False, full_refresh: bool = False
+) -> int:
     """Materialize every asset (ingest -> checks -> dbt build -> publish) in-process."""
     try:
-        with run_lock(get_settings().warehouse_path, wait=wait):
-            return _run(verbose)
+        with run_lock(settings.warehouse_path, wait=wait):
+            return _run(settings, verbose, full_refresh=full_refresh)
     except RunLockedError as exc:
         print(f"crmwh run: {exc}")
         return 3
 
 
-def run_locked(verbose: bool = False, backfill: tuple[dt.date, dt.date] | None = None) -> int:
+def run_locked(
+    settings: Settings, verbose: bool = False, backfill: tuple[dt.date, dt.date] | None = None
+) -> int:
     """The run itself, for callers that already hold the run lock (backfill: its range)."""
-    return _run(verbose, backfill)
+    return _run(settings, verbose, backfill)
 
 
-def ordinary_run_range() -> tuple[dt.date, dt.date]:
+def ordinary_run_range(settings: Settings) -> tuple[dt.date, dt.date]:
     """Partitions an ordinary run covers: those of the files not loaded yet (or today's)."""
     from pipelines.lib.partitions import bounds, covering_range, pending_files
 
-    s = get_settings()
-    return covering_range(pending_files(s), s, bounds(s))
+    return covering_range(pending_files(settings), settings, bounds(settings))
 
 
-def _build_docs_index() -> None:
+def _build_docs_index(s: Settings) -> None:
     """Rebuild the Data Docs index page once the run's check ops have written their pages."""
     from pipelines.lib.quality import data_docs_enabled, docs_dir
 
-    s = get_settings()
     directory = docs_dir(s.data_dir)
     if not data_docs_enabled(s.section("quality")) or not (directory / ".gx").exists():
         return
@@ -256,16 +270,21 @@ def _build_docs_index() -> None:
         print(f"crmwh run: the Data Docs index under {directory} was not rebuilt: {exc}")
 
 
-def _run(verbose: bool, backfill: tuple[dt.date, dt.date] | None = None) -> int:
-    dagster_home()
+def _run(
+    settings: Settings,
+    verbose: bool,
+    backfill: tuple[dt.date, dt.date] | None = None,
+    full_refresh: bool = False,
+) -> int:
     from dagster import DagsterInstance
 
-    from pipelines.definitions import defs
+    from pipelines.definitions import JOB_NAME, build_definitions
     from pipelines.defs.ingest import range_tags
+    from pipelines.defs.transform.dbt import DBT_ASSETS_NAME
     from pipelines.lib.quality import DOCS_INDEX_TAG
 
     t0 = time.perf_counter()
-    start, end = backfill or ordinary_run_range()
+    start, end = backfill or ordinary_run_range(settings)
     tags = range_tags(start, end)
     if backfill:
         tags["crmwh/backfill"] = f"{start}..{end}"
@@ -273,22 +292,25 @@ def _run(verbose: bool, backfill: tuple[dt.date, dt.date] | None = None) -> int:
     print(f"{'backfill' if backfill else 'run'} over export-date partitions {start}..{end}")
     # Working files of an ingestion killed half-way (the lock is ours: no run uses them):
     # its scratch folder and Parquet files not yet renamed into place.
-    data = get_settings().data_dir
+    data = settings.data_dir
     shutil.rmtree(data / "tmp", ignore_errors=True)
     for sub in ("raw", "quarantine"):
         for partial in (data / sub).glob("**/*.parquet.tmp"):
             partial.unlink(missing_ok=True)
-    job = defs.resolve_job_def("full_refresh")
-    with DagsterInstance.get() as instance:
+    job = build_definitions(settings).resolve_job_def(JOB_NAME)
+    run_config = {
+        "loggers": {"console": {"config": {"log_level": "DEBUG" if verbose else "INFO"}}},
+        "ops": {DBT_ASSETS_NAME: {"config": {"full_refresh": full_refresh}}},
+    }
+    env = {k: os.environ.get(k, v) for k, v in DAGSTER_RUN_ENV.items()}
+    with (
+        DagsterInstance.from_config(str(dagster_home(settings))) as instance,
+        scoped_environ(env),
+    ):
         result = job.execute_in_process(
-            instance=instance,
-            tags=tags,
-            raise_on_error=False,
-            run_config={
-                "loggers": {"console": {"config": {"log_level": "DEBUG" if verbose else "INFO"}}}
-            },
+            instance=instance, tags=tags, raise_on_error=False, run_config=run_config
         )
-        _build_docs_index()
+        _build_docs_index(settings)
         failures = []
         for ev in result.all_events:
             if ev.is_step_failure:
@@ -304,4 +326,4 @@ def _run(verbose: bool, backfill: tuple[dt.date, dt.date] | None = None) -> int:
                     failures.append(
                         f"check {data.asset_key.to_user_string()}:{data.check_name} failed ({what})"
                     )
-        return _summary(result.run_id, time.perf_counter() - t0, result.success, failures)
+        return _summary(settings, result.run_id, time.perf_counter() - t0, result.success, failures)

@@ -25,7 +25,7 @@ from pipelines.lib.config_folder import (
 )
 from pipelines.lib.dbt import dbt_env, dbt_executable, dbt_vars_arg
 from pipelines.lib.mappings import MappingError, load_entities
-from pipelines.lib.settings import Settings, get_settings, load_settings
+from pipelines.lib.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ROOT / "sources"
@@ -255,9 +255,7 @@ def clean_settings(monkeypatch: pytest.MonkeyPatch) -> object:
     for key in ("CONFIG", "DATA", "LANDING", "WAREHOUSE"):
         monkeypatch.setenv(f"CRMWH_PATHS__{key}", "")
         monkeypatch.delenv(f"CRMWH_PATHS__{key}")
-    get_settings.cache_clear()
     yield
-    get_settings.cache_clear()
 
 
 def test_run_refuses_a_bad_configuration_before_starting(
@@ -292,10 +290,15 @@ def test_config_flag_reaches_child_processes_as_a_path(
 ) -> None:
     import os
 
-    args = cli.build_parser().parse_args(["run", "--config", str(tmp_path)])
-    cli._apply_path_flags(args)
-    assert os.environ["CRMWH_PATHS__CONFIG"] == str(tmp_path.resolve())
-    assert get_settings().config_dir == tmp_path.resolve()
+    monkeypatch.chdir(tmp_path)
+    args = cli.build_parser().parse_args(["run", "--config", "acme", "--data", str(tmp_path)])
+    settings = cli.settings_from_args(args)
+    assert settings.config_dir == (tmp_path / "acme").resolve()
+    assert "CRMWH_PATHS__CONFIG" not in os.environ  # passed down, not through this process
+    child = settings.environment()  # what a child process (the Dagster UI) is given
+    assert child["CRMWH_PATHS__CONFIG"] == str((tmp_path / "acme").resolve())
+    assert load_settings(environ=child).config_dir == (tmp_path / "acme").resolve()
+    assert load_settings(environ=child).data_dir == tmp_path.resolve()
 
 
 def test_settings_without_a_folder_have_none() -> None:

@@ -5,9 +5,13 @@ from __future__ import annotations
 from dagster import AssetKey
 
 from dashboards.spec import datasets as D
-from pipelines.definitions import defs
+from pipelines.definitions import JOB_NAME, build_definitions
 from pipelines.defs.dashboards import SUPERSET_PREFIX, dataset_asset_specs
-from pipelines.defs.transform.dbt import dbt_models
+from pipelines.defs.transform.dbt import DBT_ASSETS_NAME
+from pipelines.lib.settings import load_settings
+
+defs = build_definitions(load_settings())
+dbt_models = next(a for a in defs.assets if a.node_def.name == DBT_ASSETS_NAME)
 
 
 def test_every_dataset_is_an_asset_downstream_of_existing_marts() -> None:
@@ -30,7 +34,7 @@ def test_every_dataset_is_an_asset_downstream_of_existing_marts() -> None:
 
 
 def test_the_refresh_job_does_not_try_to_materialize_dataset_assets() -> None:
-    job = defs.resolve_job_def("full_refresh")
+    job = defs.resolve_job_def(JOB_NAME)
     selected = job.asset_layer.executable_asset_keys
     assert not {k for k in selected if k.path[0] == SUPERSET_PREFIX}
     assert AssetKey(["marts", "fct_deal"]) in selected

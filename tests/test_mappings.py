@@ -33,7 +33,6 @@ from pipelines.lib.ingest import (
     unrecognised_summary,
 )
 from pipelines.lib.mappings import Entity, MappingError, load_entities
-from pipelines.lib.settings import get_settings
 from pipelines.lib.warehouse import raw_dir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -484,9 +483,7 @@ def cli_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(f"CRMWH_PATHS__{key}", os.environ.get(f"CRMWH_PATHS__{key}", ""))
         if not os.environ[f"CRMWH_PATHS__{key}"]:
             monkeypatch.delenv(f"CRMWH_PATHS__{key}")
-    get_settings.cache_clear()
     yield
-    get_settings.cache_clear()
 
 
 def test_mapping_check_reports_a_clean_landing_folder(

@@ -32,7 +32,7 @@ from pipelines.lib.partitions import (
     manifest_entries_in_window,
     pending_files,
 )
-from pipelines.lib.settings import get_settings
+from pipelines.lib.settings import load_settings
 from pipelines.lib.warehouse import create_raw_views
 from tests.test_ingest import BITRIX_HEADER, bx_deal, crlf
 
@@ -46,9 +46,7 @@ def settings_at(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
     monkeypatch.setenv("CRMWH_PATHS__LANDING", str(tmp_path / "landing"))
     monkeypatch.setenv("CRMWH_PATHS__DATA", str(tmp_path / "data"))
     monkeypatch.setenv("CRMWH_PATHS__STATE", str(tmp_path / "state"))
-    get_settings.cache_clear()
     yield tmp_path
-    get_settings.cache_clear()
 
 
 def land(tmp_path: Path, name: str, *deals: str, folder: str = "crm_bitrix") -> Path:
@@ -61,7 +59,7 @@ def land(tmp_path: Path, name: str, *deals: str, folder: str = "crm_bitrix") -> 
 def test_files_map_to_the_days_they_export_and_out_of_range_dates_are_clamped(
     settings_at: Path,
 ) -> None:
-    s = get_settings()
+    s = load_settings()
     b = Bounds(D(2025, 1, 1), D(2026, 11, 23))  # partitions start_date .. "today"
     day = land(settings_at, "deals_2026-03-02.csv", bx_deal(1))
     month = land(settings_at, "statement_2026-02.txt", folder="accounting_1c")
@@ -100,10 +98,11 @@ def test_files_map_to_the_days_they_export_and_out_of_range_dates_are_clamped(
     late = dt.datetime(2026, 11, 23, 23, 30, tzinfo=dt.UTC)
     assert bounds(s, now=late).last == D(2026, 11, 24)
     # ... and the Dagster definition on the ingest assets has the same first and last day.
-    from pipelines.defs.ingest import EXPORT_DATES
+    from pipelines.defs.ingest import export_date_partitions
 
-    assert EXPORT_DATES.get_first_partition_key() == bounds(s).first.isoformat()
-    assert EXPORT_DATES.get_last_partition_key() == bounds(s).last.isoformat()
+    partitions = export_date_partitions(s)
+    assert partitions.get_first_partition_key() == bounds(s).first.isoformat()
+    assert partitions.get_last_partition_key() == bounds(s).last.isoformat()
 
 
 def _ingest_defs() -> tuple[Definitions, str]:
@@ -113,7 +112,10 @@ def _ingest_defs() -> tuple[Definitions, str]:
     job = define_asset_job(
         "ingest_deals", selection=AssetSelection.assets(["raw", "bitrix__deal_snapshot"])
     )
-    defs = Definitions(assets=ingest_assets(), jobs=[job], sensors=[build_landing_sensor(job)])
+    settings = load_settings()  # the test's CRMWH_PATHS__* variables
+    defs = Definitions(
+        assets=ingest_assets(settings), jobs=[job], sensors=[build_landing_sensor(settings, job)]
+    )
     return defs, "ingest_deals"
 
 
@@ -145,7 +147,7 @@ def test_ranged_runs_ingest_their_partitions_and_a_ui_backfill_rebuilds_exactly_
     from pipelines.defs.ingest import range_tags
 
     tmp = settings_at
-    s = get_settings()
+    s = load_settings()
     for day in (1, 2, 3):
         land(tmp, f"deals_2026-03-0{day}.csv", bx_deal(10 * day), bx_deal(10 * day + 1))
     defs, _ = _ingest_defs()
@@ -154,7 +156,7 @@ def test_ranged_runs_ingest_their_partitions_and_a_ui_backfill_rebuilds_exactly_
         # loaded yet.
         start, end = covering_range(pending_files(s), s, bounds(s))
         assert (start, end) == (D(2026, 3, 1), D(2026, 3, 3))
-        schedule = build_daily_schedule(defs.resolve_job_def("ingest_deals"))
+        schedule = build_daily_schedule(s, defs.resolve_job_def("ingest_deals"))
         tick = schedule.evaluate_tick(build_schedule_context(instance=instance))
         assert tick.run_requests[0].tags["dagster/asset_partition_range_start"] == "2026-03-01"
         assert tick.run_requests[0].tags["dagster/asset_partition_range_end"] == "2026-03-03"
@@ -188,7 +190,7 @@ def test_ranged_runs_ingest_their_partitions_and_a_ui_backfill_rebuilds_exactly_
         sensor = defs.resolve_sensor_def("landing_folder_sensor")
         from pipelines.defs.automation import landing_fingerprints
 
-        cursor = json.dumps(landing_fingerprints())
+        cursor = json.dumps(landing_fingerprints(s))
         land(tmp, "deals_2026-02-15.csv", bx_deal(5))
         request = sensor.evaluate_tick(
             build_sensor_context(instance=instance, cursor=cursor, definitions=defs)
@@ -223,13 +225,13 @@ def test_ranged_runs_ingest_their_partitions_and_a_ui_backfill_rebuilds_exactly_
         # The same backfill as `crmwh backfill` tags it, on a copy of the state before:
         # the same rows.
         os.environ["CRMWH_PATHS__DATA"] = str(copy)
-        get_settings.cache_clear()
+        defs, _ = _ingest_defs()  # the definitions of the new settings
         cli = _run(defs, instance, {**range_tags(D(2026, 3, 2), D(2026, 3, 2)),
                                     "crmwh/backfill": "2026-03-02..2026-03-02"})  # fmt: skip
         assert cli["2026-03-02"]["files_forgotten"] == 1
         assert [(f, n, a) for f, _, n, a in _raw(copy)] == [(f, n, a) for f, _, n, a in rebuilt]
         assert manifest_entries_in_window(
-            get_settings(), D(2026, 3, 2), D(2026, 3, 2), bounds(get_settings())
+            load_settings(), D(2026, 3, 2), D(2026, 3, 2), bounds(load_settings())
         )  # the reloaded file is in the manifest again
 
 
@@ -407,7 +409,6 @@ def test_backfill_launched_from_the_dagster_ui_is_one_run_over_the_range(
 
     # The same range as `crmwh backfill` runs it (its tag, in process) on the copy: same rows.
     os.environ["CRMWH_PATHS__DATA"] = str(copy)
-    get_settings.cache_clear()
     defs, _ = _ingest_defs()
     with DagsterInstance.ephemeral() as instance:
         cli_tags = {**range_tags(D(2026, 3, 1), D(2026, 3, 3)),

@@ -37,7 +37,7 @@ from pipelines.lib.quality.rules import (
     raw_suite,
     staging_suite,
 )
-from pipelines.lib.settings import get_settings
+from pipelines.lib.settings import load_settings
 from pipelines.lib.warehouse import CHECK_RESULT_COLUMNS, create_raw_views, raw_dir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -590,11 +590,9 @@ def settings_env(tmp_path: Path) -> Iterator[Path]:
     os.environ["CRMWH_PATHS__DATA"] = str(tmp_path / "data")
     os.environ["CRMWH_PATHS__WAREHOUSE"] = str(tmp_path / "warehouse.duckdb")
     os.environ["CRMWH_PATHS__LANDING"] = str(tmp_path / "landing")
-    get_settings.cache_clear()
     yield tmp_path
     os.environ.clear()
     os.environ.update(old)
-    get_settings.cache_clear()
 
 
 def _run_pipeline(rows: list[dict[str, object]], staging_duplicate: bool = False) -> object:
@@ -612,12 +610,12 @@ def _run_pipeline(rows: list[dict[str, object]], staging_duplicate: bool = False
 
     @asset(key=raw_key)
     def raw_account() -> MaterializeResult:
-        write_raw(get_settings().data_dir, entity, rows, load_id=new_load_id())
+        write_raw(load_settings().data_dir, entity, rows, load_id=new_load_id())
         return MaterializeResult()
 
     @asset(key=stg_key, deps=[raw_key])
     def dbt_build() -> MaterializeResult:
-        build = build_path(get_settings())
+        build = build_path(load_settings())
         con = duckdb.connect(str(build))
         con.execute("create schema staging")
         sql = "create table staging.stg_salesforce__account as select 'A' || range as account_id"
@@ -629,7 +627,7 @@ def _run_pipeline(rows: list[dict[str, object]], staging_duplicate: bool = False
 
     @asset(key=AssetKey(["warehouse", "published"]), deps=[stg_key])
     def publish() -> MaterializeResult:
-        s = get_settings()
+        s = load_settings()
         os.replace(build_path(s), s.warehouse_path)
         return MaterializeResult()
 
@@ -639,7 +637,10 @@ def _run_pipeline(rows: list[dict[str, object]], staging_duplicate: bool = False
     )
     defs = Definitions(
         assets=[raw_account, dbt_build, publish],
-        asset_checks=[build_checks(raw_suite_, raw_key), build_checks(stg_suite, stg_key)],
+        asset_checks=[
+            build_checks(load_settings(), raw_suite_, raw_key),
+            build_checks(load_settings(), stg_suite, stg_key),
+        ],
         jobs=[define_asset_job("full_refresh", selection="*")],
     )
     return defs.resolve_job_def("full_refresh").execute_in_process(raise_on_error=False)
@@ -668,7 +669,8 @@ def test_every_raw_table_gets_one_asset_check_per_rule_without_importing_gx() ->
 
     code = (
         "import sys; from pipelines.defs.quality import quality_checks; "
-        "checks = quality_checks(); "
+        "from pipelines.lib.settings import load_settings; "
+        "checks = quality_checks(load_settings()); "
         "print(len(checks), sum(len(list(c.check_specs)) for c in checks), "
         "'great_expectations' in sys.modules)"
     )
@@ -680,12 +682,12 @@ def test_every_raw_table_gets_one_asset_check_per_rule_without_importing_gx() ->
     from pipelines.defs.quality import quality_checks
 
     staging = {AssetKey(["staging", m]) for m in CONFIG["staging"]}
-    for checks in quality_checks(staging):
+    for checks in quality_checks(load_settings(), staging):
         for spec in checks.check_specs:
             assert spec.blocking is (spec.metadata["severity"] == "blocking")
     assert any(
         spec.asset_key == AssetKey(["staging", "stg_bitrix__deal_snapshot"]) and spec.blocking
-        for checks in quality_checks(staging)
+        for checks in quality_checks(load_settings(), staging)
         for spec in checks.check_specs
     )
 

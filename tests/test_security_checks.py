@@ -29,7 +29,7 @@ from pipelines.lib.quality import docs_dir, run_suite
 from pipelines.lib.quality.duck import warehouse_connection
 from pipelines.lib.quality.mask import KINDS, mask_value
 from pipelines.lib.quality.rules import load_config, raw_suite, staging_suites
-from pipelines.lib.settings import get_settings
+from pipelines.lib.settings import load_settings
 from pipelines.lib.warehouse import CHECK_RESULT_COLUMNS, checks_dir, create_raw_views
 from tests.test_quality import BITRIX_HEADER, LOADED_AT, STAGES
 
@@ -73,11 +73,9 @@ def settings_env(tmp_path: Path) -> Iterator[Path]:
     os.environ["CRMWH_PATHS__DATA"] = str(tmp_path / "data")
     os.environ["CRMWH_PATHS__WAREHOUSE"] = str(tmp_path / "warehouse.duckdb")
     os.environ["CRMWH_PATHS__LANDING"] = str(tmp_path / "landing")
-    get_settings.cache_clear()
     yield tmp_path
     os.environ.clear()
     os.environ.update(old)
-    get_settings.cache_clear()
 
 
 def land(tmp_path: Path) -> Path:
@@ -99,12 +97,12 @@ def run_checks(path: Path) -> tuple[bool, list[str]]:
 
     @asset(key=key)
     def raw_deals() -> MaterializeResult:
-        ingest_file(path, entity, get_settings().data_dir, new_load_id(), display_path=path.name)
+        ingest_file(path, entity, load_settings().data_dir, new_load_id(), display_path=path.name)
         return MaterializeResult()
 
     defs = Definitions(
         assets=[raw_deals],
-        asset_checks=[build_checks(raw_suite(entity, CONFIG, STAGES), key)],
+        asset_checks=[build_checks(load_settings(), raw_suite(entity, CONFIG, STAGES), key)],
         jobs=[define_asset_job("full_refresh", selection="*")],
     )
     result = defs.resolve_job_def("full_refresh").execute_in_process(raise_on_error=False)
@@ -145,7 +143,7 @@ def test_check_results_data_docs_and_summary_hold_only_masked_samples(
 
     data = settings_env / "data"
     success, failures = run_checks(land(settings_env))
-    _summary("adhoc", 0.0, success, failures)
+    _summary(load_settings(), "adhoc", 0.0, success, failures)
     printed = "".join(capfd.readouterr())
 
     rows = {r["check_name"]: r for r in check_results(data)}

@@ -22,6 +22,7 @@ import pytest
 
 from pipelines.lib.ingest import (
     IngestError,
+    IngestOptions,
     ingest_file,
     landed_files,
     new_load_id,
@@ -35,7 +36,7 @@ from pipelines.lib.mappings import Entity, load_entities
 from pipelines.lib.quality import run_suite
 from pipelines.lib.quality.duck import raw_connection
 from pipelines.lib.quality.rules import cadence
-from pipelines.lib.settings import get_settings
+from pipelines.lib.settings import load_settings
 from pipelines.lib.warehouse import create_raw_views, quarantine_dir
 from tests.test_quality import BITRIX_HEADER, bx_deal, outcomes_by_name, suite_of
 
@@ -53,9 +54,7 @@ def landing_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
     monkeypatch.setenv("CRMWH_PATHS__LANDING", str(tmp_path / "landing"))
     monkeypatch.setenv("CRMWH_PATHS__DATA", str(tmp_path / "data"))
     (tmp_path / "landing").mkdir()
-    get_settings.cache_clear()
     yield tmp_path
-    get_settings.cache_clear()
 
 
 def deals_text(lines: list[str], encoding: str = "cp1251") -> bytes:
@@ -167,12 +166,15 @@ def test_links_inside_the_landing_folder_only_by_setting(
     assert files == [real] and {p for p, _ in refused} == {inside, outside}
 
     monkeypatch.setenv("CRMWH_INGEST__ALLOW_SYMLINKS_INSIDE_LANDING", "true")
-    get_settings.cache_clear()
-    assert landed_files(tmp / "landing", DEALS) == [real, inside]
-    assert refused_entries(tmp / "landing") == [
+    allowed = IngestOptions.from_settings(load_settings())  # settings.yml / CRMWH_INGEST__*
+    assert allowed.allow_symlinks_inside_landing
+    assert landed_files(tmp / "landing", DEALS, allowed) == [real, inside]
+    assert refused_entries(tmp / "landing", allowed) == [
         (outside, f"symbolic link to {secret} refused: it leads outside the landing folder")
     ]
-    res = ingest_file(inside, DEALS, tmp / "data", new_load_id(), display_path="in.csv")
+    res = ingest_file(
+        inside, DEALS, tmp / "data", new_load_id(), display_path="in.csv", options=allowed
+    )
     assert res.rows_loaded == 2
 
 
@@ -260,11 +262,15 @@ def test_empty_and_header_only_files_are_reported_as_such_and_do_not_block(
 # --------------------------------------------------------------------------- failed files
 
 
-def ingest_or_record(path: Path, entity: Entity, data: Path, shown: str) -> object:
+def ingest_or_record(
+    path: Path, entity: Entity, data: Path, shown: str, options: IngestOptions | None = None
+) -> object:
     """What the ingest asset does with one file."""
     load = new_load_id()
     try:
-        return ingest_file(path, entity, data, load, display_path=shown)
+        return ingest_file(
+            path, entity, data, load, display_path=shown, options=options or IngestOptions()
+        )
     except IngestError as exc:
         record_unreadable(path, shown, entity, data, load, str(exc))
         return exc
@@ -398,38 +404,35 @@ def test_xlsx_over_the_row_cap_fails_clearly_and_is_not_parsed_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CRMWH_INGEST__XLSX_MAX_ROWS", "1000")
-    get_settings.cache_clear()
-    try:
-        rows = (
-            invoice_rows(2)
-            + '<row r="100000"><c r="A100000" t="inlineStr"><is><t>x</t></is></c></row>'
-        )
-        bomb = xlsx_bytes(rows, "A1:XFD100000")
-        folder = tmp_path / "landing" / INVOICES.folder
-        folder.mkdir(parents=True)
-        path = folder / "invoices_2026-11.xlsx"
-        path.write_bytes(bomb)
-        data = tmp_path / "data"
-        started = time.perf_counter()
-        err = ingest_or_record(path, INVOICES, data, path.name)
-        print(f"\nXLSX of {len(bomb)} bytes with data at row 100000: refused in "
-              f"{time.perf_counter() - started:.3f} s")  # fmt: skip
-        assert isinstance(err, IngestError)
-        assert str(err) == (
-            f"{path}: sheet 'Счета' has data beyond row 1000 (ingest.xlsx_max_rows in "
-            "settings.yml); split the export"
-        )
-        assert len(list((data / "failed").glob("*.json"))) == 1
-        again = ingest_or_record(path, INVOICES, data, path.name)
-        assert again.status == "failed" and "beyond row 1000" in again.warnings[0]
+    capped = IngestOptions.from_settings(load_settings())  # settings.yml / CRMWH_INGEST__*
+    assert capped.xlsx_max_rows == 1000
+    rows = (
+        invoice_rows(2) + '<row r="100000"><c r="A100000" t="inlineStr"><is><t>x</t></is></c></row>'
+    )
+    bomb = xlsx_bytes(rows, "A1:XFD100000")
+    folder = tmp_path / "landing" / INVOICES.folder
+    folder.mkdir(parents=True)
+    path = folder / "invoices_2026-11.xlsx"
+    path.write_bytes(bomb)
+    data = tmp_path / "data"
+    started = time.perf_counter()
+    err = ingest_or_record(path, INVOICES, data, path.name, capped)
+    print(f"\nXLSX of {len(bomb)} bytes with data at row 100000: refused in "
+          f"{time.perf_counter() - started:.3f} s")  # fmt: skip
+    assert isinstance(err, IngestError)
+    assert str(err) == (
+        f"{path}: sheet 'Счета' has data beyond row 1000 (ingest.xlsx_max_rows in "
+        "settings.yml); split the export"
+    )
+    assert len(list((data / "failed").glob("*.json"))) == 1
+    again = ingest_or_record(path, INVOICES, data, path.name, capped)
+    assert again.status == "failed" and "beyond row 1000" in again.warnings[0]
 
-        wide = xlsx_bytes(invoice_rows(1).replace("</row>", _cell("XFD1", "x") + "</row>", 1))
-        path2 = folder / "invoices_2026-10.xlsx"
-        path2.write_bytes(wide)
-        with pytest.raises(IngestError, match="header 16384 columns wide, more than 500"):
-            ingest_file(path2, INVOICES, data, new_load_id())
-    finally:
-        get_settings.cache_clear()
+    wide = xlsx_bytes(invoice_rows(1).replace("</row>", _cell("XFD1", "x") + "</row>", 1))
+    path2 = folder / "invoices_2026-10.xlsx"
+    path2.write_bytes(wide)
+    with pytest.raises(IngestError, match="header 16384 columns wide, more than 500"):
+        ingest_file(path2, INVOICES, data, new_load_id(), options=capped)
 
 
 # --------------------------------------------------------------------------- volume
@@ -488,14 +491,14 @@ def test_removing_or_replacing_the_offending_file_clears_the_volume_block(
     data = tmp / "data"
     for day in (16, 17, 18, 19):
         land_deals(tmp, f"deals_2026-11-{day}.csv", 40)
-    assert withdraw_blocked_files(DEALS) == []  # a passing load is never withdrawn
+    assert withdraw_blocked_files(load_settings(), DEALS) == []  # a passing load is never withdrawn
     cut = land_deals(tmp, "deals_2026-11-20.csv", 3)
     assert not volume_outcomes(data)["volume__block"].passed
-    assert withdraw_blocked_files(DEALS) == []  # still landed: the block stands
+    assert withdraw_blocked_files(load_settings(), DEALS) == []  # still landed: the block stands
     assert not volume_outcomes(data)["volume__block"].passed
 
     cut.unlink()  # the operator removes the offending file
-    assert withdraw_blocked_files(DEALS) == [
+    assert withdraw_blocked_files(load_settings(), DEALS) == [
         f"{DEALS.folder}/deals_2026-11-20.csv: withdrawn from the raw layer: its load failed "
         "the blocking volume floor (3 rows, at least 4 expected: median 40 rows/file x 1 "
         "file(s) (daily)) and the file is no longer in the landing folder"
@@ -515,13 +518,13 @@ def test_removing_or_replacing_the_offending_file_clears_the_volume_block(
     cut = land_deals(tmp, "deals_2026-11-21.csv", 3)
     assert not volume_outcomes(data)["volume__block"].passed
     cut.write_bytes(deals_text([bx_deal(i, tag="r") for i in range(40)]))
-    assert len(withdraw_blocked_files(DEALS)) == 1
+    assert len(withdraw_blocked_files(load_settings(), DEALS)) == 1
     ingest_file(cut, DEALS, data, new_load_id(), display_path=f"{DEALS.folder}/{cut.name}")
     got = volume_outcomes(data)
     assert got["volume__block"].passed and got["volume"].observed == 40
     # and a file that passed may leave the landing folder (rotation) without being withdrawn
     cut.unlink()
-    assert withdraw_blocked_files(DEALS) == []
+    assert withdraw_blocked_files(load_settings(), DEALS) == []
 
 
 # --------------------------------------------------------------------------- Dagster assets
@@ -531,7 +534,11 @@ def test_ingest_assets_refuse_links_and_withdraw_a_blocked_file(landing_env: Pat
     """The same behaviours through the Dagster assets a run materialises."""
     from dagster import DagsterInstance, materialize
 
-    from pipelines.defs.ingest import build_ingest_asset, landing_inventory
+    from pipelines.defs.ingest import (
+        build_ingest_asset,
+        build_landing_inventory,
+        export_date_partitions,
+    )
 
     tmp = landing_env
     for day in (16, 17, 18, 19):
@@ -543,7 +550,9 @@ def test_ingest_assets_refuse_links_and_withdraw_a_blocked_file(landing_env: Pat
     (tmp / "landing" / DEALS.folder / "deals_2026-11-22.csv").write_bytes(b"")
     cut.unlink()
 
-    asset = build_ingest_asset(DEALS)
+    settings = load_settings()
+    asset = build_ingest_asset(settings, DEALS, export_date_partitions(settings))
+    landing_inventory = build_landing_inventory(settings, ENTITY_LIST)
     with DagsterInstance.ephemeral() as instance:
         result = materialize([asset], partition_key="2026-11-22", instance=instance)
         assert result.success

@@ -32,7 +32,7 @@ import pytest
 from pipelines.lib import superset
 from pipelines.lib.child_env import without_secrets
 from pipelines.lib.quality import docs_dir
-from pipelines.lib.settings import get_settings
+from pipelines.lib.settings import load_settings
 from tests.conftest import ServedUser
 from tests.superset_api import Api, Served, free_port
 
@@ -208,17 +208,15 @@ def dagster_ui(
     }
     saved = {k: os.environ.get(k) for k in [*canaries, "CRMWH_PATHS__STATE", "DAGSTER_HOME"]}
     os.environ.update(canaries, CRMWH_PATHS__STATE=str(work / "state"))
-    get_settings.cache_clear()
     port = free_port()
     try:
-        proc = cli.start_dagster_ui(port)
+        proc = cli.start_dagster_ui(load_settings(), port)
     finally:
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-        get_settings.cache_clear()
     try:
         deadline = time.monotonic() + 300
         while True:

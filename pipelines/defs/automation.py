@@ -27,44 +27,44 @@ from dagster import (
 )
 
 from pipelines.defs.ingest import range_tags
-from pipelines.lib.ingest import landed_files
+from pipelines.lib.ingest import IngestOptions, landed_files
 from pipelines.lib.mappings import load_entities
 from pipelines.lib.notify import notify_failure
 from pipelines.lib.partitions import bounds, covering_range, pending_files
-from pipelines.lib.settings import get_settings
+from pipelines.lib.settings import Settings
 
 
-def landing_fingerprints() -> dict[str, str]:
+def landing_fingerprints(settings: Settings) -> dict[str, str]:
     """path -> size:mtime of every claimed landed file; cheap enough to poll every minute."""
-    s = get_settings()
+    s = settings
+    options = IngestOptions.from_settings(s)
     out = {}
     for entity in load_entities(s.sources_dir, s.config_dir):
-        for p in landed_files(s.landing_dir, entity):
+        for p in landed_files(s.landing_dir, entity, options):
             st = p.stat()
             out[str(p)] = f"{st.st_size}:{st.st_mtime_ns}"
     return out
 
 
-def build_landing_sensor(job: JobDefinition) -> SensorDefinition:
+def build_landing_sensor(settings: Settings, job: JobDefinition) -> SensorDefinition:
     @sensor(
         name="landing_folder_sensor",
         job=job,
         minimum_interval_seconds=int(
-            get_settings().section("schedule").get("sensor_interval_seconds", 60)
+            settings.section("schedule").get("sensor_interval_seconds", 60)
         ),
         default_status=DefaultSensorStatus.STOPPED,
         description="Starts a run when files appear or change in the landing folder.",
     )
     def _landing_sensor(context: SensorEvaluationContext) -> object:
         seen = json.loads(context.cursor) if context.cursor else {}
-        now = landing_fingerprints()
+        now = landing_fingerprints(settings)
         changed = sorted(p for p, fp in now.items() if seen.get(p) != fp)
         if not changed:
             return SkipReason("no new or changed files in the landing folder")
         context.update_cursor(json.dumps(now))
         key = hashlib.sha256("\n".join(f"{p}={now[p]}" for p in changed).encode()).hexdigest()
-        s = get_settings()
-        start, end = covering_range([Path(p) for p in changed], s, bounds(s))
+        start, end = covering_range([Path(p) for p in changed], settings, bounds(settings))
         return RunRequest(
             run_key=key[:32],
             tags={
@@ -77,8 +77,8 @@ def build_landing_sensor(job: JobDefinition) -> SensorDefinition:
     return _landing_sensor
 
 
-def build_daily_schedule(job: JobDefinition) -> ScheduleDefinition:
-    s = get_settings()
+def build_daily_schedule(settings: Settings, job: JobDefinition) -> ScheduleDefinition:
+    s = settings
 
     @schedule(
         name="daily_full_refresh",
@@ -92,20 +92,24 @@ def build_daily_schedule(job: JobDefinition) -> ScheduleDefinition:
         ),
     )
     def _daily(context: ScheduleEvaluationContext) -> RunRequest:
-        settings = get_settings()
         start, end = covering_range(pending_files(settings), settings, bounds(settings))
         return RunRequest(tags={**range_tags(start, end), "crmwh/trigger": "schedule"})
 
     return _daily
 
 
-@run_failure_sensor(name="notify_on_run_failure", default_status=DefaultSensorStatus.STOPPED)
-def notify_on_run_failure(context: RunFailureSensorContext) -> None:
-    """Log every failed run and e-mail it when `notifications.smtp_host` is configured."""
-    run = context.dagster_run
-    failure = context.failure_event.message if context.failure_event else "run failed"
-    notify_failure(
-        get_settings(),
-        subject=f"crm-warehouse: run {run.run_id[:8]} of {run.job_name} failed",
-        body=f"{failure}\n\nThe served warehouse was left unchanged.\nRun id: {run.run_id}",
-    )
+def build_failure_sensor(settings: Settings) -> SensorDefinition:
+    """A sensor that logs every failed run and e-mails it when `notifications.smtp_host`
+    is configured."""
+
+    @run_failure_sensor(name="notify_on_run_failure", default_status=DefaultSensorStatus.STOPPED)
+    def notify_on_run_failure(context: RunFailureSensorContext) -> None:
+        run = context.dagster_run
+        failure = context.failure_event.message if context.failure_event else "run failed"
+        notify_failure(
+            settings,
+            subject=f"crm-warehouse: run {run.run_id[:8]} of {run.job_name} failed",
+            body=f"{failure}\n\nThe served warehouse was left unchanged.\nRun id: {run.run_id}",
+        )
+
+    return notify_on_run_failure

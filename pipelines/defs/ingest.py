@@ -1,6 +1,6 @@
 """Ingestion assets: one per source entity declared under `sources/`, plus landing inventory.
 
-The per-entity assets are partitioned by day over export dates (`EXPORT_DATES`, see
+The per-entity assets are partitioned by day over export dates (`export_date_partitions`, see
 `pipelines.lib.partitions` for which file belongs to which day). A run covers one range of
 partitions (`BackfillPolicy.single_run()`: a UI backfill over a week is one run, not
 seven) and an asset reads only the landed files that touch that range:
@@ -18,6 +18,7 @@ Parquet + rows in quarantine = rows the file held.
 import datetime as dt
 import warnings
 from collections.abc import Mapping
+from pathlib import Path
 
 import duckdb
 from dagster import (
@@ -38,6 +39,7 @@ from pipelines.lib.backfill import forget_entries
 from pipelines.lib.ingest import (
     FileResult,
     IngestError,
+    IngestOptions,
     blocked_files_gone,
     duck_path,
     ingest_file,
@@ -55,7 +57,7 @@ from pipelines.lib.partitions import (
     start_date,
 )
 from pipelines.lib.quality.rules import Rule, default_config_path, load_config, raw_suite
-from pipelines.lib.settings import get_settings
+from pipelines.lib.settings import Settings
 from pipelines.lib.warehouse import manifest_dir, quarantine_dir, raw_dir
 
 ROW_ACCOUNTING = "row_accounting"
@@ -64,11 +66,13 @@ BACKFILL_TAGS = ("dagster/backfill", "crmwh/backfill")
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 
-EXPORT_DATES = DailyPartitionsDefinition(
-    start_date=start_date(get_settings()).isoformat(),
-    timezone=get_settings().timezone,
-    end_offset=1,  # today's partition exists: files exported today are ingested today
-)
+
+def export_date_partitions(settings: Settings) -> DailyPartitionsDefinition:
+    """Daily partitions over export dates from `partitions.start_date`, in the company's
+    time zone; today's partition exists, so files exported today are ingested today."""
+    return DailyPartitionsDefinition(
+        start_date=start_date(settings).isoformat(), timezone=settings.timezone, end_offset=1
+    )
 
 
 def range_tags(start: dt.date, end: dt.date) -> dict[str, str]:
@@ -84,9 +88,8 @@ def raw_asset_key(entity: Entity) -> AssetKey:
     return AssetKey(["raw", entity.table])
 
 
-def row_accounting_mismatches(entity: Entity) -> list[str]:
+def row_accounting_mismatches(data: Path, entity: Entity) -> list[str]:
     """Files whose manifest count differs from rows found in Parquet + quarantine."""
-    data = get_settings().data_dir
     mfiles = manifest_dir(data) / f"{entity.table}__*.json"
     if not any(manifest_dir(data).glob(f"{entity.table}__*.json")):
         return []
@@ -122,33 +125,41 @@ def row_accounting_mismatches(entity: Entity) -> list[str]:
     return [f"{f}: read {n} != loaded {lo} + quarantined {qu}" for f, n, lo, qu in rows]
 
 
-def volume_block_rule(entity: Entity) -> Rule | None:
+def volume_block_rule(settings: Settings, entity: Entity) -> Rule | None:
     """The table's blocking volume floor (`quality/suites.yml` `volume.block_below`), if any."""
-    s = get_settings()
-    suite = raw_suite(entity, load_config(default_config_path(s.root)))
+    suite = raw_suite(entity, load_config(default_config_path(settings.root)))
     return next((r for r in suite.rules if r.kind == "volume" and r.blocking), None)
 
 
-def withdraw_blocked_files(entity: Entity) -> list[str]:
+def withdraw_blocked_files(settings: Settings, entity: Entity) -> list[str]:
     """Forget the files of the table's latest load that fail its blocking volume floor and
     have left the landing folder (see `blocked_files_gone`); a message per file."""
-    rule = volume_block_rule(entity)
+    rule = volume_block_rule(settings, entity)
     if rule is None:
         return []
-    s = get_settings()
-    gone = blocked_files_gone(s.data_dir, s.landing_dir, entity, rule)
+    s = settings
+    gone = blocked_files_gone(
+        s.data_dir, s.landing_dir, entity, rule, IngestOptions.from_settings(s)
+    )
     forget_entries(s, [entry for entry, _ in gone])
     return [message for _, message in gone]
 
 
-def build_ingest_asset(entity: Entity) -> AssetsDefinition:
+def build_ingest_asset(
+    settings: Settings, entity: Entity, partitions: DailyPartitionsDefinition
+) -> AssetsDefinition:
+    """The ingest asset of one entity, reading and writing where `settings` say."""
     key = raw_asset_key(entity)
     with warnings.catch_warnings():  # `backfill_policy` is marked beta in Dagster 1.13
         warnings.simplefilter("ignore", BetaWarning)
-        return _build_ingest_asset(entity, key)
+        return _build_ingest_asset(settings, entity, key, partitions)
 
 
-def _build_ingest_asset(entity: Entity, key: AssetKey) -> AssetsDefinition:
+def _build_ingest_asset(
+    settings: Settings, entity: Entity, key: AssetKey, partitions: DailyPartitionsDefinition
+) -> AssetsDefinition:
+    options = IngestOptions.from_settings(settings)
+
     @asset(
         key=key,
         group_name=f"ingest_{entity.system}",
@@ -157,7 +168,7 @@ def _build_ingest_asset(entity: Entity, key: AssetKey) -> AssetsDefinition:
             f"(layout: {entity.definition_file.name if entity.definition_file else '?'})."
         ),
         kinds={"parquet", "python"},
-        partitions_def=EXPORT_DATES,
+        partitions_def=partitions,
         backfill_policy=BackfillPolicy.single_run(),
         check_specs=[
             AssetCheckSpec(
@@ -169,15 +180,14 @@ def _build_ingest_asset(entity: Entity, key: AssetKey) -> AssetsDefinition:
         ],
     )
     def _ingest(context: AssetExecutionContext) -> object:
-        settings = get_settings()
         keys = context.partition_key_range
         start, end = dt.date.fromisoformat(keys.start), dt.date.fromisoformat(keys.end)
         b = bounds(settings)
         files = files_in_window(
-            landed_files(settings.landing_dir, entity), start, end, settings, b, entity
+            landed_files(settings.landing_dir, entity, options), start, end, settings, b, entity
         )
         forgotten = 0
-        withdrawn = withdraw_blocked_files(entity)
+        withdrawn = withdraw_blocked_files(settings, entity)
         for message in withdrawn:
             context.log.warning(message)
         if is_backfill(context.run.tags):
@@ -200,6 +210,7 @@ def _build_ingest_asset(entity: Entity, key: AssetKey) -> AssetsDefinition:
                     context.run.run_id,
                     display_path=shown,
                     retry_failed=is_backfill(context.run.tags),
+                    options=options,
                 )
             except IngestError as exc:
                 context.log.error(str(exc))
@@ -242,7 +253,7 @@ def _build_ingest_asset(entity: Entity, key: AssetKey) -> AssetsDefinition:
                 "unreadable": "\n".join(unreadable) or "none",
             }
         )
-        problems = row_accounting_mismatches(entity)
+        problems = row_accounting_mismatches(settings.data_dir, entity)
         for problem in problems:
             context.log.error(f"row accounting broken: {problem}")
         yield AssetCheckResult(
@@ -255,31 +266,35 @@ def _build_ingest_asset(entity: Entity, key: AssetKey) -> AssetsDefinition:
     return _ingest
 
 
-@asset(
-    key=AssetKey(["raw", "landing_inventory"]),
-    group_name="ingest",
-    description="Files in the landing folder that no source definition claims (quarantined).",
-    kinds={"python"},
-)
-def landing_inventory(context: AssetExecutionContext) -> MaterializeResult:
-    settings = get_settings()
-    found = quarantine_unrecognised(
-        settings.landing_dir,
-        settings.data_dir,
-        load_entities(settings.sources_dir, settings.config_dir),
-        context.run.run_id,
+def build_landing_inventory(settings: Settings, entities: list[Entity]) -> AssetsDefinition:
+    """The asset that quarantines what the landing folder holds and no mapping claims."""
+    options = IngestOptions.from_settings(settings)
+
+    @asset(
+        key=AssetKey(["raw", "landing_inventory"]),
+        group_name="ingest",
+        description="Files in the landing folder that no source definition claims (quarantined).",
+        kinds={"python"},
     )
-    if found:  # one line, however many: an export folder may hold hundreds of other files
-        context.log.warning(unrecognised_summary(found))
-    refused = quarantine_refused(settings.landing_dir, settings.data_dir, context.run.run_id)
-    for line in refused:  # symbolic links, pipes, devices: never read, listed in the quarantine
-        context.log.warning(line)
-    return MaterializeResult(
-        metadata={"unrecognised_files": len(found), "refused_entries": len(refused)}
-    )
+    def landing_inventory(context: AssetExecutionContext) -> MaterializeResult:
+        landing, data, run_id = settings.landing_dir, settings.data_dir, context.run.run_id
+        found = quarantine_unrecognised(landing, data, entities, run_id, options)
+        if found:  # one line, however many: an export folder may hold hundreds of other files
+            context.log.warning(unrecognised_summary(found))
+        refused = quarantine_refused(landing, data, run_id, options)
+        for line in refused:  # links, pipes, devices: never read, listed in the quarantine
+            context.log.warning(line)
+        return MaterializeResult(
+            metadata={"unrecognised_files": len(found), "refused_entries": len(refused)}
+        )
+
+    return landing_inventory
 
 
-def ingest_assets() -> list[AssetsDefinition]:
-    s = get_settings()
-    entities = load_entities(s.sources_dir, s.config_dir)
-    return [build_ingest_asset(e) for e in entities] + [landing_inventory]
+def ingest_assets(settings: Settings) -> list[AssetsDefinition]:
+    """One ingest asset per entity of the mappings in force, and the landing inventory."""
+    entities = load_entities(settings.sources_dir, settings.config_dir)
+    partitions = export_date_partitions(settings)
+    return [build_ingest_asset(settings, e, partitions) for e in entities] + [
+        build_landing_inventory(settings, entities)
+    ]

@@ -3,26 +3,30 @@
 See `pipelines.lib.publish` for why the served file is never written in place.
 """
 
-from dagster import AssetExecutionContext, AssetKey, MaterializeResult, asset
+from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, MaterializeResult, asset
 
-from pipelines.defs.transform.dbt import dbt_models
 from pipelines.lib.dbt import build_path
 from pipelines.lib.publish import publish
-from pipelines.lib.settings import get_settings
+from pipelines.lib.settings import Settings
 
 
-@asset(
-    key=AssetKey(["warehouse", "published"]),
-    deps=[dbt_models],
-    group_name="publish",
-    description="The served warehouse file; replaced only after dbt build and its tests pass.",
-    kinds={"duckdb"},
-)
-def published_warehouse(context: AssetExecutionContext) -> MaterializeResult:
-    s = get_settings()
-    keep = int(s.section("publish").get("keep_versions", 3))
-    marts = publish(build_path(s), s.warehouse_path, keep=keep)
-    context.log.info(f"published {s.warehouse_path} ({len(marts)} mart tables)")
-    return MaterializeResult(
-        metadata={"path": str(s.warehouse_path), "mart_tables": len(marts), "rows": dict(marts)}
+def build_publish_asset(settings: Settings, dbt_models: AssetsDefinition) -> AssetsDefinition:
+    """The asset that replaces `settings.warehouse_path` with the build of `dbt_models`."""
+
+    @asset(
+        key=AssetKey(["warehouse", "published"]),
+        deps=[dbt_models],
+        group_name="publish",
+        description="The served warehouse file; replaced only after dbt build and its tests pass.",
+        kinds={"duckdb"},
     )
+    def published_warehouse(context: AssetExecutionContext) -> MaterializeResult:
+        served = settings.warehouse_path
+        keep = int(settings.section("publish").get("keep_versions", 3))
+        marts = publish(build_path(settings), served, keep=keep)
+        context.log.info(f"published {served} ({len(marts)} mart tables)")
+        return MaterializeResult(
+            metadata={"path": str(served), "mart_tables": len(marts), "rows": dict(marts)}
+        )
+
+    return published_warehouse

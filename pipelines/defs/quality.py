@@ -36,7 +36,7 @@ from pipelines.lib.quality.rules import (
     raw_suites,
     staging_suites,
 )
-from pipelines.lib.settings import get_settings
+from pipelines.lib.settings import Settings
 
 
 def _metadata(outcome: object) -> dict[str, object]:
@@ -48,7 +48,9 @@ def _metadata(outcome: object) -> dict[str, object]:
     return {k: v for k, v in meta.items() if v is not None}
 
 
-def _run(context: AssetCheckExecutionContext, suite: Suite, key: AssetKey) -> Iterator[object]:
+def _run(
+    context: AssetCheckExecutionContext, settings: Settings, suite: Suite, key: AssetKey
+) -> Iterator[object]:
     from pipelines.lib.dbt import build_path
     from pipelines.lib.quality import (
         DOCS_INDEX_TAG,
@@ -62,13 +64,13 @@ def _run(context: AssetCheckExecutionContext, suite: Suite, key: AssetKey) -> It
     from pipelines.lib.quality.memo import REUSED, memo_path
     from pipelines.lib.quality.results import write_results
 
-    s = get_settings()
+    s = settings
     now = utcnow()
     if suite.layer == RAW:
-        con = raw_connection(s.data_dir, load_entities(s.sources_dir, s.config_dir))
+        con = raw_connection(s.data_dir, load_entities(s.sources_dir, s.config_dir), s)
     else:
         built = build_path(s)
-        con = warehouse_connection(built if built.exists() else s.warehouse_path)
+        con = warehouse_connection(built if built.exists() else s.warehouse_path, s)
     try:
         docs = docs_dir(s.data_dir) if data_docs_enabled(s.section("quality")) else None
         index = context.run.tags.get(DOCS_INDEX_TAG) != "end-of-run"
@@ -115,7 +117,7 @@ def _run(context: AssetCheckExecutionContext, suite: Suite, key: AssetKey) -> It
         )
 
 
-def build_checks(suite: Suite, key: AssetKey) -> AssetChecksDefinition:
+def build_checks(settings: Settings, suite: Suite, key: AssetKey) -> AssetChecksDefinition:
     """One op that runs a table's suite and reports each rule as an asset check."""
     specs = [
         AssetCheckSpec(
@@ -135,22 +137,24 @@ def build_checks(suite: Suite, key: AssetKey) -> AssetChecksDefinition:
         can_subset=True,
     )
     def _checks(context: AssetCheckExecutionContext) -> Iterator[object]:
-        yield from _run(context, suite, key)
+        yield from _run(context, settings, suite, key)
 
     return _checks
 
 
-def quality_checks(staging_keys: set[AssetKey] | None = None) -> list[AssetChecksDefinition]:
+def quality_checks(
+    settings: Settings, staging_keys: set[AssetKey] | None = None
+) -> list[AssetChecksDefinition]:
     """Checks of every raw table and of the configured staging models among `staging_keys`."""
-    s = get_settings()
+    s = settings
     config = load_config(default_config_path(s.root))
     stages = pipeline_stages(table_path(s, "pipeline_stages"))
     out = [
-        build_checks(suite, AssetKey(["raw", suite.table]))
+        build_checks(s, suite, AssetKey(["raw", suite.table]))
         for suite in raw_suites(load_entities(s.sources_dir, s.config_dir), config, stages)
     ]
     if staging_keys:
         models = {k.path[-1] for k in staging_keys if k.path[0] == "staging"}
         for suite in staging_suites(config, models):
-            out.append(build_checks(suite, AssetKey(["staging", suite.table])))
+            out.append(build_checks(s, suite, AssetKey(["staging", suite.table])))
     return out

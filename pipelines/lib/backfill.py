@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines.lib.ingest import landed_files
+from pipelines.lib.ingest import IngestOptions, landed_files
 from pipelines.lib.mappings import load_entities
 from pipelines.lib.partitions import (
     bounds,
@@ -46,7 +46,12 @@ def plan_backfill(settings: Settings, start: dt.date, end: dt.date) -> BackfillP
     for entity in load_entities(settings.sources_dir, settings.config_dir):
         landed.update(
             files_in_window(
-                landed_files(settings.landing_dir, entity), start, end, settings, b, entity
+                landed_files(settings.landing_dir, entity, IngestOptions.from_settings(settings)),
+                start,
+                end,
+                settings,
+                b,
+                entity,
             )
         )
     return BackfillPlan(start, end, forget, sorted(landed))

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 #: names of variables that hold secrets (``SUPERSET_ADMIN_PASSWORD``, ``CRMWH_USER_PASSWORD``,
 #: ``CRMWH_NOTIFICATIONS__SMTP_PASSWORD``, ``PGPASSWORD``, ``AWS_SECRET_ACCESS_KEY``, …)
@@ -41,3 +42,21 @@ def without_secrets(base: Mapping[str, str] | None = None, **extra: str) -> dict
     env = {k: v for k, v in source.items() if not is_secret(k, v)}
     env.update(extra)
     return env
+
+
+@contextmanager
+def scoped_environ(env: Mapping[str, str]) -> Iterator[None]:
+    """``env`` added to this process's environment for the duration of the block, then
+    the environment restored as it was.
+
+    Only for libraries that read their settings from the environment and offer no
+    argument for them: dagster-dbt starts dbt with a copy of this process's environment
+    (``DbtCliResource.cli`` takes none of its own), and Dagster reads its event batching
+    switches from ``os.environ`` while a run executes in this process."""
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)

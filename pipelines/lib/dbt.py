@@ -21,12 +21,11 @@ def dbt_executable() -> str:
 
 def guarded_dbt_executable() -> str:
     """`dbt` wrapped so that it is killed when the run that started it dies (Linux
-    `setpriv --pdeathsig`); the plain `dbt` where setpriv is missing."""
-    real = dbt_executable()
+    `setpriv --pdeathsig`); the plain `dbt` where setpriv is missing. The wrapper finds
+    the real one in `CRMWH_DBT_REAL` of its environment (`dbt_env`)."""
     guard = Path(__file__).with_name("dbt-guarded")
     if shutil.which("setpriv") is None or not os.access(guard, os.X_OK):
-        return real
-    os.environ["CRMWH_DBT_REAL"] = real
+        return dbt_executable()
     return str(guard)
 
 
@@ -54,6 +53,7 @@ def dbt_env(settings: Settings, warehouse: Path) -> dict[str, str]:
     else:
         env[SEED_DIR_ENV] = dbt_seed_path(settings)
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    env["CRMWH_DBT_REAL"] = dbt_executable()  # for the dbt-guarded wrapper
     return env
 
 
@@ -61,15 +61,18 @@ def dbt_vars_arg(settings: Settings) -> str:
     return json.dumps(settings.dbt_vars(), ensure_ascii=False)
 
 
-def dbt_build_args(settings: Settings) -> list[str]:
+def dbt_build_args(settings: Settings, full_refresh: bool | None = None) -> list[str]:
     """`dbt build` as a run invokes it (settings.yml `dbt:`): data tests always; unit tests
     (fixed fixtures, independent of the data) only when `run_unit_tests` is true — CI runs
-    them (tests/test_dbt_project.py); `full_refresh` rebuilds the incremental models."""
+    them (tests/test_dbt_project.py); `full_refresh` (the run's, else settings.yml
+    `dbt.full_refresh`) rebuilds the incremental models."""
     dbt = settings.section("dbt")
+    if full_refresh is None:
+        full_refresh = bool(dbt.get("full_refresh", False))
     args = ["build", "--vars", dbt_vars_arg(settings)]
     if not dbt.get("run_unit_tests", False):
         args += ["--exclude", "resource_type:unit_test"]
-    if dbt.get("full_refresh", False):
+    if full_refresh:
         args.append("--full-refresh")
     return args
 

@@ -34,7 +34,7 @@ from typing import Any
 import duckdb
 
 from pipelines.lib.mappings import Column, Entity
-from pipelines.lib.settings import PROJECT_ROOT, get_settings
+from pipelines.lib.settings import PROJECT_ROOT, Settings, duckdb_pragmas
 from pipelines.lib.warehouse import (
     deliveries_dir,
     manifest_dir,
@@ -47,6 +47,40 @@ from pipelines.lib.warehouse import (
 CHUNK = 1 << 20
 NBSP = "\u00a0"
 NNBSP = "\u202f"
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    """What the settings say about reading landed files: `ingest:`, `company.timezone`
+    (the export day of a file dated by its modification time) and `duckdb:`. The
+    defaults are those of the shipped settings.yml; a run passes
+    `IngestOptions.from_settings(settings)`."""
+
+    timezone: str = "Europe/Moscow"
+    allow_symlinks_inside_landing: bool = False
+    xlsx_max_rows: int = 1_048_576
+    xlsx_max_columns: int = 500
+    duckdb: tuple[tuple[str, Any], ...] = ()  # Settings.duckdb_options(), as pairs
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> IngestOptions:
+        ing = settings.section("ingest")
+        return cls(
+            timezone=settings.timezone,
+            allow_symlinks_inside_landing=bool(ing.get("allow_symlinks_inside_landing", False)),
+            xlsx_max_rows=int(ing.get("xlsx_max_rows", 1_048_576)),
+            xlsx_max_columns=int(ing.get("xlsx_max_columns", 500)),
+            duckdb=tuple(settings.duckdb_options().items()),
+        )
+
+    def duckdb_pragmas(self, temp_dir: Path) -> str:
+        """`set` statements for an ingestion's DuckDB connection (spills under `temp_dir`
+        unless a `duckdb.temp_directory` is configured)."""
+        options = dict(self.duckdb) or {"default_temp_directory": str(temp_dir)}
+        return duckdb_pragmas(options, temp_dir)
+
+
+DEFAULT_OPTIONS = IngestOptions()
 
 
 class IngestError(RuntimeError):
@@ -525,18 +559,14 @@ def _xlsx_cell(value: object, entity: Entity) -> str:
 XLSX_LAST_ROW = 1_048_576  # the format's last row: rows numbered beyond it are not read
 
 
-def _xlsx_limits() -> tuple[int, int]:
-    """(rows, columns) an XLSX sheet may use: `ingest.xlsx_max_rows`, `ingest.xlsx_max_columns`."""
-    ing = get_settings().section("ingest")
-    return int(ing.get("xlsx_max_rows", 1_048_576)), int(ing.get("xlsx_max_columns", 500))
-
-
 def _blank_count(cells: tuple[object, ...]) -> int:
     """Empty cells (None or ''), counted at C speed: a row may be 16,384 cells wide."""
     return cells.count(None) + cells.count("")
 
 
-def _prepare_xlsx(path: Path, entity: Entity, workdir: Path) -> Prepared:
+def _prepare_xlsx(
+    path: Path, entity: Entity, workdir: Path, options: IngestOptions = DEFAULT_OPTIONS
+) -> Prepared:
     """The first sheet as delimited text, bounded by what it holds, not what it declares.
 
     The `<dimension ref=...>` a file declares is ignored (`reset_dimensions`): a 2 KB file
@@ -549,7 +579,7 @@ def _prepare_xlsx(path: Path, entity: Entity, workdir: Path) -> Prepared:
     """
     import openpyxl  # imported lazily: only XLSX exports need it
 
-    max_rows, max_cols = _xlsx_limits()
+    max_rows, max_cols = options.xlsx_max_rows, options.xlsx_max_columns
     try:
         wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many types for a damaged file
@@ -747,11 +777,15 @@ def _prepare_1c(path: Path, entity: Entity, workdir: Path) -> Prepared:
                     preset_quarantine=quarantine, invalid_bytes=invalid, tried=tried)  # fmt: skip
 
 
-def prepare(path: Path, entity: Entity, workdir: Path) -> Prepared:
+def prepare(
+    path: Path, entity: Entity, workdir: Path, options: IngestOptions = DEFAULT_OPTIONS
+) -> Prepared:
+    """The file as UTF-8 delimited text DuckDB reads (XLSX and 1C exchange files are
+    converted, other encodings transcoded)."""
     if entity.format == "1c_bank_exchange":
         return _prepare_1c(path, entity, workdir)
     if path.suffix.lower() == ".xlsx":
-        return _prepare_xlsx(path, entity, workdir)
+        return _prepare_xlsx(path, entity, workdir, options)
     if entity.format == "csv":
         return _prepare_delimited(path, entity, workdir)
     raise IngestError(f"{entity.definition_file}: unknown format {entity.format!r}")
@@ -1069,6 +1103,7 @@ def ingest_file(
     sha: str | None = None,
     display_path: str | None = None,
     retry_failed: bool = False,
+    options: IngestOptions = DEFAULT_OPTIONS,
 ) -> FileResult:
     """Ingest one landed file for one entity. Idempotent by content checksum.
 
@@ -1082,7 +1117,7 @@ def ingest_file(
         st = path.lstat()
     except OSError as exc:
         raise IngestError(f"{shown}: cannot be inspected: {exc}") from exc
-    if stat.S_ISLNK(st.st_mode) and not allow_symlinks_inside_landing():
+    if stat.S_ISLNK(st.st_mode) and not options.allow_symlinks_inside_landing:
         raise IngestError(f"{shown}: symbolic link to {os.readlink(path)} refused")
     if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
         raise IngestError(f"{shown}: not a regular file, refused")
@@ -1101,7 +1136,7 @@ def ingest_file(
         encoding=None,
         status="loaded",
     )
-    first, last = export_dates(path, get_settings().timezone, entity)
+    first, last = export_dates(path, options.timezone, entity)
     result.partition_start, result.partition_end = first.isoformat(), last.isoformat()
     result.file_key = file_key(sha, entity, path.name)
     mpath = manifest_dir(data_dir) / f"{entity.table}__{result.file_key}.json"
@@ -1140,10 +1175,9 @@ def ingest_file(
     con = duckdb.connect()
     try:
         con.execute(
-            "set preserve_insertion_order = true; "
-            + get_settings().duckdb_pragmas(tmp_root / "duckdb")
+            "set preserve_insertion_order = true; " + options.duckdb_pragmas(tmp_root / "duckdb")
         )
-        prep = prepare(path, entity, workdir)
+        prep = prepare(path, entity, workdir, options)
         result.encoding = prep.source_encoding
         names, file_reason = _load_into_duckdb(con, prep, entity, path)
         _split_and_write(con, prep, entity, names, file_reason, result, data_dir, now)
@@ -1382,12 +1416,8 @@ def _refusal(path: Path, landing_dir: Path, allow_inside: bool) -> str | None:
     return f"{kind} refused: only regular files are read"
 
 
-def allow_symlinks_inside_landing() -> bool:
-    return bool(get_settings().section("ingest").get("allow_symlinks_inside_landing", False))
-
-
 def scan_landing(
-    folder: Path, landing_dir: Path | None = None, allow_inside: bool | None = None
+    folder: Path, landing_dir: Path | None = None, allow_inside: bool = False
 ) -> tuple[list[Path], list[tuple[Path, str]]]:
     """The regular files under `folder` (sub-folders included; hidden files and folders
     skipped), and the entries refused with the reason: symbolic links (files or folders,
@@ -1395,8 +1425,6 @@ def scan_landing(
     folder), named pipes, devices and sockets. Links are never followed to list a folder
     outside the landing folder; a folder is walked once however many links lead to it."""
     landing_dir = landing_dir or folder
-    if allow_inside is None:
-        allow_inside = allow_symlinks_inside_landing()
     files: list[Path] = []
     refused: list[tuple[Path, str]] = []
     seen: set[str] = set()
@@ -1425,15 +1453,15 @@ def scan_landing(
     return sorted(files), sorted(refused)
 
 
-def _files_under(folder: Path, landing_dir: Path | None = None) -> list[Path]:
+def _files_under(folder: Path, landing_dir: Path | None, options: IngestOptions) -> list[Path]:
     """Every regular file under a folder, sub-folders included; hidden files and folders,
     symbolic links and special files skipped (see `scan_landing`)."""
-    return scan_landing(folder, landing_dir)[0]
+    return scan_landing(folder, landing_dir, options.allow_symlinks_inside_landing)[0]
 
 
-def _folder_refused(folder: Path, landing_dir: Path) -> bool:
+def _folder_refused(folder: Path, landing_dir: Path, options: IngestOptions) -> bool:
     """Whether a system folder is, or lies under, a refused entry (a linked folder)."""
-    allow = allow_symlinks_inside_landing()
+    allow = options.allow_symlinks_inside_landing
     try:
         rel = folder.relative_to(landing_dir)
     except ValueError:
@@ -1446,17 +1474,19 @@ def _folder_refused(folder: Path, landing_dir: Path) -> bool:
     return False
 
 
-def landed_files(landing_dir: Path, entity: Entity) -> list[Path]:
+def landed_files(
+    landing_dir: Path, entity: Entity, options: IngestOptions = DEFAULT_OPTIONS
+) -> list[Path]:
     """The files of an entity: under its system folder (sub-folders included, so that two
     PBXs' `pbx1/Master.csv` and `pbx2/Master.csv` are both found), matching its name
     patterns case-insensitively, and not matching the system's `ignore:` globs. Symbolic
     links and special files are not among them (`refused_entries` lists them)."""
     folder = landing_dir / entity.folder
-    if not folder.is_dir() or _folder_refused(folder, landing_dir):
+    if not folder.is_dir() or _folder_refused(folder, landing_dir, options):
         return []
     return [
         p
-        for p in _files_under(folder, landing_dir)
+        for p in _files_under(folder, landing_dir, options)
         if entity.matches(p) and not entity.ignores(p, folder)
     ]
 
@@ -1470,11 +1500,13 @@ def claiming_entity(path: Path, landing_dir: Path, entities: list[Entity]) -> En
     return None
 
 
-def unrecognised_files(landing_dir: Path, entities: list[Entity]) -> list[Path]:
+def unrecognised_files(
+    landing_dir: Path, entities: list[Entity], options: IngestOptions = DEFAULT_OPTIONS
+) -> list[Path]:
     """Files in the landing folder that no source definition claims (files a mapping's
     `ignore:` globs match are not listed: they are not exports)."""
     out = []
-    for p in _files_under(landing_dir):
+    for p in _files_under(landing_dir, None, options):
         owners = [e for e in entities if p.is_relative_to(landing_dir / e.folder)]
         if any(e.ignores(p, landing_dir / e.folder) for e in owners):
             continue
@@ -1507,17 +1539,21 @@ def _display(path: Path, landing_dir: Path) -> str:
         return str(path)
 
 
-def refused_entries(landing_dir: Path) -> list[tuple[Path, str]]:
+def refused_entries(
+    landing_dir: Path, options: IngestOptions = DEFAULT_OPTIONS
+) -> list[tuple[Path, str]]:
     """Entries of the landing folder that are never read, with the reason (see `scan_landing`)."""
     if not landing_dir.is_dir():
         return []
-    return scan_landing(landing_dir, landing_dir)[1]
+    return scan_landing(landing_dir, landing_dir, options.allow_symlinks_inside_landing)[1]
 
 
-def quarantine_refused(landing_dir: Path, data_dir: Path, load_id: str) -> list[str]:
+def quarantine_refused(
+    landing_dir: Path, data_dir: Path, load_id: str, options: IngestOptions = DEFAULT_OPTIONS
+) -> list[str]:
     """Record each refused entry (a symbolic link, a named pipe, a device) in the quarantine
     (line 0, no checksum: nothing of it is read), once per entry and reason."""
-    found = refused_entries(landing_dir)
+    found = refused_entries(landing_dir, options)
     if not found:
         return []
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(sep=" ")
@@ -1545,10 +1581,14 @@ def quarantine_refused(landing_dir: Path, data_dir: Path, load_id: str) -> list[
 
 
 def quarantine_unrecognised(
-    landing_dir: Path, data_dir: Path, entities: list[Entity], load_id: str
+    landing_dir: Path,
+    data_dir: Path,
+    entities: list[Entity],
+    load_id: str,
+    options: IngestOptions = DEFAULT_OPTIONS,
 ) -> list[str]:
     """Record each unclaimed file in the quarantine (line 0) so that nothing is silently ignored."""
-    found = unrecognised_files(landing_dir, entities)
+    found = unrecognised_files(landing_dir, entities, options)
     if not found:
         return []
     con = duckdb.connect()
@@ -1621,7 +1661,9 @@ def _manifest_records(data_dir: Path, entity: Entity) -> list[tuple[Path, dict[s
     return out
 
 
-def _still_landed(rec: dict[str, Any], landing_dir: Path, entity: Entity) -> bool:
+def _still_landed(
+    rec: dict[str, Any], landing_dir: Path, entity: Entity, options: IngestOptions
+) -> bool:
     """Whether a loaded file's content is still in the landing folder: under its name, or
     renamed (same size and checksum) among the entity's files."""
     sha, size = rec.get("file_sha256"), rec.get("file_bytes")
@@ -1629,14 +1671,20 @@ def _still_landed(rec: dict[str, Any], landing_dir: Path, entity: Entity) -> boo
     candidates = [where] if where.is_file() and not where.is_symlink() else []
     if not candidates or file_sha256(where) != sha:
         candidates = [
-            p for p in landed_files(landing_dir, entity) if p != where and p.stat().st_size == size
+            p
+            for p in landed_files(landing_dir, entity, options)
+            if p != where and p.stat().st_size == size
         ]
         return any(file_sha256(p) == sha for p in candidates)
     return True
 
 
 def blocked_files_gone(
-    data_dir: Path, landing_dir: Path, entity: Entity, rule: Any
+    data_dir: Path,
+    landing_dir: Path,
+    entity: Entity,
+    rule: Any,
+    options: IngestOptions = DEFAULT_OPTIONS,
 ) -> list[tuple[Path, str]]:
     """Manifest entries to withdraw so that a blocking volume failure can be cleared.
 
@@ -1691,5 +1739,5 @@ def blocked_files_gone(
             f"{bound.note}) and the file is no longer in the landing folder",
         )
         for entry, rec in current
-        if not _still_landed(rec, landing_dir, entity)
+        if not _still_landed(rec, landing_dir, entity, options)
     ]

@@ -19,8 +19,10 @@ from pathlib import Path
 import duckdb
 
 from pipelines.lib.ingest import (
+    DEFAULT_OPTIONS,
     FileResult,
     IngestError,
+    IngestOptions,
     definition_shown,
     ingest_file,
     landed_files,
@@ -70,7 +72,11 @@ def _shown(path: Path, landing: Path) -> str:
 
 
 def check_landing(
-    landing: Path, entities: list[Entity], sample_rows: int = 3, top_reasons: int = 5
+    landing: Path,
+    entities: list[Entity],
+    sample_rows: int = 3,
+    top_reasons: int = 5,
+    options: IngestOptions = DEFAULT_OPTIONS,
 ) -> LandingCheck:
     """Ingest every landed file into a temporary data folder and report what happened."""
     tmp = Path(tempfile.mkdtemp(prefix="crmwh-mapping-check-"))
@@ -78,12 +84,14 @@ def check_landing(
     try:
         data = tmp / "data"
         for entity in entities:
-            for path in landed_files(landing, entity):
+            for path in landed_files(landing, entity, options):
                 shown = _shown(path, landing)
                 check = FileCheck(shown, entity)
                 checks.append(check)
                 try:
-                    res = ingest_file(path, entity, data, "mapping-check", display_path=shown)
+                    res = ingest_file(
+                        path, entity, data, "mapping-check", display_path=shown, options=options
+                    )
                 except IngestError as exc:
                     check.error = str(exc)
                     continue
@@ -91,7 +99,7 @@ def check_landing(
                 if res.status == "duplicate":
                     continue
                 _read_back(check, data, sample_rows, top_reasons)
-        unclaimed = [_shown(p, landing) for p in unrecognised_files(landing, entities)]
+        unclaimed = [_shown(p, landing) for p in unrecognised_files(landing, entities, options)]
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return LandingCheck(checks, unclaimed)

@@ -25,6 +25,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from pipelines.lib.ingest import (
+    IngestOptions,
     claiming_entity,
     export_dates,
     failed_record,
@@ -154,7 +155,9 @@ def pending_files(settings: Settings) -> list[Path]:
     mdir, ddir = manifest_dir(settings.data_dir), deliveries_dir(settings.data_dir)
     out = []
     for entity in load_entities(settings.sources_dir, settings.config_dir):
-        for path in landed_files(settings.landing_dir, entity):
+        for path in landed_files(
+            settings.landing_dir, entity, IngestOptions.from_settings(settings)
+        ):
             key = file_key(file_sha256(path), entity, path.name)
             entry = mdir / f"{entity.table}__{key}.json"
             if not entry.exists():

@@ -532,7 +532,7 @@ def start_services(
     """Start PostgreSQL and Redis for the reports mode; return the stack and its env.
 
     Apply ``stack.env`` to the environment of ``superset.prepare``/``superset.start``
-    (the CLI updates ``os.environ``), then call ``start_celery`` and ``apply_schedules``.
+    (the CLI sets it around them: ``child_env.scoped_environ``), then call ``start_celery`` and ``apply_schedules``.
     ``stack.env`` holds no password: the PostgreSQL, Redis and SMTP passwords stay in
     private files of ``<state>/reports`` that Superset's configuration reads.
     """

@@ -1,14 +1,17 @@
-"""One settings object, read from `settings.yml` and the environment.
+"""One settings object, read from `settings.yml`, the environment and the command line.
 
-Every module asks this object for paths and parameters, so that nothing is hard-coded
-and a deployment changes behaviour through one file (or `CRMWH_*` variables) only.
+It is built once where the program starts — by the CLI from its flags
+(`load_settings(overrides=...)`), or by the Dagster code location
+(`pipelines.definitions`) — and passed down as an argument: no module reads a
+process-wide copy. Child processes (the Dagster UI, a run launched from it) receive the
+same settings as `CRMWH_*` variables of their own environment (`Settings.environment`).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +35,7 @@ def _coerce(value: str, like: Any) -> Any:
     return value
 
 
-def _apply_env(raw: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
+def _apply_env(raw: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
     for key, value in environ.items():
         if not key.startswith(ENV_PREFIX) or "__" not in key:
             continue
@@ -48,6 +51,7 @@ class Settings:
 
     raw: dict[str, Any] = field(repr=False)
     root: Path = PROJECT_ROOT
+    file: Path | None = None  # the settings file read (passed on to child processes)
 
     def _path(self, key: str) -> Path:
         p = Path(os.path.expanduser(str(self.raw["paths"][key])))
@@ -112,16 +116,18 @@ class Settings:
     def duckdb_pragmas(self, temp_dir: Path | None = None) -> str:
         """`set` statements applying settings.yml `duckdb:` to a connection (spilling into
         `temp_dir` when given and no `temp_directory` is configured)."""
+        return duckdb_pragmas(self.duckdb_options(), temp_dir)
+
+    def duckdb_options(self) -> dict[str, Any]:
+        """settings.yml `duckdb:` with `temp_directory` absolute ("" when not configured)."""
         d = self.section("duckdb")
         configured = str(d.get("temp_directory") or "").strip()
-        temp = temp_dir if (temp_dir is not None and not configured) else self.duckdb_temp_dir
-        temp.mkdir(parents=True, exist_ok=True)
-        quoted = str(temp).replace("'", "''")
-        return (
-            f"set memory_limit = '{d.get('memory_limit', '2GB')}'; "
-            f"set threads = {int(d.get('threads', 2))}; "
-            f"set temp_directory = '{quoted}'"
-        )
+        return {
+            "memory_limit": str(d.get("memory_limit", "2GB")),
+            "threads": int(d.get("threads", 2)),
+            "temp_directory": str(self.duckdb_temp_dir) if configured else "",
+            "default_temp_directory": str(self.duckdb_temp_dir),
+        }
 
     def dbt_vars(self) -> dict[str, Any]:
         """Parameters handed to dbt as `--vars`, so metric logic reads the same file."""
@@ -135,15 +141,49 @@ class Settings:
             **self.section("metrics"),
         }
 
+    def environment(self) -> dict[str, str]:
+        """These settings as the variables a child process (the Dagster UI, a run it
+        launches) reads back with `load_settings`: the settings file and every path,
+        absolute, so that flags given to the CLI reach it."""
+        env = {"CRMWH_SETTINGS": str(self.file)} if self.file is not None else {}
+        for key in self.raw.get("paths") or {}:
+            value = str(self.raw["paths"][key] or "").strip()
+            resolved = str(self._path(key)) if value else ""
+            env[f"{ENV_PREFIX}PATHS__{key.upper()}"] = resolved
+        return env
 
-def load_settings(path: Path | None = None, environ: dict[str, str] | None = None) -> Settings:
-    """Read the settings file and apply `CRMWH_<SECTION>__<KEY>` overrides."""
-    path = path or Path(os.environ.get("CRMWH_SETTINGS", SETTINGS_FILE))
+
+def duckdb_pragmas(options: Mapping[str, Any], temp_dir: Path | None = None) -> str:
+    """`set` statements for a DuckDB connection from `Settings.duckdb_options()`: spill into
+    the configured `temp_directory`, else into `temp_dir`, else the default under data/."""
+    configured = str(options.get("temp_directory") or "")
+    if configured:
+        temp = Path(configured)
+    elif temp_dir is not None:
+        temp = temp_dir
+    else:
+        temp = Path(str(options["default_temp_directory"]))
+    temp.mkdir(parents=True, exist_ok=True)
+    quoted = str(temp).replace("'", "''")
+    return (
+        f"set memory_limit = '{options.get('memory_limit', '2GB')}'; "
+        f"set threads = {int(options.get('threads', 2))}; "
+        f"set temp_directory = '{quoted}'"
+    )
+
+
+def load_settings(
+    path: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Settings:
+    """Read the settings file, apply `CRMWH_<SECTION>__<KEY>` variables of `environ` (the
+    process environment by default), then `overrides` (the CLI's flags: they win)."""
+    env = os.environ if environ is None else environ
+    path = path or Path(env.get("CRMWH_SETTINGS", SETTINGS_FILE))
     raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    raw = _apply_env(raw, dict(os.environ if environ is None else environ))
-    return Settings(raw=raw)
-
-
-@cache
-def get_settings() -> Settings:
-    return load_settings()
+    raw = _apply_env(raw, env)
+    for section, values in (overrides or {}).items():
+        raw.setdefault(section, {})
+        raw[section].update({k: v for k, v in values.items() if v is not None})
+    return Settings(raw=raw, file=path.resolve())

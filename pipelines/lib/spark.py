@@ -112,9 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     """`python -m pipelines.lib.spark [dbt build flags]`: `crmwh run --engine spark` with
     extra flags for dbt, e.g. `--exclude-resource-type test --exclude-resource-type unit_test`
     to build seeds and models only."""
-    from pipelines.lib.settings import get_settings
+    from pipelines.lib.settings import load_settings
 
-    return run_spark(get_settings(), sys.argv[1:] if argv is None else argv)
+    return run_spark(load_settings(), sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ import yaml
 from pipelines.lib.child_env import without_secrets
 from pipelines.lib.dbt import ensure_manifest, public_marts
 from pipelines.lib.masked import ensure_masked, masked_path
-from pipelines.lib.settings import get_settings
+from pipelines.lib.settings import load_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS_DIR = PROJECT_ROOT / "dashboards"
@@ -486,7 +486,7 @@ def validate_bundle(
     layout trees, and native filters whose targets or scopes point at nothing.
     """
     if allowed_tables is None:
-        allowed_tables = public_marts(ensure_manifest(get_settings()))
+        allowed_tables = public_marts(ensure_manifest(load_settings()))  # the shipped project
     root = Path(path)
     problems: list[str] = []
     try:

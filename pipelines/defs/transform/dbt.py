@@ -1,14 +1,20 @@
-"""dbt models as Dagster assets (dbt tests appear as asset checks)."""
+"""dbt models as Dagster assets (dbt tests appear as asset checks).
 
-import os
+Built by `build_dbt_assets(settings)`: nothing runs at import. The manifest is parsed
+once when the definitions are built (`ensure_manifest`), and a run's `dbt build` takes
+`full_refresh` from the run config (`crmwh run --full-refresh`) or settings.yml.
+"""
+
 import shutil
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import duckdb
-from dagster import AssetExecutionContext, AssetKey
+from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, Config
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+from pydantic import Field
 
+from pipelines.lib.child_env import scoped_environ
 from pipelines.lib.dbt import (
     build_path,
     dbt_build_args,
@@ -17,8 +23,10 @@ from pipelines.lib.dbt import (
     guarded_dbt_executable,
 )
 from pipelines.lib.mappings import load_entities
-from pipelines.lib.settings import get_settings
+from pipelines.lib.settings import Settings
 from pipelines.lib.warehouse import create_raw_views
+
+DBT_ASSETS_NAME = "dbt_models"
 
 
 class WarehouseTranslator(DagsterDbtTranslator):
@@ -35,43 +43,61 @@ class WarehouseTranslator(DagsterDbtTranslator):
         return fqn[1] if len(fqn) > 2 else "dbt"
 
 
-settings = get_settings()
-dbt_project = DbtProject(
-    project_dir=settings.dbt_project_dir, profiles_dir=settings.dbt_project_dir
-)
-ensure_manifest(settings)
+class DbtBuildConfig(Config):
+    """Run config of the dbt step."""
+
+    full_refresh: bool = Field(
+        default=False,
+        description="Rebuild the incremental models from scratch (also settings.yml "
+        "dbt.full_refresh).",
+    )
 
 
-def prepare_build_file() -> None:
+def prepare_build_file(settings: Settings) -> None:
     """Start the build file from the served warehouse (or empty) with fresh raw views."""
-    s = get_settings()
-    build = build_path(s)
+    build = build_path(settings)
     for leftover in (build, build.with_name(build.name + ".wal")):
         leftover.unlink(missing_ok=True)
-    if s.warehouse_path.exists():
-        shutil.copyfile(s.warehouse_path, build)
+    if settings.warehouse_path.exists():
+        shutil.copyfile(settings.warehouse_path, build)
     con = duckdb.connect(str(build))
     try:
-        create_raw_views(con, s.data_dir, load_entities(s.sources_dir, s.config_dir))
+        create_raw_views(
+            con, settings.data_dir, load_entities(settings.sources_dir, settings.config_dir)
+        )
     finally:
         con.close()
 
 
-@dbt_assets(
-    manifest=dbt_project.manifest_path,
-    project=dbt_project,
-    dagster_dbt_translator=WarehouseTranslator(),
-)
-def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource) -> Iterator[object]:
-    s = get_settings()
-    prepare_build_file()
-    os.environ.update(dbt_env(s, build_path(s)))
-    yield from dbt.cli(dbt_build_args(s), context=context).stream()
+def build_dbt_assets(settings: Settings) -> AssetsDefinition:
+    """The dbt project as one multi-asset building into `build_path(settings)`."""
+    project = DbtProject(
+        project_dir=settings.dbt_project_dir, profiles_dir=settings.dbt_project_dir
+    )
+    manifest = ensure_manifest(settings)
+
+    @dbt_assets(
+        name=DBT_ASSETS_NAME,
+        manifest=manifest,
+        project=project,
+        dagster_dbt_translator=WarehouseTranslator(),
+    )
+    def dbt_models(
+        context: AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig
+    ) -> Iterator[object]:
+        prepare_build_file(settings)
+        args = dbt_build_args(settings, full_refresh=config.full_refresh or None)
+        with scoped_environ(dbt_env(settings, build_path(settings))):
+            invocation = dbt.cli(args, context=context)
+        yield from invocation.stream()
+
+    return dbt_models
 
 
-def dbt_resource() -> DbtCliResource:
+def dbt_resource(settings: Settings) -> DbtCliResource:
+    """The `dbt` resource: the project of `settings`, run through the guarded executable."""
     return DbtCliResource(
-        project_dir=dbt_project,
+        project_dir=str(settings.dbt_project_dir),
         profiles_dir=str(settings.dbt_project_dir),
         dbt_executable=guarded_dbt_executable(),
     )

@@ -15,7 +15,7 @@ import duckdb
 
 from pipelines.lib.mappings import Entity
 from pipelines.lib.quality.rules import RAW, Batch, FileLoad, Suite, cadence
-from pipelines.lib.settings import get_settings
+from pipelines.lib.settings import Settings
 from pipelines.lib.warehouse import create_raw_views, sql_str
 
 _W10 = [2, 4, 10, 3, 5, 9, 4, 6, 8]
@@ -92,19 +92,25 @@ def install_macros(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(sql)
 
 
-def raw_connection(data_dir: Path, entities: list[Entity]) -> duckdb.DuckDBPyConnection:
-    """In-memory DuckDB with the `raw.*` views over the Parquet raw layer, plus the macros."""
+def raw_connection(
+    data_dir: Path, entities: list[Entity], settings: Settings | None = None
+) -> duckdb.DuckDBPyConnection:
+    """In-memory DuckDB with the `raw.*` views over the Parquet raw layer, plus the macros
+    (limited by settings.yml `duckdb:` when `settings` are given)."""
     con = duckdb.connect()
-    con.execute(get_settings().duckdb_pragmas(Path(data_dir) / "tmp" / "duckdb"))
+    if settings is not None:
+        con.execute(settings.duckdb_pragmas(Path(data_dir) / "tmp" / "duckdb"))
     create_raw_views(con, data_dir, entities)
     install_macros(con)
     return con
 
 
-def warehouse_connection(path: Path) -> duckdb.DuckDBPyConnection:
-    """Read-only connection to a built warehouse file (for staging models), plus the macros."""
+def warehouse_connection(path: Path, settings: Settings | None = None) -> duckdb.DuckDBPyConnection:
+    """Read-only connection to a built warehouse file (for staging models), plus the macros
+    (limited by settings.yml `duckdb:` when `settings` are given)."""
     con = duckdb.connect(str(path), read_only=True)
-    con.execute(get_settings().duckdb_pragmas())
+    if settings is not None:
+        con.execute(settings.duckdb_pragmas())
     install_macros(con)
     return con
 
