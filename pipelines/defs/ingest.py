@@ -56,7 +56,7 @@ from pipelines.lib.partitions import (
     manifest_entries_in_window,
     start_date,
 )
-from pipelines.lib.quality.rules import Rule, default_config_path, load_config, raw_suite
+from pipelines.lib.quality.rules import Rule, load_config, raw_suite
 from pipelines.lib.settings import Settings
 from pipelines.lib.warehouse import manifest_dir, quarantine_dir, raw_dir
 
@@ -127,7 +127,7 @@ def row_accounting_mismatches(data: Path, entity: Entity) -> list[str]:
 
 def volume_block_rule(settings: Settings, entity: Entity) -> Rule | None:
     """The table's blocking volume floor (`quality/suites.yml` `volume.block_below`), if any."""
-    suite = raw_suite(entity, load_config(default_config_path(settings.root)))
+    suite = raw_suite(entity, load_config(settings.quality_file))
     return next((r for r in suite.rules if r.kind == "volume" and r.blocking), None)
 
 

@@ -30,7 +30,6 @@ from pipelines.lib.mappings import load_entities
 from pipelines.lib.quality.rules import (
     RAW,
     Suite,
-    default_config_path,
     load_config,
     pipeline_stages,
     raw_suites,
@@ -147,7 +146,7 @@ def quality_checks(
 ) -> list[AssetChecksDefinition]:
     """Checks of every raw table and of the configured staging models among `staging_keys`."""
     s = settings
-    config = load_config(default_config_path(s.root))
+    config = load_config(s.quality_file)
     stages = pipeline_stages(table_path(s, "pipeline_stages"))
     out = [
         build_checks(s, suite, AssetKey(["raw", suite.table]))

@@ -9,7 +9,9 @@ same settings as `CRMWH_*` variables of their own environment (`Settings.environ
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +19,13 @@ from typing import Any
 
 import yaml
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+_CHECKOUT = PACKAGE_DIR.parent
+#: The shipped project files (settings.yml, dbt_project/, sources/, quality/, scripts/): the
+#: checkout itself, or their copy inside the installed package (pyproject.toml, wheel
+#: force-include), so that `pip install` + `crmwh` works outside a checkout.
+INSTALLED = not (_CHECKOUT / "dbt_project" / "dbt_project.yml").is_file()
+PROJECT_ROOT = PACKAGE_DIR / "_project" if INSTALLED else _CHECKOUT
 SETTINGS_FILE = PROJECT_ROOT / "settings.yml"
 ENV_PREFIX = "CRMWH_"
 
@@ -47,11 +55,16 @@ def _apply_env(raw: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any
 
 @dataclass(frozen=True)
 class Settings:
-    """The resolved settings. Paths are absolute."""
+    """The resolved settings. Paths are absolute.
+
+    `root` is where relative `paths:` resolve: the checkout; installed, the folder of
+    your settings file, or the working directory when the shipped one is used. `project`
+    holds the shipped files read at run time (mappings, checks, the dbt project)."""
 
     raw: dict[str, Any] = field(repr=False)
     root: Path = PROJECT_ROOT
     file: Path | None = None  # the settings file read (passed on to child processes)
+    project: Path = PROJECT_ROOT
 
     def _path(self, key: str) -> Path:
         p = Path(os.path.expanduser(str(self.raw["paths"][key])))
@@ -85,17 +98,28 @@ class Settings:
     @property
     def sources_dir(self) -> Path:
         """The shipped mappings (a configuration folder's `sources/` overrides them)."""
-        return self.root / "sources"
+        return self.project / "sources"
+
+    @property
+    def quality_file(self) -> Path:
+        """The shipped check suites (`quality/suites.yml`)."""
+        return self.project / "quality" / "suites.yml"
 
     @property
     def seeds_dir(self) -> Path:
         """The shipped company tables (dbt seeds; a configuration folder's `tables/`
         overrides them)."""
-        return self.dbt_project_dir / "seeds"
+        return self.project / "dbt_project" / "seeds"
 
     @property
     def dbt_project_dir(self) -> Path:
-        return self.root / "dbt_project"
+        """The dbt project dbt runs in (it writes `target/` and `logs/` into it): the
+        checkout's; installed, a copy of the shipped one under the state folder, refreshed
+        when the package changes."""
+        shipped = self.project / "dbt_project"
+        if self.project != PROJECT_ROOT or not INSTALLED:
+            return shipped
+        return _project_copy(shipped, self.state_dir / "dbt_project")
 
     @property
     def timezone(self) -> str:
@@ -153,6 +177,33 @@ class Settings:
         return env
 
 
+_COPIED: dict[Path, Path] = {}
+
+
+def _project_copy(shipped: Path, dest: Path) -> Path:
+    """`dest` holding the files of `shipped` (once per process; again when the shipped
+    files changed: a new version of the package)."""
+    if _COPIED.get(dest) == shipped:
+        return dest
+    files = sorted(p for p in shipped.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    stamp = hashlib.sha256(
+        "\n".join(
+            f"{p.relative_to(shipped)}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files
+        ).encode()
+    ).hexdigest()
+    marker = dest / ".crmwh-copy"
+    if not (marker.is_file() and marker.read_text(encoding="utf-8") == stamp):
+        for sub in ("models", "macros", "seeds", "tests", "snapshots"):
+            shutil.rmtree(dest / sub, ignore_errors=True)
+        for p in files:
+            target = dest / p.relative_to(shipped)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(p, target)
+        marker.write_text(stamp, encoding="utf-8")
+    _COPIED[dest] = shipped
+    return dest
+
+
 def duckdb_pragmas(options: Mapping[str, Any], temp_dir: Path | None = None) -> str:
     """`set` statements for a DuckDB connection from `Settings.duckdb_options()`: spill into
     the configured `temp_directory`, else into `temp_dir`, else the default under data/."""
@@ -180,10 +231,18 @@ def load_settings(
     """Read the settings file, apply `CRMWH_<SECTION>__<KEY>` variables of `environ` (the
     process environment by default), then `overrides` (the CLI's flags: they win)."""
     env = os.environ if environ is None else environ
-    path = path or Path(env.get("CRMWH_SETTINGS", SETTINGS_FILE))
+    if path is None and env.get("CRMWH_SETTINGS"):
+        path = Path(env["CRMWH_SETTINGS"])
+    if path is None and INSTALLED and (Path.cwd() / "settings.yml").is_file():
+        path = Path.cwd() / "settings.yml"  # installed: a settings file where you work
+    path = (path or SETTINGS_FILE).resolve()
     raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     raw = _apply_env(raw, env)
     for section, values in (overrides or {}).items():
         raw.setdefault(section, {})
         raw[section].update({k: v for k, v in values.items() if v is not None})
-    return Settings(raw=raw, file=path.resolve())
+    if not INSTALLED:
+        root = PROJECT_ROOT
+    else:  # relative paths: beside your settings file, else where you work
+        root = Path.cwd() if path == SETTINGS_FILE.resolve() else path.parent
+    return Settings(raw=raw, root=root.resolve(), file=path)
