@@ -167,16 +167,6 @@ def check_config(settings: Settings) -> None:
     load_entities(settings.sources_dir, config)
 
 
-def user_mapping_files(config_dir: Path | None) -> list[Path]:
-    """The user's mapping files: `config_dir/sources/*.yml` (and `*/*.yml`)."""
-    if config_dir is None:
-        return []
-    folder = config_dir / "sources"
-    if not folder.is_dir():
-        return []
-    return sorted({*folder.glob("*.yml"), *folder.glob("*.yaml"), *folder.glob("*/*.yml")})
-
-
 SOURCES_README = """\
 # Your mappings
 

@@ -369,11 +369,6 @@ def _start_redis(rdir: Path, port: int, password: str) -> subprocess.Popen:
 # --------------------------------------------------------------------------- settings
 
 
-#: files in ``<state>/reports`` (mode 600) that Superset's configuration reads secrets
-#: from; the processes' environments name only the folder (``CRMWH_REPORTS_DIR``)
-SECRET_FILES = ("postgres_password", "redis_password", "smtp_password")
-
-
 def smtp_env(settings: Settings) -> dict[str, str]:
     """The SMTP server of ``settings.yml`` (``notifications``) for Superset's mailer;
     the password is not in it (``write_smtp_password``)."""
