@@ -42,7 +42,7 @@ from pipelines.lib.dbt import ensure_manifest, public_marts
 from pipelines.lib.masked import ensure_masked, masked_path
 from pipelines.lib.settings import load_settings
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
 DASHBOARDS_DIR = PROJECT_ROOT / "dashboards"
 BUNDLE_DIR = DASHBOARDS_DIR / "bundle"
 SERVER_DIR = DASHBOARDS_DIR / "server"
