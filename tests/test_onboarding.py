@@ -4,10 +4,12 @@ The fixture set tests/corpus/onboarding_e2e/ (README.md there lists what each fi
 reproduces) holds the exports of five kinds of system as they come — a Salesforce weekly
 export, a Bitrix24 LEAD.csv, two Asterisk PBXs' Master.csv, a 1C bank statement and
 invoice list — and `config/`, the files a user edits in the folder `crmwh init` writes.
-The test goes the user's way: `crmwh init` → copy the edited files over it →
-`crmwh mapping check` (clean) → `crmwh run` (publishes) → `crmwh quarantine` (nothing),
-then checks the marts against counts and sums of the fixture files made here with
-Python's `csv` module (the 1C statement, which is key=value lines, with str.partition).
+The test goes the user's way, with the package installed from its wheel into a fresh
+virtual environment and every command run in a folder outside the checkout: `crmwh init`
+→ copy the edited files over it → `crmwh mapping check` (clean) → `crmwh run`
+(publishes) → `crmwh quarantine` (nothing), then checks the marts against counts and
+sums of the fixture files made here with Python's `csv` module (the 1C statement, which
+is key=value lines, with str.partition).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import csv
 import datetime as dt
 import os
 import shutil
+import subprocess
 import time
 from collections import Counter, defaultdict
 from decimal import Decimal
@@ -23,8 +26,6 @@ from pathlib import Path
 
 import duckdb
 import pytest
-
-from tests.conftest import crmwh
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "corpus" / "onboarding_e2e"
@@ -79,10 +80,44 @@ def name_key(name: str) -> str:
     return " ".join(name.lower().replace("ё", "е").split())
 
 
+def _uv() -> str:
+    found = shutil.which("uv") or str(Path.home() / ".local" / "bin" / "uv")
+    assert Path(found).exists(), "uv is needed to build and install the wheel (make setup)"
+    return found
+
+
+@pytest.fixture(scope="module")
+def installed_crmwh(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`crmwh` of the package built as a wheel and installed, with the locked
+    dependencies, into a new virtual environment outside the checkout."""
+    base = tmp_path_factory.mktemp("installed")
+    uv = _uv()
+
+    def run(*cmd: str) -> None:
+        done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, f"{' '.join(cmd)}:\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
+
+    run(uv, "build", "--wheel", "--out-dir", str(base / "dist"), "--quiet")
+    (wheel,) = (base / "dist").glob("*.whl")
+    requirements = base / "requirements.txt"
+    run(uv, "export", "--frozen", "--no-dev", "--no-hashes", "--no-emit-project", "--quiet",
+        "--output-file", str(requirements))  # fmt: skip
+    venv = base / "venv"
+    run(uv, "venv", "--quiet", "--python", "3.11", str(venv))
+    run(uv, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"),
+        "-r", str(requirements), str(wheel))  # fmt: skip
+    return venv / "bin" / "crmwh"
+
+
 @pytest.mark.slow
 def test_init_edit_check_run_quarantine_with_a_configuration_folder_only(
-    tmp_path: Path,
+    tmp_path: Path, installed_crmwh: Path
 ) -> None:
+    def crmwh(args: list[str], env: dict[str, str], timeout: int) -> subprocess.CompletedProcess:
+        """The installed `crmwh`, run where the user works: no checkout in sight."""
+        return subprocess.run([str(installed_crmwh), *args], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=timeout)  # fmt: skip
+
     started = time.monotonic()
     landing, config = tmp_path / "landing", tmp_path / "config"
     warehouse, data = tmp_path / "warehouse.duckdb", tmp_path / "data"
@@ -92,7 +127,8 @@ def test_init_edit_check_run_quarantine_with_a_configuration_folder_only(
         CRMWH_PATHS__STATE=str(tmp_path / "state"),
         CRMWH_PATHS__DATA=str(data),
     )
-    env.pop("CRMWH_PATHS__CONFIG", None)
+    for name in ("CRMWH_PATHS__CONFIG", "CRMWH_SETTINGS", "VIRTUAL_ENV", "PYTHONPATH"):
+        env.pop(name, None)
 
     # 1. init, then the user's edits (the fixture's config/ holds the edited files only)
     init = crmwh(["init", str(config)], env, 120)
@@ -111,8 +147,10 @@ def test_init_edit_check_run_quarantine_with_a_configuration_folder_only(
     assert check.returncode == 0, check.stdout[-6000:] + check.stderr[-3000:]
     assert "OK: 10 file(s), every one claimed, nothing to quarantine" in check.stdout
     assert "Share.csv" not in check.stdout and "Attachments" not in check.stdout  # ignored
-    assert f"claimed by salesforce.user ({config}/sources/salesforce.yml)" in check.stdout
-    assert f"claimed by asterisk.cdr ({config}/sources/asterisk.yml)" in check.stdout
+    # mapping files are named relative to the folder the user works in (here tmp_path)
+    assert "claimed by salesforce.user (config/sources/salesforce.yml)" in check.stdout
+    assert "claimed by asterisk.cdr (config/sources/asterisk.yml)" in check.stdout
+    assert "claimed by onec.bank_payment (sources/onec/source.yml)" in check.stdout  # shipped
 
     # 3. run: publishes
     run = crmwh(
