@@ -147,6 +147,13 @@ def _running_pid(path: Path) -> int | None:
     return pid if comm == "java" else None
 
 
+def port_open(port: int, host: str = HOST) -> bool:
+    """Whether something listens on `host:port`."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
 def _port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         try:
