@@ -14,6 +14,7 @@ The moment to kill is found by polling the run's log and files, never by fixed s
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import os
 import re
@@ -106,9 +107,26 @@ class Run:
                 start_new_session=True,  # its own process group: the CLI and dbt under it
             )
         self.started = time.monotonic()
+        self._seen = {path: "" for path in (self.err, self.out)}
+        self._offset = dict.fromkeys(self._seen, 0)
+        self._decoder = {
+            path: codecs.getincrementaldecoder("utf-8")("replace") for path in self._seen
+        }
+
+    def _grown(self, path: Path) -> str:
+        """The file's text so far, reading only the bytes appended since the last look."""
+        with path.open("rb") as fh:
+            fh.seek(self._offset[path])
+            chunk = fh.read()
+        self._offset[path] += len(chunk)
+        self._seen[path] += self._decoder[path].decode(chunk)
+        return self._seen[path]
 
     def log(self) -> str:
-        return self.err.read_text(errors="replace") + self.out.read_text(errors="replace")
+        """stderr then stdout so far. Read incrementally: the `-v` log of a demo run grows to
+        megabytes and is polled every POLL seconds, and re-reading it whole each time took
+        CPU from the run under test."""
+        return self._grown(self.err) + self._grown(self.out)
 
     def wait_for(self, what: str, condition: Callable[[], bool]) -> float:
         """Poll until `condition` holds while the run is alive; seconds it took."""
