@@ -15,6 +15,7 @@ from pathlib import Path
 from pipelines.lib.child_env import without_secrets
 from pipelines.lib.superset.layout import (
     CONFIG_FILE,
+    DEFAULT_VENV,
     LOCK_FILE,
     LOCK_STAMP,
     PROJECT_ROOT,
@@ -27,7 +28,7 @@ _SUPERSET_TIMEOUT = 600  # seconds for one `superset` CLI call (db upgrade on a 
 
 def venv_dir() -> Path:
     """The Superset virtual environment (``CRMWH_SUPERSET_VENV`` overrides the default)."""
-    return Path(os.environ.get("CRMWH_SUPERSET_VENV", PROJECT_ROOT / ".venv-superset"))
+    return Path(os.environ.get("CRMWH_SUPERSET_VENV", DEFAULT_VENV))
 
 
 def _sha256(data: bytes) -> str:

@@ -6,18 +6,25 @@ script, and `SupersetError`, the error every Superset step raises with the tail 
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[3]
-DASHBOARDS_DIR = PROJECT_ROOT / "dashboards"
+from pipelines.lib.settings import INSTALLED, PROJECT_ROOT
+
+#: the `dashboards` package, beside `pipelines` in a checkout and in an installed package
+DASHBOARDS_DIR = Path(__file__).resolve().parents[3] / "dashboards"
 BUNDLE_DIR = DASHBOARDS_DIR / "bundle"
 SERVER_DIR = DASHBOARDS_DIR / "server"
 CONFIG_FILE = SERVER_DIR / "superset_config.py"
-LOCK_FILE = SERVER_DIR / "requirements.lock"
+#: the lock and the setup script: the checkout's, or their copies in the installed package
+LOCK_FILE = PROJECT_ROOT / "dashboards" / "server" / "requirements.lock"
 IMPORT_SCRIPT = SERVER_DIR / "import_bundle.py"
 SECURITY_SCRIPT = SERVER_DIR / "apply_security.py"
 SECURITY_FILE = DASHBOARDS_DIR / "security.yaml"
 SETUP_SCRIPT = PROJECT_ROOT / "scripts" / "setup_superset.sh"
+#: Superset's own virtual environment: the checkout's `.venv-superset`; installed, beside
+#: the environment `crmwh` runs from (`CRMWH_SUPERSET_VENV` overrides both)
+DEFAULT_VENV = (Path(sys.prefix).parent if INSTALLED else PROJECT_ROOT) / ".venv-superset"
 LOCK_STAMP = ".crmwh-lock.sha256"
 
 
