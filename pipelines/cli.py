@@ -4,18 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from pipelines.lib.child_env import scoped_environ
 from pipelines.lib.settings import Settings, load_settings
-
-if TYPE_CHECKING:
-    from pipelines.lib.reports import ReportsStack
 
 PATH_FLAGS = (("landing", "LANDING"), ("warehouse", "WAREHOUSE"), ("data", "DATA"),
               ("config", "CONFIG"))  # fmt: skip
@@ -145,104 +138,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
 
 
-def start_dagster_ui(settings: Settings, port: int, *, write: bool = False) -> subprocess.Popen:
-    """The Dagster UI as `crmwh serve` starts it: on 127.0.0.1, behind the request guard
-    of `pipelines.lib.dagster_ui`, read-only unless ``write`` (an engineer's session),
-    with no secret in its environment (`pipelines.lib.child_env`), in its own session."""
-    from pipelines.lib.child_env import without_secrets
-    from pipelines.run import dagster_environment
-
-    cmd = [sys.executable, "-m", "pipelines.lib.dagster_ui", "-m", "pipelines.definitions",
-           "-h", "127.0.0.1", "-p", str(port)]  # fmt: skip
-    return subprocess.Popen(
-        cmd if write else [*cmd, "--read-only"],
-        env=without_secrets(**dagster_environment(settings)),
-        cwd=settings.root,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
-    settings = settings_from_args(args)
-    from pipelines.lib import superset
+    from pipelines.lib.serve import serve
 
-    warehouse = settings.warehouse_path
-    if not warehouse.exists():
-        print(f"{warehouse} does not exist yet: run `crmwh run` first", file=sys.stderr)
-        return 2
-    superset.ensure_installed()
-    reports_stack = None
-    if args.reports:  # Alerts & Reports: PostgreSQL metadata, Redis, Celery (lib/reports.py)
-        from pipelines.lib import reports
-
-        admin = os.environ.get("SUPERSET_ADMIN_USERNAME", "").strip() or "admin"
-        try:
-            reports_stack = reports.start_services(
-                settings, superset_port=args.port, pg_port=args.pg_port,
-                redis_port=args.redis_port, admin_username=admin,
-            )  # fmt: skip
-        except reports.ReportsError as exc:
-            print(f"crmwh serve --reports: {exc}", file=sys.stderr)
-            return 1
-    # the reports stack's variables reach every Superset process started below (the
-    # metadata commands of `prepare`, gunicorn, Celery), and only those
-    with scoped_environ(reports_stack.env if reports_stack is not None else {}):
-        return _serve(args, settings, reports_stack)
-
-
-def _serve(args: argparse.Namespace, settings: Settings, reports_stack: ReportsStack | None) -> int:
-    from pipelines.lib import superset
-    from pipelines.lib.quality import docs_dir
-
-    warehouse = settings.warehouse_path
-    procs: list[subprocess.Popen] = []
-    try:
-        creds = superset.prepare(warehouse, settings.state_dir)
-        procs.append(
-            superset.start(
-                warehouse,
-                settings.state_dir,
-                port=args.port,
-                data_docs_dir=docs_dir(settings.data_dir),
-            )
-        )
-        if reports_stack is not None:
-            scheduled = reports_stack.apply_schedules(settings, creds.username)
-            reports_stack.start_celery()
-            procs.extend(reports_stack.celery)
-            print(f"Reports:   {', '.join(scheduled)} (dashboards/reports.yaml)")
-        if not args.no_dagster:
-            procs.append(start_dagster_ui(settings, args.dagster_port, write=args.dagster_write))
-        print(f"Superset:  http://127.0.0.1:{args.port}/  user {creds.username}")
-        if creds.generated:
-            print(f"           password {creds.password}  (stored in {creds.password_file})")
-        else:
-            print("           password: the one in SUPERSET_ADMIN_PASSWORD")
-        print(
-            f"Data Docs: http://127.0.0.1:{args.port}{superset.DEFAULT_DATA_DOCS_URL}"
-            "  (Great Expectations, rebuilt by every run; Admin and Finance)"
-        )
-        if not args.no_dagster:
-            mode = "read-write" if args.dagster_write else "read-only; --dagster-write to launch"
-            print(f"Dagster:   http://127.0.0.1:{args.dagster_port}/  ({mode})")
-        print("Press Ctrl+C to stop.")
-        stop = False
-
-        def _stop(*_: object) -> None:
-            nonlocal stop
-            stop = True
-
-        signal.signal(signal.SIGTERM, _stop)
-        signal.signal(signal.SIGINT, _stop)
-        while not stop and all(p.poll() is None for p in procs):
-            time.sleep(0.5)
-    finally:
-        for p in procs:
-            _stop_group(p)
-        if reports_stack is not None:
-            reports_stack.stop()
-    return 0
+    return serve(
+        settings_from_args(args), port=args.port, dagster_port=args.dagster_port,
+        dagster=not args.no_dagster, dagster_write=args.dagster_write, reports=args.reports,
+        pg_port=args.pg_port, redis_port=args.redis_port,
+    )  # fmt: skip
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
@@ -368,19 +271,6 @@ def cmd_users(args: argparse.Namespace) -> int:
     scope = f", rows of manager {args.manager_id}" if args.manager_id else ""
     print(f"user {args.name}: {', '.join(args.role)}{scope}")
     return 0
-
-
-def _stop_group(proc: subprocess.Popen) -> None:
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=20)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -198,7 +198,7 @@ def dagster_ui(
 ) -> Iterator[tuple[int, int, list[str]]]:
     """The Dagster UI started by `crmwh serve`'s own function (read-only), on an empty
     instance, with secrets in the parent's environment; yields (port, pid, the secrets)."""
-    from pipelines import cli
+    from pipelines.lib import serve
 
     work = tmp_path_factory.mktemp("dagster_ui")
     canaries = {
@@ -210,7 +210,7 @@ def dagster_ui(
     os.environ.update(canaries, CRMWH_PATHS__STATE=str(work / "state"))
     port = free_port()
     try:
-        proc = cli.start_dagster_ui(load_settings(), port)
+        proc = serve.start_dagster_ui(load_settings(), port)
     finally:
         for k, v in saved.items():
             if v is None:

@@ -90,3 +90,15 @@ def test_importing_the_definitions_reads_no_settings_and_builds_nothing() -> Non
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
     )
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-3000:]
+
+
+def test_every_module_is_short_or_says_why_it_is_long() -> None:
+    """A module over MAX_LINES lines says why at its top ("Long because: ...")."""
+    long = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        lines = text.count("\n")
+        doc = ast.get_docstring(ast.parse(text)) or ""
+        if lines > MAX_LINES and "Long because:" not in doc:
+            long.append(f"{path.relative_to(ROOT)}: {lines} lines")
+    assert long == []

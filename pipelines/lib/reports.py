@@ -18,6 +18,10 @@ directory (``<state>/reports``) and bound to 127.0.0.1:
 PostgreSQL refuses to run as root; started by root, the cluster runs as the ``postgres``
 system user (``runuser``), so the state directory must be reachable by that user.
 Every process leads its own process group and is stopped by ``ReportsStack.stop``.
+
+Long because: one feature, read top to bottom in the order it starts its services
+(PostgreSQL, Redis, Superset's metadata, Celery, the schedules); each part is short and
+the parts share the stack object and its private folder.
 """
 
 from __future__ import annotations

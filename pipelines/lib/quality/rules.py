@@ -8,6 +8,10 @@ takes seconds. `gx.py` compiles them into GX expectation suites that run inside 
 
 Some bounds depend on the batch being checked (the load time, the row counts of earlier
 files, the stages an export ships): `bind()` turns a rule into concrete bounds for one batch.
+
+Long because: the vocabulary of every rule kind (its parameters, its bound for a batch, its
+description) is kept in one place, so that a new kind is added in one file and the GX and
+SQL compilers read the same definitions.
 """
 
 from __future__ import annotations
