@@ -305,6 +305,10 @@ def test_backfill_launched_from_the_dagster_ui_is_one_run_over_the_range(
     home = tmp / "dagster_home"
     home.mkdir()
     write_instance_config(home)  # the instance `crmwh serve` gives the UI: batched event log
+    # Its SQLite storage is created here, once: the webserver's code server and the daemon,
+    # started together on an empty instance, would both create and stamp it at the same
+    # moment (alembic: "more than one head present", the code location fails to load).
+    DagsterInstance.from_config(str(home)).dispose()
     env = dict(os.environ, DAGSTER_HOME=str(home), DAGSTER_EVENT_BATCH_SIZE=EVENT_BATCH_SIZE)
     bin_dir = Path(sys.executable).parent
     port = _port_in(8300, 8399)
