@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -84,6 +85,79 @@ def demo_build(tmp_path_factory: pytest.TempPathFactory) -> Built:
     run = crmwh(["run", "--landing", str(landing), "--warehouse", str(warehouse)], env, 3600)
     assert run.returncode == 0, f"crmwh run failed:\n{run.stdout[-4000:]}\n{run.stderr[-8000:]}"
     return Built(landing, data, warehouse, state, env, run)
+
+
+def dbt(args: list[str], env: dict[str, str], target: Path) -> subprocess.CompletedProcess:
+    """Run the real `dbt` on the project, writing its target/ to `target`."""
+    from pipelines.lib.dbt import dbt_executable
+
+    project = str(ROOT / "dbt_project")
+    cmd = [
+        dbt_executable(), *args,
+        "--project-dir", project, "--profiles-dir", project, "--target-path", str(target),
+    ]  # fmt: skip
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+
+
+@dataclass
+class DbtBuild:
+    """The whole dbt project built once on empty raw views (see ``empty_dbt_build``)."""
+
+    warehouse: Path
+    target: Path
+    env: dict[str, str]
+    vars: str
+    build: subprocess.CompletedProcess
+
+    def dbt(self, args: list[str]) -> subprocess.CompletedProcess:
+        """Another dbt command on the built project with the build's vars, target and
+        environment, so that dbt reuses its parse (partial parsing) instead of parsing
+        the project again."""
+        return dbt([*args, "--vars", self.vars], self.env, self.target)
+
+    @property
+    def manifest_file(self) -> Path:
+        """The build's manifest.json, kept apart: later commands rewrite target/."""
+        return self.target.with_name("build") / "manifest.json"
+
+    def manifest(self) -> dict:
+        return json.loads(self.manifest_file.read_text(encoding="utf-8"))
+
+    def results(self) -> list[dict]:
+        """The build's run_results.json (one entry per node it ran), kept apart."""
+        kept = self.target.with_name("build") / "run_results.json"
+        return json.loads(kept.read_text(encoding="utf-8"))["results"]
+
+
+@pytest.fixture(scope="session")
+def empty_dbt_build(tmp_path_factory: pytest.TempPathFactory) -> DbtBuild:
+    """`dbt build` of the whole project, with its unit tests and test fixtures (var
+    `test_fixtures`), on a warehouse whose raw views are empty: the contract between
+    ingestion and dbt. Built once, when a test first asks, and shared by the dbt tests
+    of the fast tier (the project, the conformed dimensions, docs, macros). Its target/
+    and logs/ live in a temporary directory, never in dbt_project/target (the manifest
+    Dagster reads)."""
+    from pipelines.lib.dbt import dbt_env
+    from pipelines.lib.settings import SETTINGS_FILE, load_settings
+
+    base = tmp_path_factory.mktemp("dbt_empty")
+    warehouse, data, target = base / "warehouse.duckdb", base / "data", base / "target"
+    data.mkdir()
+    made = subprocess.run(
+        [sys.executable, "-m", "pipelines.lib.warehouse", str(warehouse),
+         "--data", str(data), "--sources", str(ROOT / "sources")],
+        cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    settings = load_settings(SETTINGS_FILE, environ={})
+    env = {**dbt_env(settings, warehouse), "DBT_LOG_PATH": str(base / "logs")}
+    dbt_vars = json.dumps({**settings.dbt_vars(), "test_fixtures": True}, ensure_ascii=False)
+    build = dbt(["build", "--vars", dbt_vars], env, target)
+    (base / "build").mkdir()
+    for name in ("manifest.json", "run_results.json"):
+        if (target / name).exists():
+            shutil.copy2(target / name, base / "build" / name)
+    return DbtBuild(warehouse, target, env, dbt_vars, build)
 
 
 @pytest.fixture(scope="session")

@@ -1,11 +1,12 @@
 """The conformed dimensions (models/*/core): dbt build with their unit tests, on real DuckDB.
 
-The build runs against a warehouse whose raw views are empty, so every model, contract
-and data test must hold on no data, and the unit tests (hand-computed fixtures: working
-minutes around a holiday, identity resolution rules, conflicts) run regardless. It builds
-the test fixtures too (var test_fixtures: the worked working-time examples checked
-against the real holiday calendar), which a production warehouse leaves out. It uses
-its own target and log paths, never the shared `dbt_project/target`.
+The build (the session's `empty_dbt_build`, tests/conftest.py: the whole project) runs
+against a warehouse whose raw views are empty, so every model, contract and data test must
+hold on no data, and the unit tests (hand-computed fixtures: working minutes around a
+holiday, identity resolution rules, conflicts) run regardless. It builds the test fixtures
+too (var test_fixtures: the worked working-time examples checked against the real holiday
+calendar), which a production warehouse leaves out. It uses its own target and log paths,
+never the shared `dbt_project/target`.
 """
 
 from __future__ import annotations
@@ -19,10 +20,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.lib.dbt import dbt_env, dbt_executable
-from pipelines.lib.mappings import load_entities
 from pipelines.lib.settings import load_settings
-from pipelines.lib.warehouse import create_raw_views
+from tests.conftest import DbtBuild
 
 # The core models and everything they are built from. Not their children (facts and
 # marts of other domains build on them and are tested by their own suites), and only the
@@ -36,27 +35,27 @@ CORE_SELECTION = [
 
 @pytest.fixture(scope="module")
 def core_build(
-    tmp_path_factory: pytest.TempPathFactory,
+    empty_dbt_build: DbtBuild,
 ) -> tuple[Path, dict, subprocess.CompletedProcess]:
-    base = tmp_path_factory.mktemp("dbt_core")
-    warehouse, target, logs = base / "wh.duckdb", base / "target", base / "logs"
-    settings = load_settings()
-    con = duckdb.connect(str(warehouse))
-    create_raw_views(con, base / "no_data", load_entities(settings.sources_dir))
-    con.close()
-    project = settings.dbt_project_dir
-    cmd = [
-        dbt_executable(), "build",
-        "--project-dir", str(project), "--profiles-dir", str(project),
-        "--target-path", str(target), "--log-path", str(logs),
-        "--vars", json.dumps({**settings.dbt_vars(), "test_fixtures": True}),
-        "--select", *CORE_SELECTION, "--indirect-selection", "cautious",
-    ]  # fmt: skip
-    done = subprocess.run(
-        cmd, env=dbt_env(settings, warehouse), capture_output=True, text=True, timeout=900
-    )
-    results = json.loads((target / "run_results.json").read_text(encoding="utf-8"))
-    return warehouse, results, done
+    """The session's build of the whole project on empty raw views, narrowed to the core
+    selection: `dbt ls` names the selected nodes, and their results are picked from the
+    build's (every one of them must have run)."""
+    listed = empty_dbt_build.dbt(
+        ["--quiet", "ls", "--select", *CORE_SELECTION, "--indirect-selection", "cautious",
+         "--output", "json", "--output-keys", "unique_id", "resource_type"]
+    )  # fmt: skip
+    assert listed.returncode == 0, listed.stdout[-3000:] + listed.stderr[-2000:]
+    selected = {
+        node["unique_id"]
+        for node in map(json.loads, listed.stdout.splitlines())
+        if node["resource_type"] in ("model", "seed", "test", "unit_test", "snapshot")
+    }
+    assert any(uid.startswith("unit_test.") for uid in selected), "no core unit test selected"
+    ran = {r["unique_id"]: r for r in empty_dbt_build.results()}
+    if empty_dbt_build.build.returncode == 0:
+        assert selected <= set(ran), sorted(selected - set(ran))
+    results = {"results": [ran[uid] for uid in sorted(selected & set(ran))]}
+    return empty_dbt_build.warehouse, results, empty_dbt_build.build
 
 
 def test_core_build_succeeds_on_empty_raw_views(core_build: tuple) -> None:

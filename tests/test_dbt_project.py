@@ -3,31 +3,27 @@
 Empty raw views are the contract between ingestion and dbt (pipelines/lib/warehouse.py):
 every model must compile and run against them, every unit test (hand-computed fixtures)
 and schema test must pass, and the marts must expose the public interface of the metric
-contract (docs/metrics.md). The build writes its target/ and logs/ to a temporary directory
-so that it never disturbs dbt_project/target (the manifest Dagster reads).
+contract (docs/metrics.md). The build is the session's `empty_dbt_build` (tests/conftest.py),
+shared with the conformed dimensions' tests; it writes its target/ and logs/ to a temporary
+directory so that it never disturbs dbt_project/target (the manifest Dagster reads).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
-import pytest
 import yaml
 
 from pipelines.lib.dbt import public_marts
 from pipelines.lib.mappings import load_entities
 from pipelines.lib.settings import SETTINGS_FILE, load_settings
+from tests.conftest import DbtBuild
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = ROOT / "dbt_project"
-DBT = str(Path(sys.executable).with_name("dbt"))
 
 # columns the metric contract names for some of the public marts (the list of public
 # marts itself is dbt's: the models declared `access: public`)
@@ -67,49 +63,10 @@ UNIT_TESTS_EXPECTED = {
 }
 
 
-@dataclass
-class DbtRun:
-    warehouse: Path
-    target: Path
-    env: dict[str, str]
-    build: subprocess.CompletedProcess
-
-
-def run_dbt(args: list[str], env: dict[str, str], target: Path) -> subprocess.CompletedProcess:
-    cmd = [
-        DBT, *args,
-        "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT),
-        "--target-path", str(target),
-    ]  # fmt: skip
-    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
-
-
-@pytest.fixture(scope="module")
-def empty_build(tmp_path_factory: pytest.TempPathFactory) -> DbtRun:
-    base = tmp_path_factory.mktemp("dbt_empty")
-    warehouse, data, target = base / "warehouse.duckdb", base / "data", base / "target"
-    data.mkdir()
-    made = subprocess.run(
-        [sys.executable, "-m", "pipelines.lib.warehouse", str(warehouse),
-         "--data", str(data), "--sources", str(ROOT / "sources")],
-        cwd=ROOT, capture_output=True, text=True,
-    )  # fmt: skip
-    assert made.returncode == 0, made.stderr
-    env = dict(
-        os.environ,
-        CRMWH_DBT_WAREHOUSE=str(warehouse),
-        DBT_LOG_PATH=str(base / "logs"),
-        DBT_SEND_ANONYMOUS_USAGE_STATS="false",
-    )
-    # the test fixtures too (var test_fixtures), so that every test of the project runs
-    build = run_dbt(["build", "--vars", "{test_fixtures: true}"], env, target)
-    return DbtRun(warehouse, target, env, build)
-
-
-def test_build_succeeds_with_every_test(empty_build: DbtRun) -> None:
-    out = empty_build.build
+def test_build_succeeds_with_every_test(empty_dbt_build: DbtBuild) -> None:
+    out = empty_dbt_build.build
     assert out.returncode == 0, f"dbt build failed:\n{out.stdout[-6000:]}\n{out.stderr[-3000:]}"
-    results = json.loads((empty_build.target / "run_results.json").read_text())["results"]
+    results = empty_dbt_build.results()
     failed = [
         r["unique_id"]
         for r in results
@@ -124,9 +81,9 @@ def test_build_succeeds_with_every_test(empty_build: DbtRun) -> None:
     assert any(r["unique_id"].startswith("test.") for r in results), "no schema tests ran"
 
 
-def test_marts_expose_public_interface(empty_build: DbtRun) -> None:
-    assert empty_build.build.returncode == 0
-    con = duckdb.connect(str(empty_build.warehouse), read_only=True)
+def test_marts_expose_public_interface(empty_dbt_build: DbtBuild) -> None:
+    assert empty_dbt_build.build.returncode == 0
+    con = duckdb.connect(str(empty_dbt_build.warehouse), read_only=True)
     try:
         rows = con.execute(
             "select table_schema, table_name, column_name from information_schema.columns"
@@ -151,9 +108,9 @@ def test_marts_expose_public_interface(empty_build: DbtRun) -> None:
     assert "int_deal_stage_changes" in tables["intermediate"]
 
 
-def test_every_raw_table_has_a_source_and_a_staging_model(empty_build: DbtRun) -> None:
-    assert empty_build.build.returncode == 0
-    manifest = json.loads((empty_build.target / "manifest.json").read_text())
+def test_every_raw_table_has_a_source_and_a_staging_model(empty_dbt_build: DbtBuild) -> None:
+    assert empty_dbt_build.build.returncode == 0
+    manifest = empty_dbt_build.manifest()
     # the source table's name is the raw table's name: Dagster's translator keys dbt
     # sources as raw/<name>, the same key as the ingestion asset of that table
     sources = {(s["schema"], s["name"]) for s in manifest["sources"].values()}
@@ -166,10 +123,11 @@ def test_every_raw_table_has_a_source_and_a_staging_model(empty_build: DbtRun) -
         assert ("raw", meta) in sources
 
 
-def test_public_marts_have_enforced_contracts_and_described_columns(empty_build: DbtRun) -> None:
-    manifest_file = empty_build.target / "manifest.json"
-    manifest = json.loads(manifest_file.read_text())
-    public = public_marts(manifest_file)
+def test_public_marts_have_enforced_contracts_and_described_columns(
+    empty_dbt_build: DbtBuild,
+) -> None:
+    manifest = empty_dbt_build.manifest()
+    public = public_marts(empty_dbt_build.manifest_file)
     marts = [n for n in manifest["nodes"].values() if n["name"] in public]
     assert {n["name"] for n in marts} >= set(PUBLIC_INTERFACE)
     assert all(n["resource_type"] == "model" and n["schema"] == "marts" for n in marts)
@@ -184,13 +142,13 @@ def test_public_marts_have_enforced_contracts_and_described_columns(empty_build:
             assert col.get("description"), f"{node['name']}.{name} has no description"
 
 
-def test_every_built_column_is_described(empty_build: DbtRun) -> None:
+def test_every_built_column_is_described(empty_dbt_build: DbtBuild) -> None:
     """Every column the build creates has a description in the project: the raw views
     (sources), every staging, intermediate and mart relation, the seeds, and the masked
     marts (which mirror the marts). Read from the built warehouse, not from the yml, so a
     column a model adds without documenting it fails here."""
-    assert empty_build.build.returncode == 0
-    manifest = json.loads((empty_build.target / "manifest.json").read_text())
+    assert empty_dbt_build.build.returncode == 0
+    manifest = empty_dbt_build.manifest()
     described: dict[tuple[str, str], set[str]] = {}
     for node in [*manifest["nodes"].values(), *manifest["sources"].values()]:
         if node["resource_type"] not in ("model", "seed", "source"):
@@ -202,7 +160,7 @@ def test_every_built_column_is_described(empty_build: DbtRun) -> None:
     for (schema, relation), names in list(described.items()):
         if schema == "marts":
             described[("marts_masked", relation)] = names
-    con = duckdb.connect(str(empty_build.warehouse), read_only=True)
+    con = duckdb.connect(str(empty_dbt_build.warehouse), read_only=True)
     try:
         rows = con.execute(
             "select table_schema, table_name, column_name from information_schema.columns "
@@ -223,10 +181,10 @@ def test_every_built_column_is_described(empty_build: DbtRun) -> None:
 KEYLESS = {"stg_ingestion__file_delivery", "stg_ingestion__quarantine"}
 
 
-def test_every_keyed_model_and_seed_has_a_primary_key_test(empty_build: DbtRun) -> None:
+def test_every_keyed_model_and_seed_has_a_primary_key_test(empty_dbt_build: DbtBuild) -> None:
     """A key test on every model and seed: `primary_key`, `unique_combination_of_columns`,
     or `unique` and `not_null` on the same column."""
-    manifest = json.loads((empty_build.target / "manifest.json").read_text())
+    manifest = empty_dbt_build.manifest()
     tests: dict[str, list[tuple[str, str | None]]] = {}
     for node in manifest["nodes"].values():
         if node["resource_type"] == "test" and node.get("test_metadata"):
@@ -251,13 +209,13 @@ def test_every_keyed_model_and_seed_has_a_primary_key_test(empty_build: DbtRun) 
     assert KEYLESS <= {n["name"] for n in manifest["nodes"].values()}, "stale KEYLESS entry"
 
 
-def test_docs_generate(empty_build: DbtRun) -> None:
-    assert empty_build.build.returncode == 0
-    out = run_dbt(["docs", "generate"], empty_build.env, empty_build.target)
+def test_docs_generate(empty_dbt_build: DbtBuild) -> None:
+    assert empty_dbt_build.build.returncode == 0
+    out = empty_dbt_build.dbt(["docs", "generate"])
     assert out.returncode == 0, out.stdout[-4000:]
-    catalog = json.loads((empty_build.target / "catalog.json").read_text())
+    catalog = json.loads((empty_dbt_build.target / "catalog.json").read_text())
     assert any(k.endswith(".fct_deal") for k in catalog["nodes"])
-    assert (empty_build.target / "index.html").exists()
+    assert (empty_dbt_build.target / "index.html").exists()
 
 
 def test_project_vars_mirror_settings() -> None:
@@ -283,14 +241,14 @@ def _project_macros_called(sql: str, macros: dict[str, str]) -> set[str]:
     return called
 
 
-def test_marts_read_no_source(empty_build: DbtRun) -> None:
+def test_marts_read_no_source(empty_dbt_build: DbtBuild) -> None:
     """Lineage: raw -> staging -> intermediate -> marts. A mart reads the raw layer only
     through staging models (ref), neither in its SQL nor through a macro it calls (the
     incremental window of fct_call and mart_receivables_aging lives in a macro, rendered
     only on an incremental build, which the manifest's dependencies do not show). The
     models that read raw on purpose carry the tag `reads_raw`."""
-    assert empty_build.build.returncode == 0
-    manifest = json.loads((empty_build.target / "manifest.json").read_text())
+    assert empty_dbt_build.build.returncode == 0
+    manifest = empty_dbt_build.manifest()
     models = [n for n in manifest["nodes"].values() if n["resource_type"] == "model"]
     macros = {
         m["name"]: m["macro_sql"]
@@ -325,11 +283,11 @@ def test_build_artefacts_are_ignored() -> None:
     assert {"target/", "logs/", "dbt_packages/"} <= set(ignored)
 
 
-def test_masked_marts_mirror_every_mart_with_contacts_masked(empty_build: DbtRun) -> None:
+def test_masked_marts_mirror_every_mart_with_contacts_masked(empty_dbt_build: DbtBuild) -> None:
     """`marts_masked` (what the Analyst's SQL Lab reads) has one view per mart table with the
     same columns; the columns marked `meta: {mask: ...}` are the customers' contacts."""
-    assert empty_build.build.returncode == 0
-    con = duckdb.connect(str(empty_build.warehouse), read_only=True)
+    assert empty_dbt_build.build.returncode == 0
+    con = duckdb.connect(str(empty_dbt_build.warehouse), read_only=True)
     try:
         cols = con.execute(
             "select table_schema, table_name, list(column_name order by ordinal_position) "
@@ -348,7 +306,7 @@ def test_masked_marts_mirror_every_mart_with_contacts_masked(empty_build: DbtRun
     masked = {t: c for s, t, c in cols if s == "marts_masked"}
     assert marts and masked == marts
     assert views == set(marts)
-    manifest = json.loads((empty_build.target / "manifest.json").read_text())
+    manifest = empty_dbt_build.manifest()
     marked = {
         (n["name"], c): (col.get("config") or {}).get("meta", {}).get("mask")
         or col.get("meta", {}).get("mask")
@@ -368,7 +326,7 @@ def test_masked_marts_mirror_every_mart_with_contacts_masked(empty_build: DbtRun
     }
 
 
-def test_mask_macros_on_hand_made_values(empty_build: DbtRun) -> None:
+def test_mask_macros_on_hand_made_values(empty_dbt_build: DbtBuild) -> None:
     """mask_phone keeps 3 leading and 2 trailing characters of a number longer than an
     extension (6 characters); mask_email keeps the mailbox's first character and the domain."""
     sql = (
@@ -378,11 +336,7 @@ def test_mask_macros_on_hand_made_values(empty_build: DbtRun) -> None:
         "{{ mask_email(\"'ivan.petrov@mail.ru'\") }} as email, "
         "{{ mask_email(\"'no-at-sign'\") }} as not_an_email"
     )
-    out = run_dbt(
-        ["show", "--inline", sql, "--output", "json", "--log-format", "text"],
-        empty_build.env,
-        empty_build.target,
-    )
+    out = empty_dbt_build.dbt(["show", "--inline", sql, "--output", "json", "--log-format", "text"])
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
     shown = json.loads(out.stdout[out.stdout.index("{") : out.stdout.rindex("}") + 1])
     assert shown["show"] == [
