@@ -144,7 +144,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return serve(
         settings_from_args(args), port=args.port, dagster_port=args.dagster_port,
         dagster=not args.no_dagster, dagster_write=args.dagster_write, reports=args.reports,
-        pg_port=args.pg_port, redis_port=args.redis_port,
+        pg_port=args.pg_port, redis_port=args.redis_port, print_procfile=args.print_procfile,
     )  # fmt: skip
 
 
@@ -350,6 +350,11 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument("--pg-port", type=int, default=5433, help="PostgreSQL port (--reports)")
     p.add_argument("--redis-port", type=int, default=6380, help="Redis port (--reports)")
+    p.add_argument(
+        "--print-procfile", action="store_true",
+        help="print the processes serve runs (a Procfile, also written to <state>/Procfile "
+        "on every start) and start nothing",
+    )  # fmt: skip
     add_config_flag(p)
     p.set_defaults(func=cmd_serve)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import email
 import email.policy
 import os
+import re
 import shutil
 import signal
 import socket
@@ -30,9 +31,11 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from honcho.environ import parse_procfile
 
 from pipelines.lib import reports
 from tests.conftest import ROOT, Built
+from tests.test_serve import pgids_alive
 
 pytestmark = pytest.mark.slow
 
@@ -252,6 +255,11 @@ def test_weekly_executive_report_arrives_by_email(
         t_ready = time.monotonic()
         served = log.read_text("utf-8")
         assert "Reports:   Executive overview (weekly)" in served, served
+        # the process list it runs under honcho, as written to <state>/Procfile
+        procfile = parse_procfile((state / "Procfile").read_text("utf-8")).processes
+        assert list(procfile) == ["redis", "superset", "celery-worker", "celery-beat"]
+        started = {int(pid) for pid in re.findall(r" started \(pid=(\d+)\)", served)}
+        assert len(started) == len(procfile), served
         # the metadata is on PostgreSQL: no SQLite file was made in this state directory
         assert not (state / "superset" / "superset.db").exists()
         assert (rdir / "postgres" / "PG_VERSION").exists()
@@ -302,8 +310,10 @@ def test_weekly_executive_report_arrives_by_email(
     assert len(png) > 20_000, len(png)
     assert len(set(pixels)) > 32, "the screenshot is (nearly) a single colour"
 
-    # every process of the reports mode is gone after Ctrl+C / SIGTERM
+    # every process of the reports mode is gone after Ctrl+C / SIGTERM: each process group
+    # honcho started (the Celery pool's children too), and PostgreSQL
     assert proc.returncode == 0, log.read_text("utf-8")[-4000:]
+    assert pgids_alive(started) == [], log.read_text("utf-8")[-4000:]
     assert not (rdir / "postgres" / "postmaster.pid").exists()
     for name, port in ports.items():
         with socket.socket() as sock:

@@ -17,7 +17,9 @@ directory (``<state>/reports``) and bound to 127.0.0.1:
 
 PostgreSQL refuses to run as root; started by root, the cluster runs as the ``postgres``
 system user (``runuser``), so the state directory must be reachable by that user.
-Every process leads its own process group and is stopped by ``ReportsStack.stop``.
+PostgreSQL is started and stopped by ``pg_ctl`` (``ReportsStack.stop``); Redis and Celery are
+entries of the process list that `crmwh serve` runs under its process manager
+(`pipelines.lib.serve`), which stops them together.
 
 Long because: one feature, read top to bottom in the order it starts its services
 (PostgreSQL, Redis, Superset's metadata, Celery, the schedules); each part is short and
@@ -32,10 +34,8 @@ import os
 import pwd
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -147,6 +147,10 @@ def _run(cmd: list[str], what: str, env: Mapping[str, str] | None = None) -> str
             f"{what} failed (exit {result.returncode}):\n{(result.stdout + result.stderr)[-3000:]}"
         )
     return result.stdout
+
+
+def _pg_uri(port: int) -> str:
+    return f"postgresql+psycopg2://{PG_USER}@127.0.0.1:{port}/{PG_DATABASE}"
 
 
 @dataclass
@@ -306,7 +310,7 @@ class Postgres:
     def uri(self) -> str:
         """The metadata database's address without its password, which Superset's
         configuration reads from ``<state>/reports/postgres_password``."""
-        return f"postgresql+psycopg2://{PG_USER}@127.0.0.1:{self.port}/{PG_DATABASE}"
+        return _pg_uri(self.port)
 
 
 # --------------------------------------------------------------------------- redis
@@ -327,7 +331,14 @@ def _redis_ping(port: int, password: str) -> bool:
         return False
 
 
-def _start_redis(rdir: Path, port: int, password: str) -> subprocess.Popen:
+def redis_ready(port: int, rdir: Path) -> bool:
+    """Whether the Redis of the reports mode answers on ``port`` with its password."""
+    return _redis_ping(port, _secret(rdir / "redis_password"))
+
+
+def write_redis_conf(rdir: Path, port: int) -> Path:
+    """Redis's configuration (password, no persistence, 127.0.0.1:``port``), mode 600:
+    the password stays out of the command line and the environment."""
     if _port_open(port):
         raise ReportsError(f"port {port} on 127.0.0.1 is already in use (Redis)")
     work = rdir / "redis"
@@ -340,7 +351,7 @@ def _start_redis(rdir: Path, port: int, password: str) -> subprocess.Popen:
                 "bind 127.0.0.1",
                 f"port {port}",
                 "protected-mode yes",
-                f"requirepass {password}",
+                f"requirepass {_secret(rdir / 'redis_password')}",
                 'save ""',
                 "appendonly no",
                 f"dir {work}",
@@ -350,24 +361,36 @@ def _start_redis(rdir: Path, port: int, password: str) -> subprocess.Popen:
             ]
         ),
     )
-    log = rdir / "redis.log"
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(
-            [shutil.which("redis-server") or "redis-server", str(conf)],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise ReportsError(f"redis-server exited with {proc.returncode}:\n{_tail(log)}")
-        if _redis_ping(port, password):
-            return proc
-        time.sleep(0.2)
-    superset.stop(proc)
-    raise ReportsError(f"redis-server did not answer on port {port} within 30s:\n{_tail(log)}")
+    return conf
+
+
+def redis_command(rdir: Path) -> list[str]:
+    """Redis in the foreground with the configuration of `write_redis_conf`."""
+    return [shutil.which("redis-server") or "redis-server", str(rdir / "redis.conf")]
+
+
+def celery_commands(rdir: Path, concurrency: int = 1) -> dict[str, list[str]]:
+    """Superset's Celery worker and beat: name -> command line."""
+    celery = str(superset.venv_dir() / "bin" / "celery")
+    return {
+        "celery-worker": [
+            celery, f"--app={CELERY_APP}", "worker",
+            "--pool=prefork", f"--concurrency={concurrency}", "--loglevel=INFO",
+            "--hostname=crmwh-reports@%h", "--without-mingle", "--without-gossip",
+        ],
+        "celery-beat": [
+            celery, f"--app={CELERY_APP}", "beat", "--loglevel=INFO",
+            f"--schedule={rdir / 'celerybeat-schedule'}", "--pidfile=",
+        ],
+    }  # fmt: skip
+
+
+def celery_worker_ready(log: Path) -> bool:
+    """Whether the worker's log (``<rdir>/celery-worker.log``) says it is ready."""
+    try:
+        return " ready." in log.read_text("utf-8", "replace")
+    except FileNotFoundError:
+        return False
 
 
 # --------------------------------------------------------------------------- settings
@@ -432,13 +455,14 @@ def resolve_reports(settings: Settings, path: Path = REPORTS_FILE) -> list[dict[
 
 @dataclass
 class ReportsStack:
-    """The running parts of the reports mode; ``env`` is what Superset processes need."""
+    """What the reports mode runs outside the process manager of `crmwh serve`: the
+    PostgreSQL cluster (``pg_ctl`` manages its daemon); ``env`` is what Superset processes
+    need. Redis and Celery are entries of serve's process list (`redis_command`,
+    `celery_commands`)."""
 
     state_dir: Path
     postgres: Postgres
     env: dict[str, str] = field(repr=False)
-    redis: subprocess.Popen | None = None
-    celery: list[subprocess.Popen] = field(default_factory=list)
 
     @property
     def rdir(self) -> Path:
@@ -447,46 +471,6 @@ class ReportsStack:
     def _superset_env(self) -> dict[str, str]:
         sdir = superset.superset_state_dir(self.state_dir)
         return {**superset._superset_env(sdir), **self.env}
-
-    def start_celery(self, concurrency: int = 1) -> None:
-        """Start Superset's Celery worker and beat; return once the worker is ready."""
-        celery = superset.venv_dir() / "bin" / "celery"
-        sdir = superset.superset_state_dir(self.state_dir)
-        worker_log = self.rdir / "celery-worker.log"
-        worker_log.write_bytes(b"")
-        commands = {
-            worker_log: [
-                str(celery), f"--app={CELERY_APP}", "worker",
-                "--pool=prefork", f"--concurrency={concurrency}", "--loglevel=INFO",
-                "--hostname=crmwh-reports@%h", "--without-mingle", "--without-gossip",
-            ],
-            self.rdir / "celery-beat.log": [
-                str(celery), f"--app={CELERY_APP}", "beat", "--loglevel=INFO",
-                f"--schedule={self.rdir / 'celerybeat-schedule'}", "--pidfile=",
-            ],
-        }  # fmt: skip
-        for log, cmd in commands.items():
-            with open(log, "ab") as out:
-                self.celery.append(
-                    subprocess.Popen(
-                        cmd,
-                        env=self._superset_env(),
-                        cwd=sdir,
-                        stdin=subprocess.DEVNULL,
-                        stdout=out,
-                        stderr=subprocess.STDOUT,
-                        start_new_session=True,
-                    )
-                )
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            for proc, log in zip(self.celery, commands, strict=True):
-                if proc.poll() is not None:
-                    raise ReportsError(f"{log.stem} exited with {proc.returncode}:\n{_tail(log)}")
-            if " ready." in worker_log.read_text("utf-8", "replace"):
-                return
-            time.sleep(0.5)
-        raise ReportsError(f"the Celery worker was not ready within 180s:\n{_tail(worker_log)}")
 
     def apply_schedules(self, settings: Settings, owner: str) -> dict[str, int]:
         """Create or update the reports of ``reports.yaml``; return name -> report id."""
@@ -506,18 +490,37 @@ class ReportsStack:
         return json.loads(result.stdout.strip().splitlines()[-1])
 
     def stop(self) -> None:
-        """Stop Celery, Redis and PostgreSQL (in that order); safe to call twice."""
-        for proc in self.celery:  # warm shutdown of worker and beat at the same time
-            if proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        for proc in self.celery:
-            superset.stop(proc)
-        if self.redis is not None:
-            superset.stop(self.redis)
+        """Stop PostgreSQL; safe to call twice."""
         self.postgres.stop()
+
+
+def reports_env(
+    settings: Settings,
+    rdir: Path,
+    *,
+    superset_port: int,
+    pg_port: int = 5433,
+    redis_port: int = 6380,
+    admin_username: str = "admin",
+) -> dict[str, str]:
+    """The variables every Superset process of the reports mode gets (web server, Celery
+    worker and beat, the metadata commands); no secret: Superset's configuration reads
+    the passwords from private files of ``rdir`` (``CRMWH_REPORTS_DIR``)."""
+    return {
+        "CRMWH_SUPERSET_REPORTS": "1",
+        "CRMWH_REPORTS_DIR": str(rdir),
+        "CRMWH_SUPERSET_DATABASE_URI": _pg_uri(pg_port),
+        "CRMWH_SUPERSET_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "CRMWH_SUPERSET_BASEURL": f"http://127.0.0.1:{superset_port}/",
+        "CRMWH_REPORTS_EXECUTOR": admin_username,
+        "CRMWH_CHROMEDRIVER": str(CHROMEDRIVER),
+        **smtp_env(settings),
+    }
+
+
+def reports_dir(settings: Settings) -> Path:
+    """The private folder of the reports mode, ``<state>/reports``."""
+    return Path(settings.state_dir).resolve() / "reports"
 
 
 def start_services(
@@ -528,10 +531,12 @@ def start_services(
     redis_port: int = 6380,
     admin_username: str = "admin",
 ) -> ReportsStack:
-    """Start PostgreSQL and Redis for the reports mode; return the stack and its env.
+    """Start PostgreSQL for the reports mode and write Redis's configuration; return the
+    stack and its env.
 
-    Apply ``stack.env`` to the environment of ``superset.prepare``/``superset.start``
-    (the CLI sets it around them: ``child_env.scoped_environ``), then call ``start_celery`` and ``apply_schedules``.
+    Apply ``stack.env`` to the environment of ``superset.prepare`` and of every Superset
+    process (`crmwh serve` sets it around them: ``child_env.scoped_environ``); Redis and
+    Celery then run in serve's process list, and ``apply_schedules`` once Superset is up.
     ``stack.env`` holds no password: the PostgreSQL, Redis and SMTP passwords stay in
     private files of ``<state>/reports`` that Superset's configuration reads.
     """
@@ -542,9 +547,10 @@ def start_services(
             + ": run `bash scripts/setup_reports.sh` (as root)"
         )  # fmt: skip
     state_dir = Path(settings.state_dir).resolve()
-    rdir = state_dir / "reports"
+    rdir = reports_dir(settings)
     rdir.mkdir(parents=True, exist_ok=True)
     os.chmod(rdir, 0o700 if os.geteuid() != 0 else 0o711)
+    write_redis_conf(rdir, redis_port)
     bin_dir = _pg_bin_dir()
     assert bin_dir is not None
     pg = Postgres(rdir, pg_port, bin_dir, _secret(rdir / "postgres_password"))
@@ -553,20 +559,13 @@ def start_services(
     stack = ReportsStack(state_dir, pg, env={})
     try:
         metadata_id = pg.ensure_database()
-        redis_password = _secret(rdir / "redis_password")
-        stack.redis = _start_redis(rdir, redis_port, redis_password)
         write_smtp_password(settings, rdir)
-        stack.env = {  # no secret: Superset's configuration reads them from CRMWH_REPORTS_DIR
-            "CRMWH_SUPERSET_REPORTS": "1",
-            "CRMWH_REPORTS_DIR": str(rdir),
-            "CRMWH_SUPERSET_DATABASE_URI": pg.uri,
-            "CRMWH_SUPERSET_METADATA_ID": metadata_id,
-            "CRMWH_SUPERSET_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-            "CRMWH_SUPERSET_BASEURL": f"http://127.0.0.1:{superset_port}/",
-            "CRMWH_REPORTS_EXECUTOR": admin_username,
-            "CRMWH_CHROMEDRIVER": str(CHROMEDRIVER),
-            **smtp_env(settings),
-        }
+        env = reports_env(
+            settings, rdir, superset_port=superset_port, pg_port=pg_port,
+            redis_port=redis_port, admin_username=admin_username,
+        )  # fmt: skip
+        # read by `superset.prepare` only: a re-created cluster needs migrations again
+        stack.env = {**env, "CRMWH_SUPERSET_METADATA_ID": metadata_id}
     except BaseException:
         stack.stop()
         raise

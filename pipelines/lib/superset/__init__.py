@@ -53,7 +53,16 @@ from pipelines.lib.superset.layout import (
     SETUP_SCRIPT,
     SupersetError,
 )
-from pipelines.lib.superset.server import prepare, start, stop, wait_healthy
+from pipelines.lib.superset.server import (
+    ensure_port_free,
+    health_ok,
+    prepare,
+    server_command,
+    server_env,
+    start,
+    stop,
+    wait_healthy,
+)
 from pipelines.lib.superset.users import (
     SupersetCredentials,
     UserSpec,
@@ -98,11 +107,15 @@ __all__ = [
     "check_bundle_against_warehouse",
     "dataset_tables",
     "ensure_installed",
+    "ensure_port_free",
     "ensure_user",
     "ensure_users",
+    "health_ok",
     "list_users",
     "prepare",
     "remove_user",
+    "server_command",
+    "server_env",
     "start",
     "stop",
     "superset_state_dir",

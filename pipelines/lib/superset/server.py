@@ -2,7 +2,8 @@
 the metadata migrations when the state is new or Superset changed, ensures the admin, imports the
 bundle and applies roles and row level security, then writes a stamp; `start` prepares again when
 that stamp is stale, launches the web server (gunicorn) on 127.0.0.1 and waits until ``/health``
-answers; `stop` ends its process group.
+answers; `stop` ends its process group. `server_command` and `server_env` are the web server's
+command line and environment, shared with the process list of `crmwh serve`.
 """
 
 from __future__ import annotations
@@ -136,20 +137,57 @@ def _port_free(port: int) -> bool:
     return True
 
 
+def health_ok(base_url: str) -> bool:
+    """Whether ``<base_url>/health`` answers 200 now."""
+    try:
+        with urllib.request.urlopen(f"{base_url}/health", timeout=5) as resp:
+            return resp.status == 200
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
+
+
 def wait_healthy(base_url: str, proc: subprocess.Popen | None = None, timeout: float = 120) -> None:
     """Poll ``<base_url>/health`` until it answers OK; fail early if ``proc`` dies."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise SupersetError(f"Superset exited with code {proc.returncode} while starting")
-        try:
-            with urllib.request.urlopen(f"{base_url}/health", timeout=5) as resp:
-                if resp.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
+        if health_ok(base_url):
+            return
         time.sleep(0.5)
     raise SupersetError(f"Superset did not answer {base_url}/health within {timeout:.0f}s")
+
+
+def server_command(port: int, threads: int = 4) -> list[str]:
+    """The web server's command line: gunicorn (one worker, ``threads`` threads) on
+    127.0.0.1:``port`` rather than ``superset run``, which is Flask's development server."""
+    return [
+        str(venv_dir() / "bin" / "gunicorn"),
+        "--bind", f"127.0.0.1:{port}",
+        "--workers", "1",
+        "--worker-class", "gthread",
+        "--threads", str(threads),
+        "--timeout", "120",
+        "--graceful-timeout", "10",
+        "--limit-request-line", "0",
+        "--limit-request-field_size", "0",
+        "superset.app:create_app()",
+    ]  # fmt: skip
+
+
+def server_env(state_dir: Path, data_docs_dir: Path | None = None) -> dict[str, str]:
+    """The web server's environment (no secret, ``_superset_env``); ``data_docs_dir``:
+    the GX Data Docs site it serves at ``/crmwh/data-docs/`` to the roles that may read it."""
+    env = _superset_env(superset_state_dir(state_dir))
+    if data_docs_dir is not None:
+        env["CRMWH_DATA_DOCS_DIR"] = str(Path(data_docs_dir).resolve())
+    return env
+
+
+def ensure_port_free(port: int, what: str = "Superset") -> None:
+    """Raise `SupersetError` when ``port`` on 127.0.0.1 is taken."""
+    if not _port_free(port):
+        raise SupersetError(f"port {port} on 127.0.0.1 is already in use ({what})")
 
 
 def start(
@@ -163,8 +201,11 @@ def start(
 ) -> subprocess.Popen:
     """Start the Superset web server on 127.0.0.1:``port``; return once ``/health`` is OK.
 
-    Gunicorn (one worker, ``threads`` threads) rather than ``superset run``, which is
-    Flask's development server. Concurrent chart queries do not share a DuckDB
+    `crmwh serve` does not call this: it runs the same command (``server_command``,
+    ``server_env``) under its process manager (`pipelines.lib.serve`). This is the one
+    server with a process handle of its own, for callers that drive a single Superset
+    and need its pid: the test session's ``served`` fixture (it reads the server's
+    ``/proc/<pid>/environ``) and the benchmark. Concurrent chart queries do not share a DuckDB
     connection: Superset opens analytics engines with a NullPool, so every query opens and
     closes its own read-only connection, which also lets a newly swapped-in warehouse
     file be seen without a restart. Runs ``prepare`` first when the state was prepared for
@@ -180,35 +221,12 @@ def start(
     if _read_stamp(sdir) != stamp or not _venv_current(venv_dir()):
         prepare(warehouse, state_dir, data_docs_url=data_docs_url)
     ensure_masked(warehouse)
-    if not _port_free(port):
-        raise SupersetError(f"port {port} on 127.0.0.1 is already in use")
+    ensure_port_free(port)
     log_path = sdir / "server.log"
-    env = _superset_env(sdir)
-    if data_docs_dir is not None:
-        env["CRMWH_DATA_DOCS_DIR"] = str(Path(data_docs_dir).resolve())
     with open(log_path, "ab") as log:  # the child keeps its own copy of the descriptor
         proc = subprocess.Popen(
-            [
-                str(venv_dir() / "bin" / "gunicorn"),
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                "1",
-                "--worker-class",
-                "gthread",
-                "--threads",
-                str(threads),
-                "--timeout",
-                "120",
-                "--graceful-timeout",
-                "10",
-                "--limit-request-line",
-                "0",
-                "--limit-request-field_size",
-                "0",
-                "superset.app:create_app()",
-            ],
-            env=env,
+            server_command(port, threads),
+            env=server_env(state_dir, data_docs_dir),
             cwd=sdir,
             stdin=subprocess.DEVNULL,
             stdout=log,
