@@ -10,6 +10,8 @@ which only the roles allowed to see contacts may read (see ``dashboards/security
 
 from __future__ import annotations
 
+from typing import Any
+
 from dashboards.spec.model import Column, Dataset, Metric
 
 # --------------------------------------------------------------------------- helpers
@@ -24,11 +26,45 @@ def _manager_columns() -> list[Column]:
 
 
 MANAGER_JOIN = "left join marts.dim_manager as m on m.manager_id = {alias}.manager_id"
-MANAGER_SELECT = (
-    "    {alias}.manager_id,\n"
-    "    coalesce(m.name, 'unassigned') as manager_name,\n"
-    "    coalesce(m.team, 'unassigned') as team,"
+#: the select items of the manager's columns (``_manager_columns``), over a row ``{alias}``
+MANAGER_ITEMS = (
+    "{alias}.manager_id",
+    "coalesce(m.name, 'unassigned') as manager_name",
+    "coalesce(m.team, 'unassigned') as team",
 )
+MANAGER_SELECT = "\n".join(f"    {item}," for item in MANAGER_ITEMS)
+
+
+def with_manager(
+    mart: str,
+    alias: str,
+    *,
+    columns: list[Column],
+    computed: dict[str, str] | None = None,
+    **dataset: Any,
+) -> Dataset:
+    """A virtual dataset over ``marts.<mart>`` (as ``alias``) with the manager's name and
+    team from ``dim_manager``, under Row Level Security by manager. Its SQL selects the
+    ``columns`` in their order: the manager's three (``_manager_columns``) from the join,
+    a ``computed`` one from its SQL expression, one Superset computes (``expression``)
+    not at all, any other the mart's column of that name."""
+    manager = dict(zip(("manager_id", "manager_name", "team"), MANAGER_ITEMS, strict=True))
+    computed = computed or {}
+    items = [
+        manager[c.name].format(alias=alias)
+        if c.name in manager
+        else f"{computed[c.name]} as {c.name}"
+        if c.name in computed
+        else f"{alias}.{c.name}"
+        for c in columns
+        if c.expression is None
+    ]
+    sql = (
+        "select\n"
+        + ",\n".join(f"    {item}" for item in items)
+        + f"\nfrom marts.{mart} as {alias}\n{MANAGER_JOIN.format(alias=alias)}\n"
+    )
+    return Dataset(columns=columns, sql=sql, rls_column="manager_id", **dataset)
 
 
 def mask_phone(expr: str) -> str:
@@ -49,9 +85,16 @@ def ratio(num: str, den: str) -> str:
     return f"{num} * 1.0 / NULLIF({den}, 0)"
 
 
+def total(column: str, verbose: str, d3format: str) -> Metric:
+    """The metric ``SUM(column)``, named after the column."""
+    return Metric(column, f"SUM({column})", verbose, d3format)
+
+
 # --------------------------------------------------------------------------- sales
 
-DEALS = Dataset(
+DEALS = with_manager(
+    "fct_deal",
+    "d",
     key="deals",
     uuid="7d3b2014-9937-4462-a718-be5445258ef4",
     table_name="deals",
@@ -61,23 +104,6 @@ DEALS = Dataset(
         "closed in the period."
     ),
     main_dttm_col="closed_at",
-    rls_column="manager_id",
-    sql=f"""select
-    d.deal_id,
-    d.customer_id,
-{MANAGER_SELECT.format(alias="d")}
-    d.channel,
-    d.pipeline,
-    d.created_at,
-    d.closed_at,
-    d.status,
-    d.amount,
-    d.loss_reason,
-    d.last_stage_before_loss,
-    d.sales_cycle_days
-from marts.fct_deal as d
-{MANAGER_JOIN.format(alias="d")}
-""",
     columns=[
         Column("deal_id", "VARCHAR", "Deal"),
         Column("customer_id", "VARCHAR", "Customer id"),
@@ -187,8 +213,8 @@ FUNNEL = Dataset(
         Column("p90_days_in_stage", "DOUBLE", "P90 days in stage"),
     ],
     metrics=[
-        Metric("deals_entered", "SUM(deals_entered)", "Deals entered", ",d"),
-        Metric("deals_converted", "SUM(deals_converted)", "Deals converted", ",d"),
+        total("deals_entered", "Deals entered", ",d"),
+        total("deals_converted", "Deals converted", ",d"),
         Metric(
             "conversion_rate",
             ratio("SUM(deals_converted)", "SUM(deals_entered)"),
@@ -360,7 +386,9 @@ where visits.is_open
     ],
 )
 
-LOST_REVENUE = Dataset(
+LOST_REVENUE = with_manager(
+    "mart_lost_revenue",
+    "l",
     key="lost_revenue",
     table_name="lost_revenue",
     description=(
@@ -368,18 +396,6 @@ LOST_REVENUE = Dataset(
         "(marts.mart_lost_revenue) with the manager's name and team."
     ),
     main_dttm_col="month",
-    rls_column="manager_id",
-    sql=f"""select
-    l.month,
-    l.loss_reason,
-    l.last_stage,
-    l.channel,
-{MANAGER_SELECT.format(alias="l")}
-    l.lost_deals,
-    l.lost_amount
-from marts.mart_lost_revenue as l
-{MANAGER_JOIN.format(alias="l")}
-""",
     columns=[
         Column("month", "DATE", "Month", is_dttm=True),
         Column("loss_reason", "VARCHAR", "Loss reason"),
@@ -390,12 +406,15 @@ from marts.mart_lost_revenue as l
         Column("lost_amount", "DECIMAL(18,2)", "Lost amount"),
     ],
     metrics=[
-        Metric("lost_deals", "SUM(lost_deals)", "Lost deals", ",d"),
-        Metric("lost_amount", "SUM(lost_amount)", "Lost amount", ",.0f"),
+        total("lost_deals", "Lost deals", ",d"),
+        total("lost_amount", "Lost amount", ",.0f"),
     ],
 )
 
-FORECAST = Dataset(
+FORECAST = with_manager(
+    "mart_pipeline_forecast",
+    "f",
+    computed={"remaining_plan": "greatest(f.plan_amount - f.won_to_date, 0)"},
     key="pipeline_forecast",
     table_name="pipeline_forecast",
     description=(
@@ -404,19 +423,6 @@ FORECAST = Dataset(
         "group = Σ weighted pipeline / Σ remaining plan (plan − won, not below 0)."
     ),
     main_dttm_col="quarter",
-    rls_column="manager_id",
-    sql=f"""select
-    f.quarter,
-{MANAGER_SELECT.format(alias="f")}
-    f.plan_amount,
-    f.won_to_date,
-    greatest(f.plan_amount - f.won_to_date, 0) as remaining_plan,
-    f.weighted_pipeline,
-    f.coverage,
-    f.is_current_quarter
-from marts.mart_pipeline_forecast as f
-{MANAGER_JOIN.format(alias="f")}
-""",
     columns=[
         Column("quarter", "DATE", "Quarter", is_dttm=True),
         *_manager_columns(),
@@ -428,10 +434,10 @@ from marts.mart_pipeline_forecast as f
         Column("is_current_quarter", "BOOLEAN", "Current quarter"),
     ],
     metrics=[
-        Metric("plan_amount", "SUM(plan_amount)", "Plan", ",.0f"),
-        Metric("won_to_date", "SUM(won_to_date)", "Won", ",.0f"),
-        Metric("remaining_plan", "SUM(remaining_plan)", "Remaining plan", ",.0f"),
-        Metric("weighted_pipeline", "SUM(weighted_pipeline)", "Weighted pipeline", ",.0f"),
+        total("plan_amount", "Plan", ",.0f"),
+        total("won_to_date", "Won", ",.0f"),
+        total("remaining_plan", "Remaining plan", ",.0f"),
+        total("weighted_pipeline", "Weighted pipeline", ",.0f"),
         Metric(
             "attainment",
             ratio("SUM(won_to_date)", "SUM(plan_amount)"),
@@ -449,32 +455,13 @@ from marts.mart_pipeline_forecast as f
     ],
 )
 
-SCORECARD = Dataset(
+SCORECARD = with_manager(
+    "mart_manager_scorecard",
+    "s",
     key="manager_scorecard",
     table_name="manager_scorecard",
     description="Manager scorecard per month (marts.mart_manager_scorecard) with name and team.",
     main_dttm_col="month",
-    rls_column="manager_id",
-    sql=f"""select
-    s.month,
-{MANAGER_SELECT.format(alias="s")}
-    s.clients_in_work,
-    s.new_leads,
-    s.median_first_response_minutes,
-    s.calls_made,
-    s.calls_answered,
-    s.talk_minutes,
-    s.tasks_done,
-    s.tasks_overdue,
-    s.deals_won,
-    s.deals_lost,
-    s.win_rate,
-    s.won_revenue,
-    s.avg_cycle_days,
-    s.receivables_overdue
-from marts.mart_manager_scorecard as s
-{MANAGER_JOIN.format(alias="s")}
-""",
     columns=[
         Column("month", "DATE", "Month", is_dttm=True),
         *_manager_columns(),
@@ -495,26 +482,26 @@ from marts.mart_manager_scorecard as s
     ],
     metrics=[
         Metric("clients_in_work", "MAX(clients_in_work)", "Clients in work (max month)", ",d"),
-        Metric("new_leads", "SUM(new_leads)", "New leads", ",d"),
+        total("new_leads", "New leads", ",d"),
         Metric(
             "median_first_response_minutes",
             "MEDIAN(median_first_response_minutes)",
             "First response, min (median of months)",
             ",.0f",
         ),
-        Metric("calls_made", "SUM(calls_made)", "Calls made", ",d"),
-        Metric("calls_answered", "SUM(calls_answered)", "Calls answered", ",d"),
-        Metric("talk_minutes", "SUM(talk_minutes)", "Talk minutes", ",.0f"),
-        Metric("tasks_done", "SUM(tasks_done)", "Tasks done", ",d"),
-        Metric("tasks_overdue", "SUM(tasks_overdue)", "Tasks overdue", ",d"),
-        Metric("deals_won", "SUM(deals_won)", "Deals won", ",d"),
+        total("calls_made", "Calls made", ",d"),
+        total("calls_answered", "Calls answered", ",d"),
+        total("talk_minutes", "Talk minutes", ",.0f"),
+        total("tasks_done", "Tasks done", ",d"),
+        total("tasks_overdue", "Tasks overdue", ",d"),
+        total("deals_won", "Deals won", ",d"),
         Metric(
             "win_rate",
             ratio("SUM(deals_won)", "SUM(deals_won + deals_lost)"),
             "Win rate",
             ".1%",
         ),
-        Metric("won_revenue", "SUM(won_revenue)", "Won revenue", ",.0f"),
+        total("won_revenue", "Won revenue", ",.0f"),
         Metric(
             "avg_deal",
             ratio("SUM(won_revenue)", "SUM(deals_won)"),
@@ -537,7 +524,9 @@ from marts.mart_manager_scorecard as s
     ],
 )
 
-MISSED_CALLS = Dataset(
+MISSED_CALLS = with_manager(
+    "mart_missed_calls",
+    "c",
     key="missed_calls",
     table_name="missed_calls",
     description=(
@@ -545,16 +534,6 @@ MISSED_CALLS = Dataset(
         "estimated_lost_value is an estimate (count × lead-to-won rate × average won amount)."
     ),
     main_dttm_col="day",
-    rls_column="manager_id",
-    sql=f"""select
-    c.day,
-{MANAGER_SELECT.format(alias="c")}
-    c.missed_calls,
-    c.missed_without_callback,
-    c.estimated_lost_value
-from marts.mart_missed_calls as c
-{MANAGER_JOIN.format(alias="c")}
-""",
     columns=[
         Column("day", "DATE", "Day", is_dttm=True),
         *_manager_columns(),
@@ -563,23 +542,15 @@ from marts.mart_missed_calls as c
         Column("estimated_lost_value", "DECIMAL(18,2)", "Estimated lost value"),
     ],
     metrics=[
-        Metric("missed_calls", "SUM(missed_calls)", "Missed calls", ",d"),
-        Metric(
-            "missed_without_callback",
-            "SUM(missed_without_callback)",
-            "Missed, no callback",
-            ",d",
-        ),
-        Metric(
-            "estimated_lost_value",
-            "SUM(estimated_lost_value)",
-            "Estimated lost value (estimate)",
-            ",.0f",
-        ),
+        total("missed_calls", "Missed calls", ",d"),
+        total("missed_without_callback", "Missed, no callback", ",d"),
+        total("estimated_lost_value", "Estimated lost value (estimate)", ",.0f"),
     ],
 )
 
-LEAD_PROCESSING = Dataset(
+LEAD_PROCESSING = with_manager(
+    "mart_lead_processing",
+    "p",
     key="lead_processing",
     table_name="lead_processing",
     description=(
@@ -587,18 +558,6 @@ LEAD_PROCESSING = Dataset(
         "first response within 24 working hours) and converted, by month, source and manager."
     ),
     main_dttm_col="month",
-    rls_column="manager_id",
-    sql=f"""select
-    p.month,
-    p.channel,
-{MANAGER_SELECT.format(alias="p")}
-    p.new_leads,
-    p.processed_leads,
-    p.ignored_leads,
-    p.converted_leads
-from marts.mart_lead_processing as p
-{MANAGER_JOIN.format(alias="p")}
-""",
     columns=[
         Column("month", "DATE", "Month", is_dttm=True),
         Column("channel", "VARCHAR", "Channel"),
@@ -609,10 +568,10 @@ from marts.mart_lead_processing as p
         Column("converted_leads", "BIGINT", "Converted"),
     ],
     metrics=[
-        Metric("new_leads", "SUM(new_leads)", "New leads", ",d"),
-        Metric("processed_leads", "SUM(processed_leads)", "Processed", ",d"),
-        Metric("ignored_leads", "SUM(ignored_leads)", "Ignored", ",d"),
-        Metric("converted_leads", "SUM(converted_leads)", "Converted", ",d"),
+        total("new_leads", "New leads", ",d"),
+        total("processed_leads", "Processed", ",d"),
+        total("ignored_leads", "Ignored", ",d"),
+        total("converted_leads", "Converted", ",d"),
         Metric(
             "ignored_share",
             ratio("SUM(ignored_leads)", "SUM(new_leads)"),
@@ -649,16 +608,11 @@ CHANNEL_ROI = Dataset(
         Column("romi", "DOUBLE", "ROMI"),
     ],
     metrics=[
-        Metric("spend", "SUM(spend)", "Spend", ",.0f"),
-        Metric("leads", "SUM(leads)", "Leads", ",d"),
-        Metric("won_deals", "SUM(won_deals)", "Won deals", ",.1f"),
-        Metric("attributed_revenue", "SUM(attributed_revenue)", "Attributed revenue", ",.0f"),
-        Metric(
-            "attributed_gross_margin",
-            "SUM(attributed_gross_margin)",
-            "Attributed gross margin",
-            ",.0f",
-        ),
+        total("spend", "Spend", ",.0f"),
+        total("leads", "Leads", ",d"),
+        total("won_deals", "Won deals", ",.1f"),
+        total("attributed_revenue", "Attributed revenue", ",.0f"),
+        total("attributed_gross_margin", "Attributed gross margin", ",.0f"),
         Metric("cpl", ratio("SUM(spend)", "SUM(leads)"), "CPL", ",.0f", "spend / leads"),
         Metric(
             "cac",
@@ -732,7 +686,7 @@ left join marts.dim_customer as c on c.customer_id = a.customer_id
         Column("open_amount", "DECIMAL(18,2)", "Open amount"),
     ],
     metrics=[
-        Metric("open_amount", "SUM(open_amount)", "Open amount", ",.0f"),
+        total("open_amount", "Open amount", ",.0f"),
         Metric(
             "overdue_amount",
             "SUM(CASE WHEN days_overdue > 0 THEN open_amount ELSE 0 END)",
@@ -764,8 +718,8 @@ DSO = Dataset(
             ",.0f",
             "AR at period end / invoiced revenue × days in the period",
         ),
-        Metric("ar_at_period_end", "SUM(ar_at_period_end)", "AR at month end", ",.0f"),
-        Metric("invoiced_revenue", "SUM(invoiced_revenue)", "Invoiced", ",.0f"),
+        total("ar_at_period_end", "AR at month end", ",.0f"),
+        total("invoiced_revenue", "Invoiced", ",.0f"),
     ],
 )
 
@@ -813,7 +767,7 @@ left join marts.dim_customer as c on c.customer_id = i.customer_id
     ],
     metrics=[
         Metric("invoiced", "SUM(amount)", "Invoiced", ",.0f"),
-        Metric("open_amount", "SUM(open_amount)", "Open amount", ",.0f"),
+        total("open_amount", "Open amount", ",.0f"),
         Metric(
             "overdue_amount",
             "SUM(CASE WHEN status = 'overdue' THEN open_amount ELSE 0 END)",
@@ -850,8 +804,8 @@ PAYMENTS = Dataset(
     ],
     metrics=[
         Metric("payments", "COUNT(*)", "Payments", ",d"),
-        Metric("amount", "SUM(amount)", "Amount", ",.0f"),
-        Metric("unmatched_amount", "SUM(unmatched_amount)", "Unmatched amount", ",.0f"),
+        total("amount", "Amount", ",.0f"),
+        total("unmatched_amount", "Unmatched amount", ",.0f"),
         Metric(
             "unmatched_payments",
             "SUM(CASE WHEN unmatched_amount <> 0 THEN 1 ELSE 0 END)",
@@ -933,102 +887,91 @@ left join owners as o on o.customer_id = p.customer_id
     ],
     metrics=[
         Metric("customers", "COUNT(DISTINCT customer_id)", "Customers", ",d"),
-        Metric("revenue", "SUM(revenue)", "Revenue", ",.0f"),
-        Metric("cogs", "SUM(cogs)", "COGS", ",.0f"),
-        Metric("cost_to_serve", "SUM(cost_to_serve)", "Cost to serve", ",.0f"),
-        Metric("contribution_margin", "SUM(contribution_margin)", "Contribution margin", ",.0f"),
+        total("revenue", "Revenue", ",.0f"),
+        total("cogs", "COGS", ",.0f"),
+        total("cost_to_serve", "Cost to serve", ",.0f"),
+        total("contribution_margin", "Contribution margin", ",.0f"),
         Metric(
             "margin_pct",
             ratio("SUM(contribution_margin)", "SUM(revenue)"),
             "Margin %",
             ".1%",
         ),
-        Metric("clv_5y", "SUM(clv_5y)", "CLV (5y NPV)", ",.0f"),
+        total("clv_5y", "CLV (5y NPV)", ",.0f"),
         Metric("avg_clv_5y", "AVG(clv_5y)", "Avg CLV (5y NPV)", ",.0f"),
     ],
 )
 
-CUSTOMERS = Dataset(
+
+def _customers(fields: list[tuple[str, Column]], **dataset: Any) -> Dataset:
+    """Resolved customers (marts.dim_customer), one row each: ``fields`` are (SQL over
+    ``c``, column) pairs, followed by the manager who owns the customer (the manager of
+    the latest deal or invoice, ``_OWNER_CTE``) for Row Level Security."""
+    items = [sql if sql == f"c.{col.name}" else f"{sql} as {col.name}" for sql, col in fields]
+    select = "".join(f"    {item},\n" for item in items)
+    sql = f"""with
+
+{_OWNER_CTE}
+
+select
+{select}{MANAGER_SELECT.format(alias="o")}
+    1 as one
+from marts.dim_customer as c
+left join owners as o on o.customer_id = c.customer_id
+{MANAGER_JOIN.format(alias="o")}
+"""
+    columns = [col for _, col in fields] + [*_manager_columns(), Column("one", "INTEGER", "One")]
+    metrics = [Metric("customers", "COUNT(*)", "Customers", ",d")]
+    return Dataset(
+        sql=sql,
+        columns=columns,
+        metrics=metrics,
+        main_dttm_col="first_won_at",
+        rls_column="manager_id",
+        **dataset,
+    )
+
+
+CUSTOMER_ID = ("c.customer_id", Column("customer_id", "VARCHAR", "Customer id"))
+CUSTOMER_NAME = ("c.name", Column("customer_name", "VARCHAR", "Customer"))
+SEGMENT = ("c.segment", Column("segment", "VARCHAR", "Segment"))
+FIRST_WON = ("c.first_won_at", Column("first_won_at", "TIMESTAMP", "First won", is_dttm=True))
+
+CUSTOMERS = _customers(
+    [
+        CUSTOMER_ID,
+        CUSTOMER_NAME,
+        SEGMENT,
+        ("c.acquisition_channel", Column("channel", "VARCHAR", "Acquisition channel")),
+        FIRST_WON,
+        (mask_phone("c.primary_phone"), Column("phone_masked", "VARCHAR", "Phone (masked)")),
+        (mask_email("c.primary_email"), Column("email_masked", "VARCHAR", "E-mail (masked)")),
+    ],
     key="customers",
     table_name="customers",
     description=(
         "Resolved customers (marts.dim_customer) with phone and e-mail MASKED, for every "
         "role; manager = the manager of the customer's latest deal or invoice."
     ),
-    main_dttm_col="first_won_at",
-    rls_column="manager_id",
-    sql=f"""with
-
-{_OWNER_CTE}
-
-select
-    c.customer_id,
-    c.name as customer_name,
-    c.segment,
-    c.acquisition_channel as channel,
-    c.first_won_at,
-    {mask_phone("c.primary_phone")} as phone_masked,
-    {mask_email("c.primary_email")} as email_masked,
-{MANAGER_SELECT.format(alias="o")}
-    1 as one
-from marts.dim_customer as c
-left join owners as o on o.customer_id = c.customer_id
-{MANAGER_JOIN.format(alias="o")}
-""",
-    columns=[
-        Column("customer_id", "VARCHAR", "Customer id"),
-        Column("customer_name", "VARCHAR", "Customer"),
-        Column("segment", "VARCHAR", "Segment"),
-        Column("channel", "VARCHAR", "Acquisition channel"),
-        Column("first_won_at", "TIMESTAMP", "First won", is_dttm=True),
-        Column("phone_masked", "VARCHAR", "Phone (masked)"),
-        Column("email_masked", "VARCHAR", "E-mail (masked)"),
-        *_manager_columns(),
-        Column("one", "INTEGER", "One"),
-    ],
-    metrics=[Metric("customers", "COUNT(*)", "Customers", ",d")],
 )
 
-CUSTOMER_CONTACTS = Dataset(
+CUSTOMER_CONTACTS = _customers(
+    [
+        CUSTOMER_ID,
+        CUSTOMER_NAME,
+        ("c.inn", Column("inn", "VARCHAR", "INN")),
+        SEGMENT,
+        FIRST_WON,
+        ("c.primary_phone", Column("primary_phone", "VARCHAR", "Phone")),
+        ("c.primary_email", Column("primary_email", "VARCHAR", "E-mail")),
+    ],
     key="customer_contacts",
     table_name="customer_contacts",
     description=(
         "Customers with their RAW phone and e-mail (marts.dim_customer), for finance "
         "(collections). Only roles listed for contacts in dashboards/security.yaml can read it."
     ),
-    main_dttm_col="first_won_at",
-    rls_column="manager_id",
     raw_contacts=True,
-    sql=f"""with
-
-{_OWNER_CTE}
-
-select
-    c.customer_id,
-    c.name as customer_name,
-    c.inn,
-    c.segment,
-    c.first_won_at,
-    c.primary_phone,
-    c.primary_email,
-{MANAGER_SELECT.format(alias="o")}
-    1 as one
-from marts.dim_customer as c
-left join owners as o on o.customer_id = c.customer_id
-{MANAGER_JOIN.format(alias="o")}
-""",
-    columns=[
-        Column("customer_id", "VARCHAR", "Customer id"),
-        Column("customer_name", "VARCHAR", "Customer"),
-        Column("inn", "VARCHAR", "INN"),
-        Column("segment", "VARCHAR", "Segment"),
-        Column("first_won_at", "TIMESTAMP", "First won", is_dttm=True),
-        Column("primary_phone", "VARCHAR", "Phone"),
-        Column("primary_email", "VARCHAR", "E-mail"),
-        *_manager_columns(),
-        Column("one", "INTEGER", "One"),
-    ],
-    metrics=[Metric("customers", "COUNT(*)", "Customers", ",d")],
 )
 
 # --------------------------------------------------------------------------- quality
@@ -1059,20 +1002,15 @@ DATA_QUALITY = Dataset(
         Column("failed_check_names", "VARCHAR", "Failed checks (names)"),
     ],
     metrics=[
-        Metric("rows_read", "SUM(rows_read)", "Rows read", ",d"),
-        Metric("rows_loaded", "SUM(rows_loaded)", "Rows loaded", ",d"),
-        Metric("rows_quarantined", "SUM(rows_quarantined)", "Quarantined", ",d"),
-        Metric("duplicates_merged", "SUM(duplicates_merged)", "Duplicates merged", ",d"),
-        Metric("incomplete_rows", "SUM(incomplete_rows)", "Incomplete", ",d"),
+        total("rows_read", "Rows read", ",d"),
+        total("rows_loaded", "Rows loaded", ",d"),
+        total("rows_quarantined", "Quarantined", ",d"),
+        total("duplicates_merged", "Duplicates merged", ",d"),
+        total("incomplete_rows", "Incomplete", ",d"),
         Metric("tables", "COUNT(DISTINCT table_name)", "Tables", ",d"),
-        Metric("checks_run", "SUM(checks_run)", "Checks run", ",d"),
-        Metric("failed_checks", "SUM(failed_checks)", "Failed checks", ",d"),
-        Metric(
-            "failed_blocking_checks",
-            "SUM(failed_blocking_checks)",
-            "Failed blocking checks",
-            ",d",
-        ),
+        total("checks_run", "Checks run", ",d"),
+        total("failed_checks", "Failed checks", ",d"),
+        total("failed_blocking_checks", "Failed blocking checks", ",d"),
         Metric("last_loaded_at", "MAX(loaded_at)", "Last load", None),
         Metric("latest_record_at", "MAX(freshness_at)", "Latest record", None),
         Metric(
