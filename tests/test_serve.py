@@ -221,7 +221,7 @@ def test_sigterm_stops_every_process_group_and_serve_exits_0(
 
 
 def test_one_process_ending_stops_the_others_and_serve_exits_non_zero(
-    tmp_path: Path, env: dict[str, str], health: str
+    tmp_path: Path, env: dict[str, str], health: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     waiter = _service("waiter", WAITER, tmp_path, env)
     quitter = _service(
@@ -229,11 +229,16 @@ def test_one_process_ending_stops_the_others_and_serve_exits_non_zero(
         "import pathlib, sys, time\n"
         f"log = pathlib.Path({str(waiter.log)!r})\n"
         "while not log.exists() or not log.read_text(): time.sleep(0.1)\n"
+        "print('quitter: giving up', flush=True)\n"
         "sys.exit(3)",
         tmp_path,
         env,
     )
     assert serve.run([waiter, quitter], health, lambda _: None, lambda: None) == 3
+    err = capsys.readouterr().err
+    assert "a process stopped (rc=3)" in err
+    assert f"--- quitter: {quitter.log}\nquitter: giving up" in err  # its last lines
+    assert f"--- waiter: {waiter.log}" in err
     assert pgids_alive({_started(waiter)["pgid"]}) == []
 
 

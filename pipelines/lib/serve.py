@@ -16,9 +16,14 @@ them); the metadata preparation (`superset.prepare`) before the list starts; and
 it runs, a watcher thread that waits for Superset's ``/health``, applies the report
 schedules, waits for the Celery worker and only then prints the addresses (honcho starts
 its processes at once and knows nothing of readiness). `start_dagster_ui` and
-`superset.start` start one server with a process handle of its own, for the tests that
-read that server's ``/proc/<pid>/environ`` and for the benchmark; they run the same
-command lines as the process list.
+`superset.start` start one server with a process handle of its own: the test session's
+Superset and Dagster UI are shared by many tests that go on while the server runs and read
+its ``/proc/<pid>/environ``, and the benchmark times one server, whereas honcho's
+``Manager.loop`` blocks its caller until the whole list has ended. They run the same
+command lines and environments as the process list.
+
+honcho has no option for its SIGTERM-to-SIGKILL delay: `run` sets its module's
+``KILL_WAIT`` (5 s by default) to ours.
 """
 
 from __future__ import annotations
@@ -306,6 +311,7 @@ def run(
             if svc.name == "celery-worker":  # its "ready." line is waited for: a fresh log
                 svc.log.write_bytes(b"")
             logs[svc.name] = open(svc.log, "ab")  # closed when the list has ended
+    offsets = {name: log.tell() for name, log in logs.items()}  # where this run's lines begin
     manager = Manager(printer=_Output(logs))
     for svc in listed:
         manager.add_process(svc.name, svc.command(), env=svc.environ, cwd=str(svc.cwd))
@@ -337,13 +343,18 @@ def run(
             signal.signal(sig, handler)
         for log in logs.values():
             log.close()
+    if not failed.is_set() and manager.returncode in {s["rc"] for s in SIGNALS.values()}:
+        return 0  # stopped by SIGINT/SIGTERM, as asked
+    if not failed.is_set():
+        print(f"crmwh serve: a process stopped (rc={manager.returncode})", file=sys.stderr)
+    for svc in listed:  # what the logged processes wrote in this run, last lines
+        if svc.log is not None:
+            with open(svc.log, "rb") as log:
+                log.seek(offsets[svc.name])
+                lines = log.read().decode("utf-8", "replace").strip().splitlines()[-10:]
+            print(f"--- {svc.name}: {svc.log}", *lines, sep="\n", file=sys.stderr)
     if failed.is_set():
         return 1
-    if manager.returncode in {s["rc"] for s in SIGNALS.values()}:
-        return 0  # stopped by SIGINT/SIGTERM, as asked
-    logged = ", ".join(str(s.log) for s in listed if s.log is not None)
-    print(f"crmwh serve: a process stopped (rc={manager.returncode}); logs: {logged}",
-          file=sys.stderr)  # fmt: skip
     rc = manager.returncode
     return rc if isinstance(rc, int) and rc > 0 else 1
 
