@@ -135,3 +135,71 @@
 {% macro duckdb__regexp_matches_portable(expr, pattern) -%}
     regexp_matches({{ expr }}, '{{ pattern }}')
 {%- endmacro %}
+
+{#
+    The identifiers identity resolution matches on, one row per record × identifier, with
+    the rule's priority (crm_link 1, phone 2, email 3, company_name 4: the first rule that
+    finds a match decides). A select for a CTE over `records` (int_customer_source_records)
+    and `identifiers` (int_customer_identifiers).
+#}
+{% macro identity_matching_identifiers(records='records', identifiers='identifiers') -%}
+    select
+        {{ records }}.record_id,
+        {{ records }}.can_anchor,
+        {{ identifiers }}.match_kind,
+        {{ identifiers }}.match_value,
+        case {{ identifiers }}.match_kind
+            when 'crm_link' then 1
+            when 'phone' then 2
+            when 'email' then 3
+            else 4
+        end as rule_priority
+    from {{ identifiers }}
+    inner join {{ records }}
+        on {{ records }}.source_system = {{ identifiers }}.source_system
+        and {{ records }}.source_key = {{ identifiers }}.source_key
+    where {{ identifiers }}.match_kind in ('crm_link', 'phone', 'email', 'company_name')
+{%- endmacro %}
+
+{#
+    How identity resolution decides a record's match among its `candidates` (a relation
+    with record_id, rule_priority, match_kind, match_value, anchor_key, matched_record):
+    only the candidates of the record's best (lowest) rule_priority count (CTE `decisive`);
+    `decided` adds anchor_count (how many customers they name: 1 = placed, more = an
+    ambiguous match) and evidence_rank (1 = the match reported: lowest value, then record).
+    Two CTE definitions, named by the caller, without a trailing comma.
+#}
+{% macro identity_decision_ctes(candidates, decisive, decided) -%}
+{{ decisive }} as (
+    select candidates.*
+    from {{ candidates }} as candidates
+    inner join (
+        select
+            record_id,
+            min(rule_priority) as best_priority
+        from {{ candidates }}
+        group by record_id
+    ) as best
+        on best.record_id = candidates.record_id
+        and best.best_priority = candidates.rule_priority
+),
+
+{{ decided }} as (
+    select
+        decisive.*,
+        anchors.anchor_count,
+        row_number() over (
+            partition by decisive.record_id
+            order by decisive.match_value, decisive.matched_record
+        ) as evidence_rank
+    from {{ decisive }} as decisive
+    inner join (
+        select
+            record_id,
+            count(distinct anchor_key) as anchor_count
+        from {{ decisive }}
+        group by record_id
+    ) as anchors
+        on anchors.record_id = decisive.record_id
+)
+{%- endmacro %}

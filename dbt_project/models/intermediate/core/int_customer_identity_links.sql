@@ -54,22 +54,7 @@ rounds as (
 ),
 
 matching_identifiers as (
-    select
-        records.record_id,
-        records.can_anchor,
-        identifiers.match_kind,
-        identifiers.match_value,
-        case identifiers.match_kind
-            when 'crm_link' then 1
-            when 'phone' then 2
-            when 'email' then 3
-            else 4
-        end as rule_priority
-    from identifiers
-    inner join records
-        on records.source_system = identifiers.source_system
-        and records.source_key = identifiers.source_key
-    where identifiers.match_kind in ('crm_link', 'phone', 'email', 'company_name')
+    {{ identity_matching_identifiers('records', 'identifiers') }}
 ),
 
 placed as (
@@ -275,43 +260,7 @@ lead_candidates as (
     where not free_records.can_anchor
 ),
 
-lead_best_priority as (
-    select
-        record_id,
-        min(rule_priority) as best_priority
-    from lead_candidates
-    group by record_id
-),
-
-lead_decisive as (
-    select lead_candidates.*
-    from lead_candidates
-    inner join lead_best_priority as best
-        on
-            lead_candidates.record_id = best.record_id
-            and lead_candidates.rule_priority = best.best_priority
-),
-
-lead_anchor_counts as (
-    select
-        record_id,
-        count(distinct anchor_key) as anchor_count
-    from lead_decisive
-    group by record_id
-),
-
-lead_decided as (
-    select
-        lead_decisive.*,
-        anchors.anchor_count,
-        row_number() over (
-            partition by lead_decisive.record_id
-            order by lead_decisive.match_value, lead_decisive.matched_record
-        ) as evidence_rank
-    from lead_decisive
-    inner join lead_anchor_counts as anchors
-        on lead_decisive.record_id = anchors.record_id
-),
+{{ identity_decision_ctes('lead_candidates', 'lead_decisive', 'lead_decided') }},
 
 leads as (
     select

@@ -38,22 +38,7 @@ identifiers as (
 ),
 
 matching_identifiers as (
-    select
-        records.record_id,
-        records.can_anchor,
-        identifiers.match_kind,
-        identifiers.match_value,
-        case identifiers.match_kind
-            when 'crm_link' then 1
-            when 'phone' then 2
-            when 'email' then 3
-            else 4
-        end as rule_priority
-    from identifiers
-    inner join records
-        on records.source_system = identifiers.source_system
-        and records.source_key = identifiers.source_key
-    where identifiers.match_kind in ('crm_link', 'phone', 'email', 'company_name')
+    {{ identity_matching_identifiers('records', 'identifiers') }}
 ),
 {%- endset -%}
 {%- set round_zero -%}
@@ -119,38 +104,7 @@ candidates_{{ k }} as (
         on placed.record_id = placed_ids.record_id
 ),
 
-decisive_{{ k }} as (
-    select candidates.*
-    from candidates_{{ k }} as candidates
-    inner join (
-        select
-            record_id,
-            min(rule_priority) as best_priority
-        from candidates_{{ k }}
-        group by record_id
-    ) as best
-        on best.record_id = candidates.record_id
-        and best.best_priority = candidates.rule_priority
-),
-
-decided_{{ k }} as (
-    select
-        decisive.*,
-        anchors.anchor_count,
-        row_number() over (
-            partition by decisive.record_id
-            order by decisive.match_value, decisive.matched_record
-        ) as evidence_rank
-    from decisive_{{ k }} as decisive
-    inner join (
-        select
-            record_id,
-            count(distinct anchor_key) as anchor_count
-        from decisive_{{ k }}
-        group by record_id
-    ) as anchors
-        on anchors.record_id = decisive.record_id
-),
+{{ identity_decision_ctes('candidates_' ~ k, 'decisive_' ~ k, 'decided_' ~ k) }},
 
 placed_{{ k }} as (
     select * from placed_{{ k - 1 }}

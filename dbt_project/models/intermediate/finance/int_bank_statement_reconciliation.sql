@@ -20,43 +20,30 @@ bank_payments as (
     select * from {{ ref('stg_onec__bank_payment') }}
 ),
 
-received as (
-    select
-        sections.account,
-        sections.period_start,
-        sections.period_end,
-        sum(bank_payments.amount) as loaded_received,
-        count(*) as received_documents
-    from sections
-    inner join bank_payments
-        on
-            sections.account = bank_payments.recipient_account
-            and coalesce(bank_payments.received_on, bank_payments.doc_date) >= sections.period_start
-            and coalesce(bank_payments.received_on, bank_payments.doc_date) <= sections.period_end
-    group by
-        sections.account,
-        sections.period_start,
-        sections.period_end
-),
-
-debited as (
-    select
-        sections.account,
-        sections.period_start,
-        sections.period_end,
-        sum(bank_payments.amount) as loaded_debited,
-        count(*) as debited_documents
-    from sections
-    inner join bank_payments
-        on
-            sections.account = bank_payments.payer_account
-            and coalesce(bank_payments.debited_on, bank_payments.doc_date) >= sections.period_start
-            and coalesce(bank_payments.debited_on, bank_payments.doc_date) <= sections.period_end
-    group by
-        sections.account,
-        sections.period_start,
-        sections.period_end
-),
+{#- the documents loaded for each statement section: received on its account, debited from it #}
+{%- for side, account_column, date_column in [
+    ('received', 'recipient_account', 'received_on'),
+    ('debited', 'payer_account', 'debited_on'),
+] %}
+    {{ side }} as (
+        select
+            sections.account,
+            sections.period_start,
+            sections.period_end,
+            sum(bank_payments.amount) as loaded_{{ side }},
+            count(*) as {{ side }}_documents
+        from sections
+        inner join bank_payments
+            on
+                sections.account = bank_payments.{{ account_column }}
+                and coalesce(bank_payments.{{ date_column }}, bank_payments.doc_date) >= sections.period_start
+                and coalesce(bank_payments.{{ date_column }}, bank_payments.doc_date) <= sections.period_end
+        group by
+            sections.account,
+            sections.period_start,
+            sections.period_end
+    ),
+{% endfor %}
 
 compared as (
     select

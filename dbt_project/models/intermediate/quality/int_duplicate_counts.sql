@@ -23,6 +23,47 @@
     A customer record counts once per rule even when several of its values match; it is
     attributed to the load of its staged (latest) version. Only non-zero counts are rows.
 #}
+{#-
+    The customer values compared, one entry per (raw table, rule, column): the staging
+    relation, its record key, the value and which rows carry one. A table whose staging
+    model keeps several rows per record (Bitrix deal snapshots) or none of its own (1C
+    counterparties, keyed by INN) is grouped to one row per record and value, with the
+    greatest load id among its rows (`group_by`).
+-#}
+{%- set bank_payer_is_customer -%}
+    payer_inn_is_valid
+    and (recipient_account = statement_account or (statement_account is null and received_on is not null))
+    and (recipient_inn is null or payer_inn <> recipient_inn)
+{%- endset -%}
+{%- set customer_key_sources = [
+    {'system': 'salesforce', 'table': 'salesforce__account', 'relation': 'accounts', 'record_id': 'account_id',
+     'rule': 'inn', 'value': 'inn', 'where': 'inn_is_valid'},
+    {'system': 'salesforce', 'table': 'salesforce__account', 'relation': 'accounts', 'record_id': 'account_id',
+     'rule': 'phone', 'value': 'phone_e164', 'where': 'phone_e164 is not null'},
+    {'system': 'salesforce', 'table': 'salesforce__lead', 'relation': 'sf_leads', 'record_id': 'lead_id',
+     'rule': 'phone', 'value': 'phone_e164', 'where': 'phone_e164 is not null'},
+    {'system': 'salesforce', 'table': 'salesforce__lead', 'relation': 'sf_leads', 'record_id': 'lead_id',
+     'rule': 'email', 'value': 'email', 'where': 'email is not null'},
+    {'system': 'bitrix', 'table': 'bitrix__deal_snapshot', 'relation': 'deal_snapshots', 'record_id': 'deal_id',
+     'rule': 'inn', 'value': 'inn', 'where': 'inn_is_valid', 'group_by': 'deal_id, inn'},
+    {'system': 'bitrix', 'table': 'bitrix__deal_snapshot', 'relation': 'deal_snapshots', 'record_id': 'deal_id',
+     'rule': 'phone', 'value': 'phone_e164', 'where': 'phone_e164 is not null', 'group_by': 'deal_id, phone_e164'},
+    {'system': 'bitrix', 'table': 'bitrix__deal_snapshot', 'relation': 'deal_snapshots', 'record_id': 'deal_id',
+     'rule': 'email', 'value': 'email', 'where': 'email is not null', 'group_by': 'deal_id, email'},
+    {'system': 'bitrix', 'table': 'bitrix__lead', 'relation': 'bx_leads', 'record_id': 'lead_id',
+     'rule': 'phone', 'value': 'work_phone_e164', 'where': 'work_phone_e164 is not null'},
+    {'system': 'bitrix', 'table': 'bitrix__lead', 'relation': 'bx_leads', 'record_id': 'lead_id',
+     'rule': 'phone', 'value': 'mobile_phone_e164', 'where': 'mobile_phone_e164 is not null'},
+    {'system': 'bitrix', 'table': 'bitrix__lead', 'relation': 'bx_leads', 'record_id': 'lead_id',
+     'rule': 'email', 'value': 'work_email', 'where': 'work_email is not null'},
+    {'system': 'bitrix', 'table': 'bitrix__lead', 'relation': 'bx_leads', 'record_id': 'lead_id',
+     'rule': 'email', 'value': 'private_email', 'where': 'private_email is not null'},
+    {'system': 'onec', 'table': 'onec__invoice', 'relation': 'invoices', 'record_id': "'inn:' || counterparty_inn",
+     'rule': 'inn', 'value': 'counterparty_inn', 'where': 'counterparty_inn_is_valid', 'group_by': 'counterparty_inn'},
+    {'system': 'onec', 'table': 'onec__bank_payment', 'relation': 'bank_payments', 'record_id': "'inn:' || payer_inn",
+     'rule': 'inn', 'value': 'payer_inn', 'where': bank_payer_is_customer, 'group_by': 'payer_inn'},
+] -%}
+
 with
 
 accounts as (
@@ -72,143 +113,23 @@ bx_deal_rows as (
 -- one row per (record, rule, value) ---------------------------------------------------
 
 customer_keys as (
-    select
-        'salesforce' as system,
-        'salesforce__account' as table_name,
-        _load_id as load_id,
-        account_id as record_id,
-        'inn' as rule,
-        inn as match_value
-    from accounts
-    where inn_is_valid
-    union all
-    select
-        'salesforce' as system,
-        'salesforce__account' as table_name,
-        _load_id,
-        account_id,
-        'phone' as rule,
-        phone_e164
-    from accounts
-    where phone_e164 is not null
-    union all
-    select
-        'salesforce' as system,
-        'salesforce__lead' as table_name,
-        _load_id,
-        lead_id,
-        'phone' as rule,
-        phone_e164
-    from sf_leads
-    where phone_e164 is not null
-    union all
-    select
-        'salesforce' as system,
-        'salesforce__lead' as table_name,
-        _load_id,
-        lead_id,
-        'email' as rule,
-        email
-    from sf_leads
-    where email is not null
-    union all
-    select
-        'bitrix' as system,
-        'bitrix__deal_snapshot' as table_name,
-        max(_load_id) as load_id,
-        deal_id,
-        'inn' as rule,
-        inn
-    from deal_snapshots
-    where inn_is_valid
-    group by deal_id, inn
-    union all
-    select
-        'bitrix' as system,
-        'bitrix__deal_snapshot' as table_name,
-        max(_load_id) as load_id,
-        deal_id,
-        'phone' as rule,
-        phone_e164
-    from deal_snapshots
-    where phone_e164 is not null
-    group by deal_id, phone_e164
-    union all
-    select
-        'bitrix' as system,
-        'bitrix__deal_snapshot' as table_name,
-        max(_load_id) as load_id,
-        deal_id,
-        'email' as rule,
-        email
-    from deal_snapshots
-    where email is not null
-    group by deal_id, email
-    union all
-    select
-        'bitrix' as system,
-        'bitrix__lead' as table_name,
-        _load_id,
-        lead_id,
-        'phone' as rule,
-        work_phone_e164
-    from bx_leads
-    where work_phone_e164 is not null
-    union all
-    select
-        'bitrix' as system,
-        'bitrix__lead' as table_name,
-        _load_id,
-        lead_id,
-        'phone' as rule,
-        mobile_phone_e164
-    from bx_leads
-    where mobile_phone_e164 is not null
-    union all
-    select
-        'bitrix' as system,
-        'bitrix__lead' as table_name,
-        _load_id,
-        lead_id,
-        'email' as rule,
-        work_email
-    from bx_leads
-    where work_email is not null
-    union all
-    select
-        'bitrix' as system,
-        'bitrix__lead' as table_name,
-        _load_id,
-        lead_id,
-        'email' as rule,
-        private_email
-    from bx_leads
-    where private_email is not null
-    union all
-    select
-        'onec' as system,
-        'onec__invoice' as table_name,
-        max(_load_id) as load_id,
-        'inn:' || counterparty_inn as record_id,
-        'inn' as rule,
-        counterparty_inn
-    from invoices
-    where counterparty_inn_is_valid
-    group by counterparty_inn
-    union all
-    select
-        'onec' as system,
-        'onec__bank_payment' as table_name,
-        max(_load_id) as load_id,
-        'inn:' || payer_inn as record_id,
-        'inn' as rule,
-        payer_inn
-    from bank_payments
-    where
-        payer_inn_is_valid
-        and (recipient_account = statement_account or (statement_account is null and received_on is not null))
-        and (recipient_inn is null or payer_inn <> recipient_inn)
-    group by payer_inn
+    {%- for key in customer_key_sources %}
+        select
+            '{{ key.system }}' as system,
+            '{{ key.table }}' as table_name,
+            {{ 'max(_load_id)' if key.group_by else '_load_id' }} as load_id,
+            {{ key.record_id }} as record_id,
+            '{{ key.rule }}' as rule,
+            {{ key.value }} as match_value
+        from {{ key.relation }}
+        where {{ key.where }}
+        {%- if key.group_by %}
+            group by {{ key.group_by }}
+        {%- endif %}
+        {%- if not loop.last %}
+            union all
+        {%- endif %}
+    {%- endfor %}
 ),
 
 records_per_value as (

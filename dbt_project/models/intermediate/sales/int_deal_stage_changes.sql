@@ -46,18 +46,7 @@ pipeline_stages as (
 
 -- every label a stage is known by (its name, and its code where configured)
 stage_labels as (
-    select
-        pipeline,
-        stage_key as label_key,
-        stage
-    from pipeline_stages
-    union
-    select
-        pipeline,
-        stage_code_key as label_key,
-        stage
-    from pipeline_stages
-    where stage_code_key is not null
+    {{ stage_labels('pipeline_stages') }}
 ),
 
 -- Salesforce ------------------------------------------------------------------------

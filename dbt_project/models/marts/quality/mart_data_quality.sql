@@ -12,6 +12,19 @@
     with an amount in a currency no rate converts to the reporting currency (int_deals:
     amount null, amount_original kept).
 #}
+{#- int_duplicate_counts' rules -> the column of this mart that counts them -#}
+{%- set duplicate_rules = {
+    'customer_inn_within_system': 'dup_customer_inn_within_system',
+    'customer_inn_across_systems': 'dup_customer_inn_across_systems',
+    'customer_phone_within_system': 'dup_customer_phone_within_system',
+    'customer_phone_across_systems': 'dup_customer_phone_across_systems',
+    'customer_email_within_system': 'dup_customer_email_within_system',
+    'customer_email_across_systems': 'dup_customer_email_across_systems',
+    'deal_exported_twice': 'deals_exported_twice',
+    'file_delivered_twice': 'files_delivered_twice',
+    'multi_leg_call': 'multi_leg_calls',
+} -%}
+
 with
 
 manifest as (
@@ -62,22 +75,11 @@ unparsed_totals as (
 
 duplicate_totals as (
     select
+        {%- for rule, column in duplicate_rules.items() %}
+            sum(case when rule = '{{ rule }}' then duplicates else 0 end) as {{ column }},
+        {%- endfor %}
         load_id,
-        table_name,
-        sum(case when rule = 'customer_inn_within_system' then duplicates else 0 end) as dup_customer_inn_within_system,
-        sum(case when rule = 'customer_inn_across_systems' then duplicates else 0 end)
-            as dup_customer_inn_across_systems,
-        sum(case when rule = 'customer_phone_within_system' then duplicates else 0 end)
-            as dup_customer_phone_within_system,
-        sum(case when rule = 'customer_phone_across_systems' then duplicates else 0 end)
-            as dup_customer_phone_across_systems,
-        sum(case when rule = 'customer_email_within_system' then duplicates else 0 end)
-            as dup_customer_email_within_system,
-        sum(case when rule = 'customer_email_across_systems' then duplicates else 0 end)
-            as dup_customer_email_across_systems,
-        sum(case when rule = 'deal_exported_twice' then duplicates else 0 end) as deals_exported_twice,
-        sum(case when rule = 'file_delivered_twice' then duplicates else 0 end) as files_delivered_twice,
-        sum(case when rule = 'multi_leg_call' then duplicates else 0 end) as multi_leg_calls
+        table_name
     from duplicate_counts
     group by
         load_id,
@@ -206,16 +208,10 @@ joined as (
         coalesce(counted.unknown_stage_rows, 0) as unknown_stage_rows,
         coalesce(counted.raw_rows, 0) as raw_rows,
         coalesce(counted.staged_rows, 0) as staged_rows,
-        counted.files,
-        coalesce(duplicate_totals.dup_customer_inn_within_system, 0) as dup_customer_inn_within_system,
-        coalesce(duplicate_totals.dup_customer_inn_across_systems, 0) as dup_customer_inn_across_systems,
-        coalesce(duplicate_totals.dup_customer_phone_within_system, 0) as dup_customer_phone_within_system,
-        coalesce(duplicate_totals.dup_customer_phone_across_systems, 0) as dup_customer_phone_across_systems,
-        coalesce(duplicate_totals.dup_customer_email_within_system, 0) as dup_customer_email_within_system,
-        coalesce(duplicate_totals.dup_customer_email_across_systems, 0) as dup_customer_email_across_systems,
-        coalesce(duplicate_totals.deals_exported_twice, 0) as deals_exported_twice,
-        coalesce(duplicate_totals.files_delivered_twice, 0) as files_delivered_twice,
-        coalesce(duplicate_totals.multi_leg_calls, 0) as multi_leg_calls
+        {%- for column in duplicate_rules.values() %}
+            coalesce(duplicate_totals.{{ column }}, 0) as {{ column }},
+        {%- endfor %}
+        counted.files
     from counted
     full outer join duplicate_totals
         on
@@ -245,15 +241,9 @@ final as (
         cast(coalesce(check_totals.failed_checks, 0) as bigint) as failed_checks,
         cast(coalesce(check_totals.failed_blocking_checks, 0) as bigint) as failed_blocking_checks,
         cast(check_totals.failed_check_names as {{ dbt.type_string() }}) as failed_check_names,
-        cast(joined.dup_customer_inn_within_system as bigint) as dup_customer_inn_within_system,
-        cast(joined.dup_customer_inn_across_systems as bigint) as dup_customer_inn_across_systems,
-        cast(joined.dup_customer_phone_within_system as bigint) as dup_customer_phone_within_system,
-        cast(joined.dup_customer_phone_across_systems as bigint) as dup_customer_phone_across_systems,
-        cast(joined.dup_customer_email_within_system as bigint) as dup_customer_email_within_system,
-        cast(joined.dup_customer_email_across_systems as bigint) as dup_customer_email_across_systems,
-        cast(joined.deals_exported_twice as bigint) as deals_exported_twice,
-        cast(joined.files_delivered_twice as bigint) as files_delivered_twice,
-        cast(joined.multi_leg_calls as bigint) as multi_leg_calls,
+        {%- for column in duplicate_rules.values() %}
+            cast(joined.{{ column }} as bigint) as {{ column }},
+        {%- endfor %}
         cast(coalesce(unparsed_totals.unparsed_values, 0) as bigint) as unparsed_values,
         cast(coalesce(deals_without_rate.deals_without_rate, 0) as bigint) as deals_without_rate
     from joined

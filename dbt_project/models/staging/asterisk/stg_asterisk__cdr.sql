@@ -91,11 +91,7 @@ final as (
         amaflags,
         userfield,
         peeraccount,
-        _source_file,
-        _line,
-        _file_sha256,
-        _load_id,
-        _loaded_at
+        {{ lineage_columns() }}
     from latest
 )
 

@@ -25,11 +25,7 @@ final as (
         user_id,
         employee_name,
         employee_name_key,
-        _source_file,
-        _line,
-        _file_sha256,
-        _load_id,
-        _loaded_at
+        {{ lineage_columns() }}
     from latest
 )
 

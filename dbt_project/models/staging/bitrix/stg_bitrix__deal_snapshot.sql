@@ -56,11 +56,7 @@ final as (
         phone_e164,
         email,
         loss_reason,
-        _source_file,
-        _line,
-        _file_sha256,
-        _load_id,
-        _loaded_at
+        {{ lineage_columns() }}
     from latest
 )
 

@@ -51,11 +51,7 @@ final as (
         modified_at,
         company_name,
         company_name_key,
-        _source_file,
-        _line,
-        _file_sha256,
-        _load_id,
-        _loaded_at
+        {{ lineage_columns() }}
     from latest
 )
 

@@ -41,11 +41,7 @@ final as (
         wait_seconds,
         talk_seconds,
         recording_url,
-        _source_file,
-        _line,
-        _file_sha256,
-        _load_id,
-        _loaded_at
+        {{ lineage_columns() }}
     from latest
 )
 

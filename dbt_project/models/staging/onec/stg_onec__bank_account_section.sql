@@ -31,11 +31,7 @@ final as (
         total_received,
         total_debited,
         closing_balance,
-        _source_file,
-        _line,
-        _file_sha256,
-        _load_id,
-        _loaded_at
+        {{ lineage_columns() }}
     from latest
 )
 

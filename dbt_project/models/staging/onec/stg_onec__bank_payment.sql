@@ -58,11 +58,7 @@ final as (
         debited_on,
         purpose,
         statement_account,
-        _source_file,
-        _line,
-        _file_sha256,
-        _load_id,
-        _loaded_at
+        {{ lineage_columns() }}
     from latest
 )
 

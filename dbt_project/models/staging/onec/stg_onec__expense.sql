@@ -32,11 +32,7 @@ final as (
         channel_raw,
         amount,
         counterparty_name,
-        _source_file,
-        _line,
-        _file_sha256,
-        _load_id,
-        _loaded_at
+        {{ lineage_columns() }}
     from latest
 )
 

@@ -46,11 +46,7 @@ final as (
         responsible_name,
         responsible_key,
         deal_ref,
-        _source_file,
-        _line,
-        _file_sha256,
-        _load_id,
-        _loaded_at
+        {{ lineage_columns() }}
     from latest
 )
 

@@ -23,11 +23,7 @@ final as (
         product_code,
         unit_cost,
         valid_from,
-        _source_file,
-        _line,
-        _file_sha256,
-        _load_id,
-        _loaded_at
+        {{ lineage_columns() }}
     from latest
 )
 

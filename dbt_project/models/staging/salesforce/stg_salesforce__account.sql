@@ -43,11 +43,7 @@ final as (
         created_at,
         inn,
         inn_is_valid,
-        _source_file,
-        _line,
-        _file_sha256,
-        _load_id,
-        _loaded_at
+        {{ lineage_columns() }}
     from latest
     where not is_deleted
 )

@@ -32,11 +32,7 @@ final as (
         end_date,
         budgeted_cost,
         actual_cost,
-        _source_file,
-        _line,
-        _file_sha256,
-        _load_id,
-        _loaded_at
+        {{ lineage_columns() }}
     from latest
 )
 

@@ -37,11 +37,7 @@ final as (
         lead_source,
         owner_id,
         created_at,
-        _source_file,
-        _line,
-        _file_sha256,
-        _load_id,
-        _loaded_at
+        {{ lineage_columns() }}
     from latest
     where not is_deleted
 )

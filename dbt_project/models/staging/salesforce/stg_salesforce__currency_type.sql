@@ -23,11 +23,7 @@ final as (
         iso_code,
         conversion_rate,
         is_corporate,
-        _source_file,
-        _line,
-        _file_sha256,
-        _load_id,
-        _loaded_at
+        {{ lineage_columns() }}
     from latest
 )
 

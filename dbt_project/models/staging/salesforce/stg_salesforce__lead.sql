@@ -49,11 +49,7 @@ final as (
         converted_account_id,
         converted_contact_id,
         converted_opportunity_id,
-        _source_file,
-        _line,
-        _file_sha256,
-        _load_id,
-        _loaded_at
+        {{ lineage_columns() }}
     from latest
     where not is_deleted
 )

@@ -58,11 +58,7 @@ final as (
         last_modified_at,
         currency_iso_code,
         loss_reason,
-        _source_file,
-        _line,
-        _file_sha256,
-        _load_id,
-        _loaded_at
+        {{ lineage_columns() }}
     from latest
     where not is_deleted
 )

@@ -40,11 +40,7 @@ final as (
         forecast_category,
         created_at,
         created_by_id,
-        _source_file,
-        _line,
-        _file_sha256,
-        _load_id,
-        _loaded_at
+        {{ lineage_columns() }}
     from latest
     where not is_deleted
 )

@@ -28,11 +28,7 @@ final as (
         quantity,
         unit_price,
         total_price,
-        _source_file,
-        _line,
-        _file_sha256,
-        _load_id,
-        _loaded_at
+        {{ lineage_columns() }}
     from latest
 )
 

@@ -31,11 +31,7 @@ final as (
         is_closed,
         is_won,
         is_active,
-        _source_file,
-        _line,
-        _file_sha256,
-        _load_id,
-        _loaded_at
+        {{ lineage_columns() }}
     from latest
 )
 

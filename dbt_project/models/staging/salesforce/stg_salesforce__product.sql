@@ -26,11 +26,7 @@ final as (
         product_code,
         product_family,
         is_active,
-        _source_file,
-        _line,
-        _file_sha256,
-        _load_id,
-        _loaded_at
+        {{ lineage_columns() }}
     from latest
 )
 

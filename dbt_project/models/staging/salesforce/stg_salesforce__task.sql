@@ -40,11 +40,7 @@ final as (
         task_subtype,
         call_duration_seconds,
         call_type,
-        _source_file,
-        _line,
-        _file_sha256,
-        _load_id,
-        _loaded_at
+        {{ lineage_columns() }}
     from latest
 )
 

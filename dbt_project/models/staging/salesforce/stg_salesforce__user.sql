@@ -30,11 +30,7 @@ final as (
         is_active,
         user_role_id,
         manager_user_id,
-        _source_file,
-        _line,
-        _file_sha256,
-        _load_id,
-        _loaded_at
+        {{ lineage_columns() }}
     from latest
 )
 
