@@ -24,9 +24,10 @@ CRMWH = [sys.executable, "-m", "pipelines.cli"]
 SQLLAB_TEST_TIMEOUT = 15
 
 # The fast tier (`make check`, `pytest -m "not slow"`): every test that needs none of the
-# session's expensive fixtures (a demo run, a Superset server) and is not marked slow by
-# hand. Modules that start whole pipelines, servers, browsers or Spark are slow as a whole.
-EXPENSIVE_FIXTURES = {"demo_build", "built_warehouse", "served"}
+# session's expensive fixtures (a demo run, a Superset server, a Dagster UI server) and is
+# not marked slow by hand. Modules that start whole pipelines, servers, browsers or Spark
+# are slow as a whole. The dbt tests of the fast tier share one build (`empty_dbt_build`).
+EXPENSIVE_FIXTURES = {"demo_build", "built_warehouse", "served", "dagster_ui"}
 SLOW_MODULES = {
     "test_bench", "test_browser", "test_faults", "test_reports", "test_spark_marts",
     "test_incremental", "test_pipeline", "test_publish", "test_onboarding",
@@ -41,6 +42,22 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.slow)
 
 
+@pytest.fixture
+def settings_env(tmp_path: Path) -> Iterator[Path]:
+    """The pipeline's settings pointed (``CRMWH_PATHS__*``) at a landing folder, a data
+    folder, a state folder and a warehouse under tmp_path; the whole environment is
+    restored afterwards (code under test may set variables of its own)."""
+    saved = dict(os.environ)
+    for key, path in (
+        ("LANDING", "landing"), ("DATA", "data"), ("STATE", "state"),
+        ("WAREHOUSE", "warehouse.duckdb"),
+    ):  # fmt: skip
+        os.environ[f"CRMWH_PATHS__{key}"] = str(tmp_path / path)
+    yield tmp_path
+    os.environ.clear()
+    os.environ.update(saved)
+
+
 @dataclass
 class Built:
     landing: Path
@@ -49,6 +66,15 @@ class Built:
     state: Path
     env: dict[str, str]
     first_run: subprocess.CompletedProcess
+
+
+def query(warehouse: Path, sql: str, params: list | None = None) -> list[tuple]:
+    """The rows of `sql` on a warehouse file opened read-only (and closed again)."""
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
 
 
 def crmwh(args: list[str], env: dict[str, str], timeout: int = 2400) -> subprocess.CompletedProcess:
@@ -151,6 +177,9 @@ def empty_dbt_build(tmp_path_factory: pytest.TempPathFactory) -> DbtBuild:
     assert made.returncode == 0, made.stderr
     settings = load_settings(SETTINGS_FILE, environ={})
     env = {**dbt_env(settings, warehouse), "DBT_LOG_PATH": str(base / "logs")}
+    # two models at a time: settings.yml's one thread keeps a large build within memory;
+    # on empty raw views every model is tiny
+    env["CRMWH_DBT_THREADS"] = "2"
     dbt_vars = json.dumps({**settings.dbt_vars(), "test_fixtures": True}, ensure_ascii=False)
     build = dbt(["build", "--vars", dbt_vars], env, target)
     (base / "build").mkdir()
@@ -248,11 +277,11 @@ SERVED_USERS: dict[str, ServedUser] = {
 
 def busiest_manager(warehouse: Path) -> str:
     """The manager id with the most deals (ties: the smallest id)."""
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        return con.execute(
-            "select manager_id from marts.fct_deal where manager_id is not null"
-            " group by 1 order by count(*) desc, 1 limit 1"
-        ).fetchall()[0][0]
+    return query(
+        warehouse,
+        "select manager_id from marts.fct_deal where manager_id is not null"
+        " group by 1 order by count(*) desc, 1 limit 1",
+    )[0][0]
 
 
 @pytest.fixture(scope="session")

@@ -14,13 +14,12 @@ import json
 import re
 from pathlib import Path
 
-import duckdb
 import yaml
 
 from pipelines.lib.dbt import public_marts
 from pipelines.lib.mappings import load_entities
 from pipelines.lib.settings import SETTINGS_FILE, load_settings
-from tests.conftest import DbtBuild
+from tests.conftest import DbtBuild, query
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = ROOT / "dbt_project"
@@ -83,19 +82,17 @@ def test_build_succeeds_with_every_test(empty_dbt_build: DbtBuild) -> None:
 
 def test_marts_expose_public_interface(empty_dbt_build: DbtBuild) -> None:
     assert empty_dbt_build.build.returncode == 0
-    con = duckdb.connect(str(empty_dbt_build.warehouse), read_only=True)
-    try:
-        rows = con.execute(
-            "select table_schema, table_name, column_name from information_schema.columns"
-        ).fetchall()
-        tables = {
-            schema: set(names)
-            for schema, names in con.execute(
-                "select table_schema, list(table_name) from information_schema.tables group by 1"
-            ).fetchall()
-        }
-    finally:
-        con.close()
+    warehouse = empty_dbt_build.warehouse
+    rows = query(
+        warehouse, "select table_schema, table_name, column_name from information_schema.columns"
+    )
+    tables = {
+        schema: set(names)
+        for schema, names in query(
+            warehouse,
+            "select table_schema, list(table_name) from information_schema.tables group by 1",
+        )
+    }
     columns: dict[tuple[str, str], set[str]] = {}
     for schema, table, column in rows:
         columns.setdefault((schema, table), set()).add(column)
@@ -160,15 +157,11 @@ def test_every_built_column_is_described(empty_dbt_build: DbtBuild) -> None:
     for (schema, relation), names in list(described.items()):
         if schema == "marts":
             described[("marts_masked", relation)] = names
-    con = duckdb.connect(str(empty_dbt_build.warehouse), read_only=True)
-    try:
-        rows = con.execute(
-            "select table_schema, table_name, column_name from information_schema.columns "
-            "where table_schema in "
-            "('raw', 'staging', 'intermediate', 'marts', 'marts_masked', 'seeds')"
-        ).fetchall()
-    finally:
-        con.close()
+    rows = query(
+        empty_dbt_build.warehouse,
+        "select table_schema, table_name, column_name from information_schema.columns "
+        "where table_schema in ('raw', 'staging', 'intermediate', 'marts', 'marts_masked', 'seeds')",
+    )
     assert {schema for schema, _, _ in rows} >= {"raw", "staging", "intermediate", "marts"}
     unknown = sorted({f"{s}.{t}" for s, t, _ in rows if (s, t) not in described})
     assert not unknown, f"relations no model, seed or source describes: {unknown}"
@@ -211,7 +204,8 @@ def test_every_keyed_model_and_seed_has_a_primary_key_test(empty_dbt_build: DbtB
 
 def test_docs_generate(empty_dbt_build: DbtBuild) -> None:
     assert empty_dbt_build.build.returncode == 0
-    out = empty_dbt_build.dbt(["docs", "generate"])
+    # the build compiled every node into this target: document it without compiling again
+    out = empty_dbt_build.dbt(["docs", "generate", "--no-compile"])
     assert out.returncode == 0, out.stdout[-4000:]
     catalog = json.loads((empty_dbt_build.target / "catalog.json").read_text())
     assert any(k.endswith(".fct_deal") for k in catalog["nodes"])
@@ -287,21 +281,19 @@ def test_masked_marts_mirror_every_mart_with_contacts_masked(empty_dbt_build: Db
     """`marts_masked` (what the Analyst's SQL Lab reads) has one view per mart table with the
     same columns; the columns marked `meta: {mask: ...}` are the customers' contacts."""
     assert empty_dbt_build.build.returncode == 0
-    con = duckdb.connect(str(empty_dbt_build.warehouse), read_only=True)
-    try:
-        cols = con.execute(
-            "select table_schema, table_name, list(column_name order by ordinal_position) "
-            "from information_schema.columns where table_schema in ('marts', 'marts_masked') "
-            "group by 1, 2"
-        ).fetchall()
-        views = {
-            r[0]
-            for r in con.execute(
-                "select view_name from duckdb_views() where schema_name = 'marts_masked'"
-            ).fetchall()
-        }
-    finally:
-        con.close()
+    cols = query(
+        empty_dbt_build.warehouse,
+        "select table_schema, table_name, list(column_name order by ordinal_position) "
+        "from information_schema.columns where table_schema in ('marts', 'marts_masked') "
+        "group by 1, 2",
+    )
+    views = {
+        name
+        for (name,) in query(
+            empty_dbt_build.warehouse,
+            "select view_name from duckdb_views() where schema_name = 'marts_masked'",
+        )
+    }
     marts = {t: c for s, t, c in cols if s == "marts"}
     masked = {t: c for s, t, c in cols if s == "marts_masked"}
     assert marts and masked == marts

@@ -32,7 +32,7 @@ import pytest
 
 from pipelines.lib.mappings import load_entities
 from pipelines.lib.warehouse import create_raw_views
-from tests.conftest import CRMWH, ROOT, Built, crmwh
+from tests.conftest import CRMWH, ROOT, Built, crmwh, query
 
 ENTITIES = load_entities(ROOT / "sources")
 POLL = 0.05  # seconds between looks at the run's log and files
@@ -72,14 +72,6 @@ def workspace(demo: Built, base: Path, copy_data: bool) -> Workspace:
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def query(warehouse: Path, sql: str, params: list | None = None) -> list[tuple]:
-    con = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
 
 
 def answers(warehouse: Path) -> int:

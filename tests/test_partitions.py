@@ -8,7 +8,6 @@ import datetime as dt
 import json
 import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -34,19 +33,11 @@ from pipelines.lib.partitions import (
 )
 from pipelines.lib.settings import load_settings
 from pipelines.lib.warehouse import create_raw_views
+from tests.superset_api import free_port
 from tests.test_ingest import BITRIX_HEADER, bx_deal, crlf
 
 D = dt.date
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def settings_at(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Settings pointing at an empty landing and data folder under tmp_path."""
-    monkeypatch.setenv("CRMWH_PATHS__LANDING", str(tmp_path / "landing"))
-    monkeypatch.setenv("CRMWH_PATHS__DATA", str(tmp_path / "data"))
-    monkeypatch.setenv("CRMWH_PATHS__STATE", str(tmp_path / "state"))
-    yield tmp_path
 
 
 def land(tmp_path: Path, name: str, *deals: str, folder: str = "crm_bitrix") -> Path:
@@ -57,15 +48,15 @@ def land(tmp_path: Path, name: str, *deals: str, folder: str = "crm_bitrix") -> 
 
 
 def test_files_map_to_the_days_they_export_and_out_of_range_dates_are_clamped(
-    settings_at: Path,
+    settings_env: Path,
 ) -> None:
     s = load_settings()
     b = Bounds(D(2025, 1, 1), D(2026, 11, 23))  # partitions start_date .. "today"
-    day = land(settings_at, "deals_2026-03-02.csv", bx_deal(1))
-    month = land(settings_at, "statement_2026-02.txt", folder="accounting_1c")
-    early = land(settings_at, "deals_2024-06-30.csv", bx_deal(2))
-    future = land(settings_at, "deals_2027-01-05.csv", bx_deal(3))
-    undated = land(settings_at, "Master.csv", folder="telephony_asterisk")
+    day = land(settings_env, "deals_2026-03-02.csv", bx_deal(1))
+    month = land(settings_env, "statement_2026-02.txt", folder="accounting_1c")
+    early = land(settings_env, "deals_2024-06-30.csv", bx_deal(2))
+    future = land(settings_env, "deals_2027-01-05.csv", bx_deal(3))
+    undated = land(settings_env, "Master.csv", folder="telephony_asterisk")
     stamp = dt.datetime(2026, 4, 10, 12, 0, tzinfo=dt.UTC).timestamp()
     os.utime(undated, (stamp, stamp))  # no date in the name: the day it was written
 
@@ -142,11 +133,11 @@ def _run(defs: Definitions, instance: DagsterInstance, tags: dict[str, str]) -> 
 
 
 def test_ranged_runs_ingest_their_partitions_and_a_ui_backfill_rebuilds_exactly_its_range(
-    settings_at: Path,
+    settings_env: Path,
 ) -> None:
     from pipelines.defs.ingest import range_tags
 
-    tmp = settings_at
+    tmp = settings_env
     s = load_settings()
     for day in (1, 2, 3):
         land(tmp, f"deals_2026-03-0{day}.csv", bx_deal(10 * day), bx_deal(10 * day + 1))
@@ -238,19 +229,6 @@ def test_ranged_runs_ingest_their_partitions_and_a_ui_backfill_rebuilds_exactly_
 # ------------------------------------------------ a backfill launched as the Dagster UI does
 
 
-def _port_in(first: int, last: int) -> int:
-    import socket
-
-    for port in range(first, last + 1):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free port in {first}..{last}")
-
-
 LAUNCH = """mutation($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $params) {
   __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message stack }
   ... on InvalidSubsetError { message } ... on PartitionSetNotFoundError { message } } }"""
@@ -261,7 +239,7 @@ STATUS = """query($id: String!) { partitionBackfillOrError(backfillId: $id) {
 
 @pytest.mark.slow  # starts the Dagster webserver and daemon: minutes
 def test_backfill_launched_from_the_dagster_ui_is_one_run_over_the_range(
-    settings_at: Path,
+    settings_env: Path,
 ) -> None:
     """The Dagster webserver and daemon really started: a backfill launched through the UI's
     GraphQL call (Assets → Materialize → partition range → Launch backfill) runs the ingest
@@ -281,7 +259,7 @@ def test_backfill_launched_from_the_dagster_ui_is_one_run_over_the_range(
     from pipelines.defs.ingest import range_tags
     from pipelines.run import EVENT_BATCH_SIZE, write_instance_config
 
-    tmp = settings_at
+    tmp = settings_env
     # Loaded before the backfill by an ordinary run (in process): a day outside the range
     # and the first export of 2026-03-02.
     land(tmp, "deals_2026-02-28.csv", bx_deal(5))
@@ -311,7 +289,7 @@ def test_backfill_launched_from_the_dagster_ui_is_one_run_over_the_range(
     DagsterInstance.from_config(str(home)).dispose()
     env = dict(os.environ, DAGSTER_HOME=str(home), DAGSTER_EVENT_BATCH_SIZE=EVENT_BATCH_SIZE)
     bin_dir = Path(sys.executable).parent
-    port = _port_in(8300, 8399)
+    port = free_port(range(8300, 8400))
     logs = [(tmp / f"{n}.log").open("w") for n in ("webserver", "daemon")]
     procs = [
         subprocess.Popen(

@@ -13,21 +13,12 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
-import duckdb
 import openpyxl
 import pytest
 
-from tests.conftest import Built, crmwh
+from tests.conftest import Built, crmwh, query
 
 MOSCOW = dt.timezone(dt.timedelta(hours=3))
-
-
-def query(warehouse: Path, sql: str, params: list | None = None) -> list[tuple]:
-    con = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
 
 
 def decode(path: Path, encodings: tuple[str, ...]) -> str:

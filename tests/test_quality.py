@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -581,18 +580,6 @@ def test_staging_key_with_an_expression(tmp_path: Path, gx_module: object) -> No
 
 
 # --------------------------------------------------------------------------- Dagster
-
-
-@pytest.fixture
-def settings_env(tmp_path: Path) -> Iterator[Path]:
-    """Point the pipeline's settings at a temporary data folder and warehouse."""
-    old = dict(os.environ)
-    os.environ["CRMWH_PATHS__DATA"] = str(tmp_path / "data")
-    os.environ["CRMWH_PATHS__WAREHOUSE"] = str(tmp_path / "warehouse.duckdb")
-    os.environ["CRMWH_PATHS__LANDING"] = str(tmp_path / "landing")
-    yield tmp_path
-    os.environ.clear()
-    os.environ.update(old)
 
 
 def _run_pipeline(rows: list[dict[str, object]], staging_duplicate: bool = False) -> object:

@@ -35,6 +35,7 @@ from honcho.environ import parse_procfile
 
 from pipelines.lib import reports
 from tests.conftest import ROOT, Built
+from tests.superset_api import free_port
 from tests.test_serve import pgids_alive
 
 pytestmark = pytest.mark.slow
@@ -185,12 +186,6 @@ def test_reports_yaml_resolves_recipients_and_time_zone(monkeypatch) -> None:
 # --------------------------------------------------------------------------- end to end
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _images(msg: EmailMessage) -> list[tuple[str, bytes]]:
     return [
         (part.get_content_type(), part.get_payload(decode=True))
@@ -221,7 +216,7 @@ def test_weekly_executive_report_arrives_by_email(
     # reachable by that user: not under pytest's private (0700) temporary root.
     state = Path(tempfile.mkdtemp(prefix="crmwh-reports-"))
     os.chmod(state, 0o711)
-    ports = {name: _free_port() for name in ("superset", "pg", "redis")}
+    ports = {name: free_port() for name in ("superset", "pg", "redis")}
     env = dict(
         base_env,
         CRMWH_PATHS__STATE=str(state),

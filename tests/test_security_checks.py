@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -65,17 +63,6 @@ ROWS = [
     deal(6),
     deal(6),  # the same deal twice in one file: the key's sample is not sensitive
 ]
-
-
-@pytest.fixture
-def settings_env(tmp_path: Path) -> Iterator[Path]:
-    old = dict(os.environ)
-    os.environ["CRMWH_PATHS__DATA"] = str(tmp_path / "data")
-    os.environ["CRMWH_PATHS__WAREHOUSE"] = str(tmp_path / "warehouse.duckdb")
-    os.environ["CRMWH_PATHS__LANDING"] = str(tmp_path / "landing")
-    yield tmp_path
-    os.environ.clear()
-    os.environ.update(old)
 
 
 def land(tmp_path: Path) -> Path:

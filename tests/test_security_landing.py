@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import time
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -49,12 +48,10 @@ SECRET = "root:x:0:0:secret-marker-7f3a:/root:/bin/bash"
 
 
 @pytest.fixture
-def landing_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Settings pointing at a temporary landing and data folder (env overrides)."""
-    monkeypatch.setenv("CRMWH_PATHS__LANDING", str(tmp_path / "landing"))
-    monkeypatch.setenv("CRMWH_PATHS__DATA", str(tmp_path / "data"))
-    (tmp_path / "landing").mkdir()
-    yield tmp_path
+def landing_env(settings_env: Path) -> Path:
+    """Settings pointing at temporary folders (``settings_env``), the landing one made."""
+    (settings_env / "landing").mkdir()
+    return settings_env
 
 
 def deals_text(lines: list[str], encoding: str = "cp1251") -> bytes:
