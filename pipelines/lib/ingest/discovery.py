@@ -186,6 +186,32 @@ def _display(path: Path, landing_dir: Path) -> str:
         return str(path)
 
 
+def _now() -> str:
+    """The time now (UTC, naive) as DuckDB and the manifests write it."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(sep=" ")
+
+
+def _write_file_record(
+    con: duckdb.DuckDBPyConnection,
+    target: Path,
+    load_id: str,
+    where: tuple[str, str],
+    source_file: str,
+    sha: str,
+    reason: str,
+    now: str,
+) -> None:
+    """One quarantine record of a whole file (line 0, no raw text), a Parquet file of its
+    own at `target`; `where` is the (source system, entity) it is filed under."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    con.execute(
+        "copy (select ? as load_id, ? as source_system, ? as entity, ? as source_file, "
+        "? as file_sha256, 0::bigint as line, '' as raw_text, ? as reason, "
+        f"timestamp '{now}' as quarantined_at) to {sql_str(str(target))} (format parquet)",
+        [load_id, *where, source_file, sha, reason],
+    )
+
+
 def refused_entries(
     landing_dir: Path, options: IngestOptions = DEFAULT_OPTIONS
 ) -> list[tuple[Path, str]]:
@@ -203,7 +229,7 @@ def quarantine_refused(
     found = refused_entries(landing_dir, options)
     if not found:
         return []
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(sep=" ")
+    now = _now()
     shown = []
     con = duckdb.connect()
     try:
@@ -214,13 +240,8 @@ def quarantine_refused(
             target = quarantine_dir(data_dir) / "_refused" / "_file" / f"{key}.parquet"
             if target.exists():
                 continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            con.execute(
-                f"copy (select ? as load_id, '_refused' as source_system, '_file' as entity, "
-                f"? as source_file, '' as file_sha256, 0::bigint as line, '' as raw_text, "
-                f"? as reason, timestamp '{now}' as quarantined_at) to {sql_str(str(target))} "
-                "(format parquet)",
-                [load_id, display, reason],
+            _write_file_record(
+                con, target, load_id, ("_refused", "_file"), display, "", reason, now
             )
     finally:
         con.close()
@@ -239,7 +260,7 @@ def quarantine_unrecognised(
     if not found:
         return []
     con = duckdb.connect()
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(sep=" ")
+    now = _now()
     shown = []
     for p in found:
         sha = file_sha256(p)
@@ -248,13 +269,9 @@ def quarantine_unrecognised(
         shown.append(display)
         if target.exists():
             continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        con.execute(
-            f"copy (select ? as load_id, '_unrecognised' as source_system, '_file' as entity, "
-            f"? as source_file, ? as file_sha256, 0::bigint as line, '' as raw_text, "
-            f"? as reason, timestamp '{now}' as quarantined_at) to {sql_str(str(target))} "
-            "(format parquet)",
-            [load_id, display, sha, "no source definition in sources/ matches this file"],
+        reason = "no source definition in sources/ matches this file"
+        _write_file_record(
+            con, target, load_id, ("_unrecognised", "_file"), display, sha, reason, now
         )
     con.close()
     return shown
@@ -274,20 +291,16 @@ def record_unreadable(
         json.dumps({
             "table_name": entity.table, "file_key": key, "file_sha256": sha,
             "source_file": shown, "reason": reason, "load_id": load_id,
-            "failed_at": dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(sep=" "),
+            "failed_at": _now(),
             "mapping_sha256": mapping_fingerprint(entity),
         }, ensure_ascii=False),
     )  # fmt: skip
     target = quarantine_dir(data_dir) / entity.system / entity.name / f"{key[:16]}.parquet"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(sep=" ")
     con = duckdb.connect()
     try:
-        con.execute(
-            f"copy (select ? as load_id, ? as source_system, ? as entity, ? as source_file, "
-            f"? as file_sha256, 0::bigint as line, '' as raw_text, ? as reason, "
-            f"timestamp '{now}' as quarantined_at) to {sql_str(str(target))} (format parquet)",
-            [load_id, entity.system, entity.name, shown, sha, f"unreadable file: {reason}"],
+        where = (entity.system, entity.name)
+        _write_file_record(
+            con, target, load_id, where, shown, sha, f"unreadable file: {reason}", _now()
         )
     finally:
         con.close()

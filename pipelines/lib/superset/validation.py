@@ -39,20 +39,22 @@ def _names(items: Any, key: str) -> set[str]:
     return {str(i.get(key)) for i in items or [] if isinstance(i, Mapping)}
 
 
+def _named(params: Mapping[str, Any], keys: tuple[str, ...]) -> list[str]:
+    """The names (plain strings, alone or in a list) under `keys` of a chart's params;
+    ad-hoc metrics and columns (objects) are not names."""
+    names: list[str] = []
+    for key in keys:
+        value = params.get(key)
+        names += [
+            i for i in (value if isinstance(value, list) else [value]) if isinstance(i, str) and i
+        ]
+    return names
+
+
 def _chart_refs(params: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     """Saved metrics and plain columns a chart's params refer to by name."""
-    metrics: list[str] = []
-    for key in ("metric", "metrics", "percent_metrics", "timeseries_limit_metric"):
-        value = params.get(key)
-        for item in value if isinstance(value, list) else [value]:
-            if isinstance(item, str) and item:
-                metrics.append(item)
-    columns: list[str] = []
-    for key in ("groupby", "columns", "all_columns", "x_axis"):
-        value = params.get(key)
-        for item in value if isinstance(value, list) else [value]:
-            if isinstance(item, str) and item:
-                columns.append(item)
+    metrics = _named(params, ("metric", "metrics", "percent_metrics", "timeseries_limit_metric"))
+    columns = _named(params, ("groupby", "columns", "all_columns", "x_axis"))
     for item in params.get("order_by_cols") or []:
         try:
             columns.append(str(json.loads(item)[0]))
