@@ -729,13 +729,16 @@ def measure_checks(paths: Paths, repeat: int = 1) -> dict[str, Any]:
             return raw_connection(paths.data, entities)
         return warehouse_connection(paths.warehouse)
 
-    def sql_pass() -> tuple[float, dict[str, bool]]:
+    def each_suite(
+        check: Callable[[duckdb.DuckDBPyConnection, Any], list],
+    ) -> tuple[float, dict[str, bool]]:
+        """`check` over every suite on a connection of its own: seconds, outcomes."""
         took, outcome = 0.0, {}
         for suite in suites:
             con = connect(suite)
             try:
                 t = _now()
-                _, outs = run_suite(con, suite, engine="sql", now=now)
+                outs = check(con, suite)
                 took += _now() - t
             except LookupError:
                 continue
@@ -744,23 +747,18 @@ def measure_checks(paths: Paths, repeat: int = 1) -> dict[str, Any]:
             outcome.update({f"{suite.name}:{o.rule.name}": o.passed for o in outs})
         return took, outcome
 
+    def sql_pass() -> tuple[float, dict[str, bool]]:
+        return each_suite(lambda con, suite: run_suite(con, suite, engine="sql", now=now)[1])
+
+    def gx_as_the_pipeline(con: duckdb.DuckDBPyConnection, suite: Any) -> list:
+        checker = GxChecks(con, docs_dir=docs, run_name="bench", build_index=False)
+        try:
+            return run_suite(con, suite, checker=checker, now=now)[1]
+        finally:
+            checker.close()
+
     def gx_pipeline_pass() -> tuple[float, dict[str, bool]]:
-        took, outcome = 0.0, {}
-        for suite in suites:
-            con = connect(suite)
-            try:
-                t = _now()
-                checker = GxChecks(con, docs_dir=docs, run_name="bench", build_index=False)
-                try:
-                    _, outs = run_suite(con, suite, checker=checker, now=now)
-                finally:
-                    checker.close()
-                took += _now() - t
-            except LookupError:
-                continue
-            finally:
-                con.close()
-            outcome.update({f"{suite.name}:{o.rule.name}": o.passed for o in outs})
+        took, outcome = each_suite(gx_as_the_pipeline)
         t = _now()
         build_docs_index(docs)  # once per run, as `crmwh run` does
         return took + _now() - t, outcome
