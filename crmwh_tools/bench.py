@@ -839,9 +839,10 @@ class _Api:
                 return exc.code, raw.decode("utf-8", "replace")[:300]
 
 
-def _free_port(ports: range | None = None) -> int:
+def free_port(ports: range | None = None) -> int:
     """A free TCP port on 127.0.0.1: the first free one of `ports` (env `CRMWH_BENCH_PORTS`
-    as `FIRST-LAST`, for machines where servers must stay in a given range), else any."""
+    as `FIRST-LAST`, for machines where servers must stay in a given range), else any.
+    The test suite's servers take their ports here too."""
     import socket
 
     if ports is None and os.environ.get("CRMWH_BENCH_PORTS"):
@@ -865,7 +866,7 @@ def measure_dashboards(
 
     t0 = _now()
     creds = superset.prepare(warehouse, state_dir)
-    port = _free_port()
+    port = free_port()
     proc = superset.start(warehouse, state_dir, port=port)
     startup_s = _now() - t0
     try:

@@ -16,7 +16,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.superset_api import Served, free_port
+from crmwh_tools.bench import free_port
+from tests.superset_api import Served
 
 ROOT = Path(__file__).resolve().parents[1]
 CRMWH = [sys.executable, "-m", "pipelines.cli"]

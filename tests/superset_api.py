@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import http.cookiejar
 import json
-import socket
 import subprocess
 import urllib.error
 import urllib.parse
@@ -20,18 +19,6 @@ from typing import Any
 from pipelines.lib import superset
 
 DASHBOARD_SLUGS = {"executive", "marketing", "sales-funnel", "finance", "data-quality"}
-
-
-def free_port(ports: range | None = None) -> int:
-    """A free TCP port on 127.0.0.1: the first free one of `ports`, else any."""
-    for port in ports or [0]:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return int(sock.getsockname()[1])
-    raise RuntimeError(f"no free port in {ports}")
 
 
 def rison_eq(column: str, value: str) -> str:

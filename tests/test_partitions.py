@@ -21,6 +21,7 @@ from dagster import (
     define_asset_job,
 )
 
+from crmwh_tools.bench import free_port
 from pipelines.defs.automation import build_daily_schedule
 from pipelines.lib.mappings import load_entities
 from pipelines.lib.partitions import (
@@ -33,7 +34,6 @@ from pipelines.lib.partitions import (
 )
 from pipelines.lib.settings import load_settings
 from pipelines.lib.warehouse import create_raw_views
-from tests.superset_api import free_port
 from tests.test_ingest import BITRIX_HEADER, bx_deal, crlf
 
 D = dt.date

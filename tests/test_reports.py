@@ -33,9 +33,9 @@ from pathlib import Path
 import pytest
 from honcho.environ import parse_procfile
 
+from crmwh_tools.bench import free_port
 from pipelines.lib import reports
 from tests.conftest import ROOT, Built
-from tests.superset_api import free_port
 from tests.test_serve import pgids_alive
 
 pytestmark = pytest.mark.slow

@@ -29,12 +29,13 @@ from pathlib import Path
 
 import pytest
 
+from crmwh_tools.bench import free_port
 from pipelines.lib import superset
 from pipelines.lib.child_env import without_secrets
 from pipelines.lib.quality import docs_dir
 from pipelines.lib.settings import load_settings
 from tests.conftest import ServedUser
-from tests.superset_api import Api, Served, free_port
+from tests.superset_api import Api, Served
 
 WEB_SECURITY = superset.SERVER_DIR / "web_security.py"
 

@@ -139,20 +139,29 @@ def apply_roles(spec: dict[str, Any]) -> None:
         "group_key": scope["group_key"],
         "clause": "1 = 0",
     }
-    base = db.session.query(RowLevelSecurityFilter).filter_by(name=BASE_FILTER_NAME).one_or_none()
-    if base is None:
-        base = RowLevelSecurityFilter(name=BASE_FILTER_NAME, **fields)
-        db.session.add(base)
-    for key, value in fields.items():
-        setattr(base, key, value)
-    base.tables = tables
-    base.roles = exempt
+    _upsert_rls_filter(BASE_FILTER_NAME, fields, tables, exempt)
     # personal manager filters follow the dataset list too
     for flt in db.session.query(RowLevelSecurityFilter).all():
         if flt.group_key == scope["group_key"] and flt.name != BASE_FILTER_NAME:
             flt.tables = tables
     db.session.commit()
     print(f"applied {len(spec['roles'])} roles, base filter on {len(tables)} datasets")
+
+
+def _upsert_rls_filter(name: str, fields: dict[str, Any], tables: list, roles: list) -> None:
+    """The Row Level Security filter ``name`` created, or updated in place, with ``fields``,
+    on ``tables`` for ``roles``."""
+    from superset import db
+    from superset.connectors.sqla.models import RowLevelSecurityFilter
+
+    flt = db.session.query(RowLevelSecurityFilter).filter_by(name=name).one_or_none()
+    if flt is None:
+        flt = RowLevelSecurityFilter(name=name, **fields)
+        db.session.add(flt)
+    for key, value in fields.items():
+        setattr(flt, key, value)
+    flt.tables = tables
+    flt.roles = roles
 
 
 def _user_entries(raw: str) -> list[dict[str, Any]]:
@@ -202,7 +211,6 @@ def apply_user(
     """Create or update one user; ``datasets`` (by name) saves a query per manager user."""
     from superset import db
     from superset import security_manager as sm
-    from superset.connectors.sqla.models import RowLevelSecurityFilter
     from superset.utils.core import RowLevelSecurityFilterType
 
     roles = []
@@ -224,14 +232,7 @@ def apply_user(
             "group_key": scope["group_key"],
             "clause": f"{scope['column']} = '{quoted}'",
         }
-        flt = db.session.query(RowLevelSecurityFilter).filter_by(name=name).one_or_none()
-        if flt is None:
-            flt = RowLevelSecurityFilter(name=name, **fields)
-            db.session.add(flt)
-        for key, value in fields.items():
-            setattr(flt, key, value)
-        flt.tables = [datasets[n] for n in scope["datasets"]]
-        flt.roles = [personal]
+        _upsert_rls_filter(name, fields, [datasets[n] for n in scope["datasets"]], [personal])
         roles.append(personal)
     user = sm.find_user(username=username)
     if user is None:
