@@ -50,3 +50,8 @@
 {% macro days_between(start, end) -%}
     ({{ dbt.datediff(start, end, 'second') }} / 86400.0)
 {%- endmacro %}
+
+{# The first day of the month `expr` (a date or timestamp) falls in, as a date: the month a fact is counted in. #}
+{% macro month_start(expr) -%}
+    cast({{ dbt.date_trunc('month', expr) }} as date)
+{%- endmacro %}

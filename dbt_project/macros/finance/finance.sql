@@ -106,7 +106,7 @@
             {{ as_of_date() }} as last_day
         from {{ invoices }} as invoices
     ) as bounds
-    where dates.date_day >= {% if whole_first_month %}cast({{ dbt.date_trunc('month', 'bounds.first_day') }} as date){% else %}bounds.first_day{% endif %}
+    where dates.date_day >= {% if whole_first_month %}{{ month_start('bounds.first_day') }}{% else %}bounds.first_day{% endif %}
         and dates.date_day <= bounds.last_day
 {%- endmacro %}
 

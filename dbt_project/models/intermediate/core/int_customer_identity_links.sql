@@ -31,6 +31,13 @@
     anchor record, stable across runs as long as that record exists.
 #}
 {%- set propagation_rounds = var('identity_propagation_rounds', 6) | int -%}
+{#- the CTEs holding each step's outcomes (final unions them) -#}
+{%- set resolution_steps = [
+    ('rounds', 'placed'),
+    ('rounds', 'conflicts_resolved'),
+    ('grouping', 'grouped'),
+    ('lead_attachment', 'leads'),
+] -%}
 {#-
     On Spark every propagation round's labels are a table of their own
     (`<this>__labels_<r>`, written before the model is), because Spark inlines CTEs and
@@ -64,6 +71,7 @@ placed as (
         match_rule,
         matched_value,
         matched_record,
+        cast(null as {{ dbt.type_string() }}) as conflict_rule,
         match_round
     from rounds
     where outcome = 'placed'
@@ -230,7 +238,8 @@ grouped as (
         case
             when components.anchor_record_id <> components.record_id then component_evidence.matched_record
         end as matched_record,
-        cast(null as {{ dbt.type_string() }}) as conflict_rule
+        cast(null as {{ dbt.type_string() }}) as conflict_rule,
+        cast(null as integer) as match_round
     from components
     left join component_evidence
         on
@@ -273,7 +282,8 @@ leads as (
         end as match_rule,
         lead_decided.match_value as matched_value,
         case when lead_decided.anchor_count = 1 then lead_decided.matched_record end as matched_record,
-        case when lead_decided.anchor_count > 1 then lead_decided.match_kind end as conflict_rule
+        case when lead_decided.anchor_count > 1 then lead_decided.match_kind end as conflict_rule,
+        cast(null as integer) as match_round
     from free_records
     left join lead_decided
         on
@@ -298,18 +308,9 @@ conflicts_resolved as (
         on conflicted_records.record_id = records.record_id
 ),
 
+-- every record with the step that resolved it (match_round only for the rounds)
 resolved as (
-    select
-        record_id,
-        anchor_key,
-        match_rule,
-        matched_value,
-        matched_record,
-        cast(null as {{ dbt.type_string() }}) as conflict_rule,
-        match_round,
-        'rounds' as resolution_step
-    from placed
-    union all
+    {%- for step, outcomes in resolution_steps %}
     select
         record_id,
         anchor_key,
@@ -318,30 +319,12 @@ resolved as (
         matched_record,
         conflict_rule,
         match_round,
-        'rounds' as resolution_step
-    from conflicts_resolved
+        '{{ step }}' as resolution_step
+    from {{ outcomes }}
+    {%- if not loop.last %}
     union all
-    select
-        record_id,
-        anchor_key,
-        match_rule,
-        matched_value,
-        matched_record,
-        conflict_rule,
-        cast(null as integer) as match_round,
-        'grouping' as resolution_step
-    from grouped
-    union all
-    select
-        record_id,
-        anchor_key,
-        match_rule,
-        matched_value,
-        matched_record,
-        conflict_rule,
-        cast(null as integer) as match_round,
-        'lead_attachment' as resolution_step
-    from leads
+    {%- endif %}
+    {%- endfor %}
 ),
 
 final as (

@@ -177,37 +177,27 @@ bitrix_deals as (
 
 -- Leads (attach only) ---------------------------------------------------------------
 
-salesforce_leads as (
-    select
-        'salesforce_lead' as source_system,
-        sf_leads.lead_id as source_key,
-        4 as record_rank,
-        false as can_anchor,
-        sf_leads.company_name as record_name,
-        cast(null as {{ dbt.type_string() }}) as inn,
-        cast(null as {{ dbt.type_string() }}) as inn_digits,
-        cast(null as {{ dbt.type_string() }}) as account_type,
-        cast(null as {{ dbt.type_string() }}) as industry,
-        sf_leads.created_at as first_seen_at
-    from sf_leads
-    where sf_leads.lead_id is not null
-),
-
-bitrix_leads as (
-    select
-        'bitrix_lead' as source_system,
-        bx_leads.lead_id as source_key,
-        5 as record_rank,
-        false as can_anchor,
-        bx_leads.company_name as record_name,
-        cast(null as {{ dbt.type_string() }}) as inn,
-        cast(null as {{ dbt.type_string() }}) as inn_digits,
-        cast(null as {{ dbt.type_string() }}) as account_type,
-        cast(null as {{ dbt.type_string() }}) as industry,
-        bx_leads.created_at as first_seen_at
-    from bx_leads
-    where bx_leads.lead_id is not null
-),
+{#- a lead names a company only, and never anchors a customer #}
+{%- for cte, source_system, leads, record_rank in [
+    ('salesforce_leads', 'salesforce_lead', 'sf_leads', 4),
+    ('bitrix_leads', 'bitrix_lead', 'bx_leads', 5),
+] %}
+    {{ cte }} as (
+        select
+            '{{ source_system }}' as source_system,
+            {{ leads }}.lead_id as source_key,
+            {{ record_rank }} as record_rank,
+            false as can_anchor,
+            {{ leads }}.company_name as record_name,
+            cast(null as {{ dbt.type_string() }}) as inn,
+            cast(null as {{ dbt.type_string() }}) as inn_digits,
+            cast(null as {{ dbt.type_string() }}) as account_type,
+            cast(null as {{ dbt.type_string() }}) as industry,
+            {{ leads }}.created_at as first_seen_at
+        from {{ leads }}
+        where {{ leads }}.lead_id is not null
+    ),
+{% endfor %}
 
 unioned as (
     select * from salesforce_accounts

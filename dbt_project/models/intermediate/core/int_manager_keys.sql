@@ -62,29 +62,7 @@ pbx_names as (
 ),
 
 name_candidates as (
-    select
-        pbx_names.name_key,
-        'exact_name' as match_rule,
-        1 as rule_priority,
-        min(user_names.user_id) as user_id,
-        count(distinct user_names.user_id) as candidates
-    from pbx_names
-    inner join user_names
-        on pbx_names.name_key = user_names.user_name_key
-    group by pbx_names.name_key
-
-    union all
-
-    select
-        pbx_names.name_key,
-        'name_tokens' as match_rule,
-        2 as rule_priority,
-        min(user_names.user_id) as user_id,
-        count(distinct user_names.user_id) as candidates
-    from pbx_names
-    inner join user_names
-        on user_names.token_pair = {{ _name_token_pair('pbx_names.name_key') }}
-    group by pbx_names.name_key
+    {{ user_name_candidates('pbx_names', 'user_names') }}
 ),
 
 name_matches as (

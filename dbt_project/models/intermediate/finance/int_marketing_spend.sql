@@ -62,7 +62,7 @@ mapped_lines as (
     select
         marketing_lines.*,
         coalesce(matched_channels.channel, 'other') as channel,
-        cast({{ dbt.date_trunc('month', 'marketing_lines.spent_on') }} as date) as month,
+        {{ month_start('marketing_lines.spent_on') }} as month,
         marketing_lines.amount / reporting_rates.rate_to_rub as amount_reporting
     from marketing_lines
     left join matched_channels

@@ -206,7 +206,7 @@ final as (
         cast(all_credits.credit as double) as credit,
         ranked_won_deals.created_at as deal_created_at,
         ranked_won_deals.closed_at as won_at,
-        cast({{ dbt.date_trunc('month', 'ranked_won_deals.closed_at') }} as date) as won_month,
+        {{ month_start('ranked_won_deals.closed_at') }} as won_month,
         ranked_won_deals.amount,
         ranked_won_deals.revenue_net,
         ranked_won_deals.is_first_won_deal

@@ -43,8 +43,7 @@ names as (
 distinct_names as (
     select
         name_key,
-        min(name) as name,
-        {{ _name_token_pair('name_key') }} as token_pair
+        min(name) as name
     from names
     where name_key is not null
     group by name_key
@@ -59,26 +58,8 @@ users as (
     where sf_users.user_name_key is not null
 ),
 
-exact_matches as (
-    select
-        distinct_names.name_key,
-        min(users.user_id) as user_id,
-        count(distinct users.user_id) as candidates
-    from distinct_names
-    inner join users
-        on distinct_names.name_key = users.user_name_key
-    group by distinct_names.name_key
-),
-
-token_matches as (
-    select
-        distinct_names.name_key,
-        min(users.user_id) as user_id,
-        count(distinct users.user_id) as candidates
-    from distinct_names
-    inner join users
-        on distinct_names.token_pair = users.token_pair
-    group by distinct_names.name_key
+name_candidates as (
+    {{ user_name_candidates('distinct_names', 'users') }}
 ),
 
 final as (
@@ -97,10 +78,14 @@ final as (
             else 'unmatched'
         end as match_rule
     from distinct_names
-    left join exact_matches
-        on distinct_names.name_key = exact_matches.name_key
-    left join token_matches
-        on distinct_names.name_key = token_matches.name_key
+    left join name_candidates as exact_matches
+        on
+            distinct_names.name_key = exact_matches.name_key
+            and exact_matches.match_rule = 'exact_name'
+    left join name_candidates as token_matches
+        on
+            distinct_names.name_key = token_matches.name_key
+            and token_matches.match_rule = 'name_tokens'
 )
 
 select * from final

@@ -86,7 +86,7 @@ final as (
         unioned.source_system,
         unioned.source_lead_id,
         unioned.created_at,
-        cast({{ dbt.date_trunc('month', 'unioned.created_at') }} as date) as created_month,
+        {{ month_start('unioned.created_at') }} as created_month,
         unioned.lead_status,
         unioned.lead_source,
         coalesce(

@@ -32,7 +32,7 @@ monthly_leads as (
 
 monthly_won as (
     select
-        cast({{ dbt.date_trunc('month', 'deals.closed_at') }} as date) as month,
+        {{ month_start('deals.closed_at') }} as month,
         count(*) as won_deals,
         sum(deals.amount) as won_amount,
         count(deals.amount) as won_deals_with_amount
@@ -40,7 +40,7 @@ monthly_won as (
     where
         deals.status = 'won'
         and deals.closed_at is not null
-    group by cast({{ dbt.date_trunc('month', 'deals.closed_at') }} as date)
+    group by {{ month_start('deals.closed_at') }}
 ),
 
 months as (

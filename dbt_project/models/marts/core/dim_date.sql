@@ -20,7 +20,7 @@ final as (
         {{ iso_week('working_calendar.date_day') }} as week,
         working_calendar.iso_weekday,
         cast({{ dbt.date_trunc('week', 'working_calendar.date_day') }} as date) as week_start,
-        cast({{ dbt.date_trunc('month', 'working_calendar.date_day') }} as date) as month_start,
+        {{ month_start('working_calendar.date_day') }} as month_start,
         cast({{ dbt.date_trunc('quarter', 'working_calendar.date_day') }} as date) as quarter_start,
         cast({{ dbt.date_trunc('year', 'working_calendar.date_day') }} as date) as year_start,
         working_calendar.iso_weekday in (6, 7) as is_weekend,

@@ -19,7 +19,7 @@ managers as (
 
 lost_deals as (
     select
-        cast({{ dbt.date_trunc('month', 'deals.closed_at') }} as date) as month,
+        {{ month_start('deals.closed_at') }} as month,
         coalesce(deals.loss_reason, 'other') as loss_reason,
         coalesce(deals.last_stage_before_loss, 'unknown') as last_stage,
         deals.manager_id,

@@ -57,13 +57,13 @@ dates as (
 as_of as (
     select
         cast({{ as_of_timestamp() }} as date) as as_of_date,
-        cast({{ dbt.date_trunc('month', as_of_timestamp()) }} as date) as as_of_month
+        {{ month_start(as_of_timestamp()) }} as as_of_month
 ),
 
 -- Deals -----------------------------------------------------------------------------------
 
 deal_bounds as (
-    select cast({{ dbt.date_trunc('month', 'min(deals.created_at)') }} as date) as first_month
+    select {{ month_start('min(deals.created_at)') }} as first_month
     from deals
 ),
 
@@ -103,7 +103,7 @@ clients as (
 
 closed_deals as (
     select
-        cast({{ dbt.date_trunc('month', 'deals.closed_at') }} as date) as month,
+        {{ month_start('deals.closed_at') }} as month,
         deals.manager_id,
         sum(case when deals.status = 'won' then 1 else 0 end) as deals_won,
         sum(case when deals.status = 'lost' then 1 else 0 end) as deals_lost,
@@ -116,7 +116,7 @@ closed_deals as (
         and deals.closed_at is not null
         and deals.manager_id is not null
     group by
-        cast({{ dbt.date_trunc('month', 'deals.closed_at') }} as date),
+        {{ month_start('deals.closed_at') }},
         deals.manager_id
 ),
 
@@ -124,7 +124,7 @@ closed_deals as (
 
 leads as (
     select
-        cast({{ dbt.date_trunc('month', 'lead_responses.created_at') }} as date) as month,
+        {{ month_start('lead_responses.created_at') }} as month,
         lead_responses.manager_id,
         count(*) as new_leads,
         {{ percentile_cont('lead_responses.first_response_working_minutes', 0.5) }} as median_first_response_minutes
@@ -133,7 +133,7 @@ leads as (
         lead_responses.manager_id is not null
         and lead_responses.created_at is not null
     group by
-        cast({{ dbt.date_trunc('month', 'lead_responses.created_at') }} as date),
+        {{ month_start('lead_responses.created_at') }},
         lead_responses.manager_id
 ),
 
@@ -141,7 +141,7 @@ leads as (
 
 call_figures as (
     select
-        cast({{ dbt.date_trunc('month', 'calls.started_at') }} as date) as month,
+        {{ month_start('calls.started_at') }} as month,
         calls.manager_id,
         sum(case when calls.direction = 'outbound' then 1 else 0 end) as calls_made,
         sum(case when calls.direction = 'inbound' and calls.status = 'answered' then 1 else 0 end) as calls_answered,
@@ -151,7 +151,7 @@ call_figures as (
         calls.manager_id is not null
         and calls.started_at is not null
     group by
-        cast({{ dbt.date_trunc('month', 'calls.started_at') }} as date),
+        {{ month_start('calls.started_at') }},
         calls.manager_id
 ),
 
@@ -159,7 +159,7 @@ call_figures as (
 
 task_figures as (
     select
-        cast({{ dbt.date_trunc('month', 'tasks.due_on') }} as date) as month,
+        {{ month_start('tasks.due_on') }} as month,
         tasks.manager_id,
         sum(case when tasks.is_handled then 1 else 0 end) as tasks_done,
         sum(case when tasks.is_overdue then 1 else 0 end) as tasks_overdue
@@ -169,7 +169,7 @@ task_figures as (
         tasks.manager_id is not null
         and tasks.due_on <= as_of.as_of_date
     group by
-        cast({{ dbt.date_trunc('month', 'tasks.due_on') }} as date),
+        {{ month_start('tasks.due_on') }},
         tasks.manager_id
 ),
 

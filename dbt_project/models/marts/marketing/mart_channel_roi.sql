@@ -65,7 +65,7 @@ monthly_spend as (
 
 monthly_leads as (
     select
-        cast({{ dbt.date_trunc('month', 'touches.touch_at') }} as date) as month,
+        {{ month_start('touches.touch_at') }} as month,
         touches.channel,
         count(*) as leads,
         sum(case when touches.is_qualified_lead then 1 else 0 end) as qualified_leads
@@ -74,19 +74,19 @@ monthly_leads as (
         touches.is_lead
         and touches.touch_at is not null
     group by
-        cast({{ dbt.date_trunc('month', 'touches.touch_at') }} as date),
+        {{ month_start('touches.touch_at') }},
         touches.channel
 ),
 
 monthly_deals as (
     select
-        cast({{ dbt.date_trunc('month', 'deals.created_at') }} as date) as month,
+        {{ month_start('deals.created_at') }} as month,
         deals.channel,
         count(*) as deals
     from deals
     where deals.created_at is not null
     group by
-        cast({{ dbt.date_trunc('month', 'deals.created_at') }} as date),
+        {{ month_start('deals.created_at') }},
         deals.channel
 ),
 

@@ -63,7 +63,7 @@ acquisitions as (
     select
         customers.customer_id,
         customers.acquisition_channel,
-        cast({{ dbt.date_trunc('month', 'customers.first_won_at') }} as date) as acquisition_month,
+        {{ month_start('customers.first_won_at') }} as acquisition_month,
         cast(extract(year from customers.first_won_at) as integer) as acquisition_year
     from customers
     cross join as_of

@@ -27,7 +27,7 @@ deals as (
 visit_months as (
     select
         visits.*,
-        cast({{ dbt.date_trunc('month', 'visits.entered_at') }} as date) as month
+        {{ month_start('visits.entered_at') }} as month
     from visits
     where visits.is_entry_observed
 ),

@@ -69,7 +69,7 @@ joined as (
             inbound.day = missed_daily.day
             and coalesce(missed_daily.manager_id, '') = coalesce(inbound.manager_id, '')
     left join monthly_rates
-        on monthly_rates.month = cast({{ dbt.date_trunc('month', 'inbound.day') }} as date)
+        on monthly_rates.month = {{ month_start('inbound.day') }}
 ),
 
 final as (
