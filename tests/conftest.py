@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,12 +35,23 @@ SLOW_MODULES = {
 }  # fmt: skip
 
 
+#: the session's dbt build on empty raw views: started in the background as the session
+#: starts (when a selected test uses it); the modules using it run last, after the others
+DBT_BUILD_FIXTURE = "empty_dbt_build"
+
+
+def _uses(item: pytest.Item, fixture: str) -> bool:
+    return fixture in getattr(item, "fixturenames", ())
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
         fixtures = set(getattr(item, "fixturenames", ()))
         if module in SLOW_MODULES or fixtures & EXPENSIVE_FIXTURES:
             item.add_marker(pytest.mark.slow)
+    late = {item.module for item in items if _uses(item, DBT_BUILD_FIXTURE)}
+    items[:] = [i for i in items if i.module not in late] + [i for i in items if i.module in late]
 
 
 @pytest.fixture
@@ -114,15 +125,20 @@ def demo_build(tmp_path_factory: pytest.TempPathFactory) -> Built:
     return Built(landing, data, warehouse, state, env, run)
 
 
-def dbt(args: list[str], env: dict[str, str], target: Path) -> subprocess.CompletedProcess:
-    """Run the real `dbt` on the project, writing its target/ to `target`."""
+def dbt_command(args: list[str], target: Path) -> list[str]:
+    """The real `dbt` on the project, writing its target/ to `target`."""
     from pipelines.lib.dbt import dbt_executable
 
     project = str(ROOT / "dbt_project")
-    cmd = [
+    return [
         dbt_executable(), *args,
         "--project-dir", project, "--profiles-dir", project, "--target-path", str(target),
     ]  # fmt: skip
+
+
+def dbt(args: list[str], env: dict[str, str], target: Path) -> subprocess.CompletedProcess:
+    """Run `dbt_command` and wait for it."""
+    cmd = dbt_command(args, target)
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
 
 
@@ -156,14 +172,16 @@ class DbtBuild:
         return json.loads(kept.read_text(encoding="utf-8"))["results"]
 
 
-@pytest.fixture(scope="session")
-def empty_dbt_build(tmp_path_factory: pytest.TempPathFactory) -> DbtBuild:
-    """`dbt build` of the whole project, with its unit tests and test fixtures (var
-    `test_fixtures`), on a warehouse whose raw views are empty: the contract between
-    ingestion and dbt. Built once, when a test first asks, and shared by the dbt tests
-    of the fast tier (the project, the conformed dimensions, docs, macros). Its target/
-    and logs/ live in a temporary directory, never in dbt_project/target (the manifest
-    Dagster reads)."""
+@pytest.fixture(scope="session", autouse=True)
+def _empty_dbt_build_job(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[[], DbtBuild] | None]:
+    """Starts `empty_dbt_build`'s `dbt build` in the background as the session starts, if a
+    selected test uses it, and yields the function that waits for it; the tests before
+    the modules using it (run last) run meanwhile."""
+    if not any(_uses(item, DBT_BUILD_FIXTURE) for item in request.session.items):
+        yield None
+        return
     from pipelines.lib.dbt import dbt_env
     from pipelines.lib.settings import SETTINGS_FILE, load_settings
 
@@ -175,19 +193,49 @@ def empty_dbt_build(tmp_path_factory: pytest.TempPathFactory) -> DbtBuild:
          "--data", str(data), "--sources", str(ROOT / "sources")],
         cwd=ROOT, capture_output=True, text=True,
     )  # fmt: skip
-    assert made.returncode == 0, made.stderr
     settings = load_settings(SETTINGS_FILE, environ={})
     env = {**dbt_env(settings, warehouse), "DBT_LOG_PATH": str(base / "logs")}
     # two models at a time: settings.yml's one thread keeps a large build within memory;
     # on empty raw views every model is tiny
     env["CRMWH_DBT_THREADS"] = "2"
     dbt_vars = json.dumps({**settings.dbt_vars(), "test_fixtures": True}, ensure_ascii=False)
-    build = dbt(["build", "--vars", dbt_vars], env, target)
-    (base / "build").mkdir()
-    for name in ("manifest.json", "run_results.json"):
-        if (target / name).exists():
-            shutil.copy2(target / name, base / "build" / name)
-    return DbtBuild(warehouse, target, env, dbt_vars, build)
+    cmd = dbt_command(["build", "--vars", dbt_vars], target)
+    out, err = base / "build.out", base / "build.err"
+    with out.open("w") as stdout, err.open("w") as stderr:
+        proc = None
+        if made.returncode == 0:
+            proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=stdout, stderr=stderr)
+
+    def finish() -> DbtBuild:
+        assert made.returncode == 0 and proc is not None, made.stderr
+        proc.wait(timeout=900)
+        build = subprocess.CompletedProcess(
+            cmd, proc.returncode, out.read_text(encoding="utf-8"), err.read_text(encoding="utf-8")
+        )
+        (base / "build").mkdir(exist_ok=True)
+        for name in ("manifest.json", "run_results.json"):
+            if (target / name).exists():
+                shutil.copy2(target / name, base / "build" / name)
+        return DbtBuild(warehouse, target, env, dbt_vars, build)
+
+    try:
+        yield finish
+    finally:
+        if proc is not None and proc.poll() is None:  # the session ended before a test waited
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="session")
+def empty_dbt_build(_empty_dbt_build_job: Callable[[], DbtBuild] | None) -> DbtBuild:
+    """`dbt build` of the whole project, with its unit tests and test fixtures (var
+    `test_fixtures`), on a warehouse whose raw views are empty: the contract between
+    ingestion and dbt. Built once per session, in the background from the session's
+    start, and shared by the dbt tests of the fast tier (the project, the conformed
+    dimensions, docs, macros). Its target/ and logs/ live in a temporary directory, never
+    in dbt_project/target (the manifest Dagster reads)."""
+    assert _empty_dbt_build_job is not None, "the session's dbt build was not started"
+    return _empty_dbt_build_job()
 
 
 @pytest.fixture(scope="session")
