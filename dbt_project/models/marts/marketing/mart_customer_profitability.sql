@@ -126,6 +126,14 @@ spine as (
     from acquisitions
 ),
 
+{# a customer's figures over a period (a year, the trailing 12 months): event column -> figure #}
+{% set period_figures = [
+    ('revenue_net', 'revenue'),
+    ('invoices', 'invoices'),
+    ('cogs', 'cogs'),
+    ('talk_minutes', 'talk_minutes'),
+    ('handled_tasks', 'handled_tasks'),
+] %}
 {% set year_end = "cast(distinct_years.year as " ~ dbt.type_string() ~ ") || '-12-31'" -%}
 years as (
     select
@@ -141,13 +149,11 @@ years as (
 
 yearly as (
     select
+        {%- for event_column, figure in period_figures %}
+            sum(dated_events.{{ event_column }}) as {{ figure }},
+        {%- endfor %}
         dated_events.customer_id,
-        dated_events.year,
-        sum(dated_events.revenue_net) as revenue,
-        sum(dated_events.invoices) as invoices,
-        sum(dated_events.cogs) as cogs,
-        sum(dated_events.talk_minutes) as talk_minutes,
-        sum(dated_events.handled_tasks) as handled_tasks
+        dated_events.year
     from dated_events
     group by
         dated_events.customer_id,
@@ -158,13 +164,11 @@ yearly as (
 
 trailing_12m as (
     select
+        {%- for event_column, figure in period_figures %}
+            sum(dated_events.{{ event_column }}) as {{ figure }},
+        {%- endfor %}
         dated_events.customer_id,
-        years.year,
-        sum(dated_events.revenue_net) as revenue,
-        sum(dated_events.invoices) as invoices,
-        sum(dated_events.cogs) as cogs,
-        sum(dated_events.talk_minutes) as talk_minutes,
-        sum(dated_events.handled_tasks) as handled_tasks
+        years.year
     from dated_events
     inner join years
         on
