@@ -28,7 +28,6 @@ WON_DEALS = big_number(
     "won_deals",
     description="Deals closed won in the period.",
     time_col="closed_at",
-    fmt=",d",
     uuid="4249f7cf-8362-404a-b43a-1b48046ca4ee",
 )
 WON_AMOUNT = big_number(
@@ -38,7 +37,6 @@ WON_AMOUNT = big_number(
     "won_amount",
     description="Amount of deals closed won in the period, reporting currency.",
     time_col="closed_at",
-    fmt=",.0f",
     uuid="81cc4935-6e2c-43c6-ba34-b54a6aca96e6",
 )
 WIN_RATE = big_number(
@@ -48,7 +46,6 @@ WIN_RATE = big_number(
     "win_rate",
     description="won / (won + lost) of deals closed in the period.",
     time_col="closed_at",
-    fmt=".1%",
     uuid="d6c4f840-f7dc-4208-9dc4-d6bcf9353be3",
 )
 AVG_CYCLE = big_number(
@@ -58,7 +55,6 @@ AVG_CYCLE = big_number(
     "avg_sales_cycle_days",
     description="Close date minus created date of the deals won in the period.",
     time_col="closed_at",
-    fmt=",.1f",
 )
 FUNNEL = category_bar(
     "funnel",
@@ -103,7 +99,6 @@ DAYS_IN_STAGE = category_bar(
     metrics=["avg_days_in_stage", "median_days_in_stage", "p90_days_in_stage"],
     time_col="entered_at",
     where=[Where("exited_at", "IS NOT NULL")],
-    fmt=",.1f",
     y_title="days",
     uuid="3efcb97d-1373-4e50-9307-bff6bf0b7fa2",
 )
@@ -114,7 +109,6 @@ STUCK_COUNT = big_number(
     "stuck_deals",
     description="Open deals older in their stage than the stage's 90th percentile "
     "(completed visits, trailing 180 days).",
-    fmt=",d",
 )
 STUCK_LIST = raw_table(
     "stuck_deals_list",
@@ -146,7 +140,6 @@ LOST_BY_REASON = category_bar(
     groupby=["last_stage"],
     time_col="month",
     stack=True,
-    fmt=",.0f",
 )
 LOST_TABLE = table(
     "lost_by_manager_channel",
@@ -169,10 +162,10 @@ SCORECARD = table(
     metrics=[
         "clients_in_work",
         "new_leads",
-        "median_first_response_minutes",
+        "median_first_response_hours",
         "calls_made",
         "calls_answered",
-        "talk_minutes",
+        "talk_hours",
         "tasks_done",
         "tasks_overdue",
         "deals_won",
@@ -204,7 +197,6 @@ MISSED_VALUE = big_number(
     description="ESTIMATE: missed calls without callback × lead-to-won rate × average won "
     "amount of the same period.",
     time_col="day",
-    fmt=",.0f",
     subheader="estimate",
 )
 IGNORED_LEADS = timeseries(
@@ -245,7 +237,6 @@ PLAN_VS_WON = timeseries(
     x="quarter",
     grain="P3M",
     metrics=["plan_amount", "won_to_date"],
-    fmt=",.0f",
 )
 ATTAINMENT = big_number(
     "plan_attainment",
@@ -254,7 +245,6 @@ ATTAINMENT = big_number(
     "attainment",
     description="Won revenue to date / plan of the current quarter.",
     where=[Where("is_current_quarter", "IS TRUE")],
-    fmt=".1%",
 )
 COVERAGE = big_number(
     "pipeline_coverage",
@@ -264,7 +254,6 @@ COVERAGE = big_number(
     description="Weighted pipeline expected to close this quarter / remaining plan. Above 1: "
     "enough pipeline to make the plan.",
     where=[Where("is_current_quarter", "IS TRUE")],
-    fmt=".2f",
 )
 COVERAGE_BY_TEAM = table(
     "coverage_by_team",
@@ -283,7 +272,6 @@ VELOCITY = big_number(
     "sales_velocity",
     description="Open deals × win rate × average won amount / average sales cycle, over all "
     "deals (not filtered by period).",
-    fmt=",.0f",
 )
 LOST_AMOUNT = big_number(
     "lost_amount",
@@ -292,7 +280,6 @@ LOST_AMOUNT = big_number(
     "lost_amount",
     description="Amount of deals closed lost in the period.",
     time_col="month",
-    fmt=",.0f",
 )
 LOST_BY_MONTH = timeseries(
     "lost_by_month",
@@ -303,7 +290,6 @@ LOST_BY_MONTH = timeseries(
     metrics=["lost_amount"],
     groupby=["loss_reason"],
     stack=True,
-    fmt=",.0f",
 )
 OVERDUE = big_number(
     "overdue_receivables",
@@ -311,7 +297,6 @@ OVERDUE = big_number(
     D.INVOICES,
     "overdue_amount",
     description="Open amount of invoices past their due date, as of the last build.",
-    fmt=",.0f",
 )
 FRESHNESS = table(
     "freshness_by_source",
@@ -351,7 +336,7 @@ ROI_TABLE = table(
 )
 
 
-def _roi_series(key: str, title: str, metric: str, kind: str, fmt: str, what: str) -> Chart:
+def _roi_series(key: str, title: str, metric: str, kind: str, what: str) -> Chart:
     return timeseries(
         key,
         title,
@@ -362,25 +347,19 @@ def _roi_series(key: str, title: str, metric: str, kind: str, fmt: str, what: st
         groupby=["attribution_model", "channel"],
         kind=kind,
         stack=kind == "bar",
-        fmt=fmt,
     )
 
 
 SPEND = _roi_series(
-    "spend_by_channel", "Spend by channel and month", "spend", "bar", ",.0f", "Marketing spend."
+    "spend_by_channel", "Spend by channel and month", "spend", "bar", "Marketing spend."
 )
-LEADS = _roi_series(
-    "leads_by_channel", "Leads by channel and month", "leads", "bar", ",d", "New leads."
-)
-CPL = _roi_series(
-    "cpl_by_channel", "CPL by channel and month", "cpl", "line", ",.0f", "Spend / leads."
-)
+LEADS = _roi_series("leads_by_channel", "Leads by channel and month", "leads", "bar", "New leads.")
+CPL = _roi_series("cpl_by_channel", "CPL by channel and month", "cpl", "line", "Spend / leads.")
 CAC = _roi_series(
     "cac_by_channel",
     "CAC by channel and month",
     "cac",
     "line",
-    ",.0f",
     "Spend / new customers attributed.",
 )
 CONV = _roi_series(
@@ -388,7 +367,6 @@ CONV = _roi_series(
     "Conversion lead→won by channel and month",
     "conversion",
     "line",
-    ".1%",
     "Attributed won deals / leads.",
 )
 ROMI = _roi_series(
@@ -396,7 +374,6 @@ ROMI = _roi_series(
     "ROMI by channel and month",
     "romi",
     "line",
-    ".0%",
     "(attributed gross margin − spend) / spend.",
 )
 ROMI_BAR = category_bar(
@@ -409,7 +386,6 @@ ROMI_BAR = category_bar(
     groupby=["attribution_model"],
     time_col="month",
     sort_by_x=False,
-    fmt=".0%",
 )
 
 # --------------------------------------------------------------------------- finance
@@ -422,7 +398,6 @@ AGING_BUCKETS = category_bar(
     "date' filter (default: the latest snapshot). Saved query: the latest snapshot.",
     x="bucket_label",
     metrics=["open_amount"],
-    fmt=",.0f",
 )
 AGING_TREND = timeseries(
     "aging_at_month_ends",
@@ -435,7 +410,6 @@ AGING_TREND = timeseries(
     groupby=["bucket_label"],
     where=[Where("is_month_end", "IS TRUE")],
     stack=True,
-    fmt=",.0f",
 )
 DSO_TREND = timeseries(
     "dso_trend",
@@ -445,7 +419,6 @@ DSO_TREND = timeseries(
     x="month",
     metrics=["dso"],
     kind="line",
-    fmt=",.0f",
     y_title="days",
 )
 OVERDUE_BY_CUSTOMER = table(
@@ -469,7 +442,6 @@ OVERDUE_BY_MANAGER = category_bar(
     where=[Where("days_overdue", ">", 0)],
     stack=True,
     sort_by_x=False,
-    fmt=",.0f",
 )
 UNMATCHED = raw_table(
     "unmatched_payments",
@@ -511,7 +483,6 @@ CLV_BY_ABC = category_bar(
     x="abc_class",
     metrics=["clv_5y", "revenue"],
     where=[Where("is_latest_year", "IS TRUE")],
-    fmt=",.0f",
 )
 ABC_CUSTOMERS = pie(
     "customers_by_abc",
@@ -597,7 +568,6 @@ DQ_QUARANTINE_SHARE = big_number(
     "quarantine_share",
     description="Rows quarantined / rows read over the loads of the period.",
     time_col="loaded_at",
-    fmt=".2%",
 )
 DQ_LAST_LOAD = big_number(
     "hours_since_last_load",
@@ -606,7 +576,6 @@ DQ_LAST_LOAD = big_number(
     "hours_since_last_load",
     description="Hours between now and the last load of any source; per-source record "
     "freshness is in 'Data freshness by source'.",
-    fmt=",.1f",
 )
 
 # --------------------------------------------------------------------------- filters

@@ -25,6 +25,34 @@ NAMESPACE = uuid.UUID("0b6f4a8e-3c2d-4d8e-9a51-6c1f3e0d2b7a")
 DATABASE_UUID = "5a0ab41e-e961-4292-a7ff-f69ced54c507"
 NO_FILTER = "No filter"
 
+# --------------------------------------------------------------------------- units
+# How a measure is written, by what it measures: one format per unit, so a metric reads
+# the same on every chart. Money uses d3's currency format ("$"): the symbol and its side,
+# the thousands and decimal marks come from the server's number locale, which
+# superset_config builds from the reporting currency and the dashboards' language
+# (``dashboards.spec.locale``), e.g. "1 234 567 ₽" in Russian, "₽1,234,567" in English.
+MONEY = "$,.0f"
+#: durations of a day or more: days with one decimal
+DAYS = ",.1f"
+#: durations under a day: hours with one decimal
+HOURS = ",.1f"
+PERCENT = ".1%"
+COUNT = ",d"
+#: a count shared out by an attribution model (a linear model gives a deal 0.5 to each of two
+#: channels)
+ATTRIBUTED = ",.1f"
+#: a plain ratio (pipeline coverage: 1.25 = a quarter more than needed)
+RATIO = ",.2f"
+UNIT_FORMATS = {
+    "money": MONEY,
+    "days": DAYS,
+    "hours": HOURS,
+    "percent": PERCENT,
+    "count": COUNT,
+    "attributed": ATTRIBUTED,
+    "ratio": RATIO,
+}
+
 
 def key_uuid(kind: str, key: str) -> str:
     """The fixed UUID of the object ``kind``/``key``."""
@@ -48,6 +76,12 @@ class Column:
     is_dttm: bool = False
     expression: str | None = None
     description: str | None = None
+    #: for a numeric column shown as is (a raw table): its unit, a key of UNIT_FORMATS
+    unit: str | None = None
+
+    @property
+    def d3format(self) -> str | None:
+        return UNIT_FORMATS[self.unit] if self.unit else None
 
 
 @dataclass(frozen=True)
@@ -257,6 +291,28 @@ def _filters(
     return adhoc, query, f"({sql_where})" if sql_where else ""
 
 
+def value_format(ds: Dataset, metrics: Sequence[str]) -> str:
+    """The format of a chart's values: the one unit its metrics share.
+
+    A chart never sets its own number format: a metric reads the same everywhere, and an
+    axis never mixes money with counts.
+    """
+    formats = {m.d3format for m in ds.metrics if m.name in metrics}
+    if len(formats) != 1 or None in formats:
+        raise ValueError(
+            f"dataset {ds.table_name}: metrics {list(metrics)} do not share one unit"
+            f" ({sorted(map(str, formats))})"
+        )
+    return str(formats.pop())
+
+
+def _column_config(ds: Dataset, names: Iterable[str]) -> dict[str, Any]:
+    """Per-column number formats of a table: each metric's and each unit column's own."""
+    formats = {m.name: m.d3format for m in ds.metrics}
+    formats.update({c.name: c.d3format for c in ds.columns})
+    return {n: {"d3NumberFormat": formats[n]} for n in names if formats.get(n)}
+
+
 def _check_refs(ds: Dataset, metrics: Iterable[str], columns: Iterable[str]) -> None:
     known_m = {m.name for m in ds.metrics}
     for m in metrics:
@@ -276,7 +332,6 @@ def big_number(
     time_col: str | None = None,
     where: Sequence[Where] = (),
     sql_where: str | None = None,
-    fmt: str = "SMART_NUMBER",
     subheader: str = "",
     uuid: str | None = None,
 ) -> Chart:
@@ -289,7 +344,7 @@ def big_number(
         "header_font_size": 0.4,
         "subheader_font_size": 0.15,
         "subheader": subheader,
-        "y_axis_format": fmt,
+        "y_axis_format": value_format(ds, [metric]),
         "time_format": "smart_date",
     }
     query = {
@@ -340,6 +395,7 @@ def table(
         "show_cell_bars": True,
         "color_pn": True,
         "allow_rearrange_columns": False,
+        "column_config": _column_config(ds, [*groupby, *metrics]),
     }
     if order in metrics:
         params["timeseries_limit_metric"] = order
@@ -389,6 +445,7 @@ def raw_table(
         "table_timestamp_format": "smart_date",
         "show_cell_bars": False,
         "allow_rearrange_columns": False,
+        "column_config": _column_config(ds, columns),
     }
     query = {
         "filters": flt,
@@ -439,7 +496,6 @@ def timeseries(
     where: Sequence[Where] = (),
     sql_where: str | None = None,
     stack: bool = False,
-    fmt: str = "SMART_NUMBER",
     y_title: str = "",
     period_filter: bool = True,
     uuid: str | None = None,
@@ -465,7 +521,7 @@ def timeseries(
         "legendOrientation": "top",
         "rich_tooltip": True,
         "x_axis_time_format": "%Y-%m" if grain == "P1M" else "smart_date",
-        "y_axis_format": fmt,
+        "y_axis_format": value_format(ds, metrics),
         "y_axis_title": y_title,
         "color_scheme": "supersetColors",
         "orientation": "vertical",
@@ -510,7 +566,6 @@ def category_bar(
     sort_by_x: bool = True,
     stack: bool = False,
     horizontal: bool = False,
-    fmt: str = "SMART_NUMBER",
     y_title: str = "",
     uuid: str | None = None,
 ) -> Chart:
@@ -537,7 +592,7 @@ def category_bar(
         "legendOrientation": "top",
         "show_value": not stack,
         "rich_tooltip": True,
-        "y_axis_format": fmt,
+        "y_axis_format": value_format(ds, metrics),
         "y_axis_title": y_title,
         "color_scheme": "supersetColors",
     }
@@ -569,7 +624,6 @@ def pie(
     time_col: str | None = None,
     where: Sequence[Where] = (),
     sql_where: str | None = None,
-    fmt: str = "SMART_NUMBER",
     uuid: str | None = None,
 ) -> Chart:
     """Shares of ``metric`` by ``groupby`` (a donut)."""
@@ -586,7 +640,7 @@ def pie(
         "color_scheme": "supersetColors",
         "show_labels": True,
         "label_type": "key_percent",
-        "number_format": fmt,
+        "number_format": value_format(ds, [metric]),
         "donut": True,
         "show_legend": True,
         "legendType": "scroll",
