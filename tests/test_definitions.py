@@ -12,13 +12,24 @@ from pathlib import Path
 import pytest
 import yaml
 
+from dashboards.spec import datasets as D
+from dashboards.spec.dashboards import DASHBOARDS
 from dashboards.spec.definitions import DOCS_FILE, definition, definitions
+from dashboards.spec.model import Chart
 from tests.conftest import ROOT, dbt_command
 
 MARTS = ROOT / "dbt_project" / "models" / "marts"
 EXPOSURES = MARTS / "_exposures.yml"
 DOC_REF = re.compile(r"""{{\s*doc\(\s*['"](metric_\w+)['"]\s*\)\s*}}""")
 OPENED = re.compile(r"{%-?\s*docs\s+(\w+)")
+#: the dashboard (Dashboard.key) each exposure of _exposures.yml stands for
+EXPOSED = {
+    "executive_overview": "executive",
+    "marketing_channels": "marketing",
+    "sales_funnel_and_managers": "sales",
+    "finance_receivables_and_profitability": "finance",
+    "data_quality_and_freshness": "quality",
+}
 #: a sentence ends with a full stop followed by a capital letter (or the text's end)
 SENTENCE_END = re.compile(r"\.(?:\s+(?=[A-Z(])|$)")
 
@@ -46,6 +57,55 @@ def test_every_block_is_a_short_plain_definition() -> None:
     assert definition("win_rate") == blocks["metric_win_rate"]
     with pytest.raises(KeyError, match="metric_no_such_measure"):
         definition("no_such_measure")
+
+
+def _block_of() -> dict[str, str]:
+    """Block name by its text (the text a metric's description holds)."""
+    blocks = definitions()
+    by_text = {text: name for name, text in blocks.items()}
+    assert len(by_text) == len(blocks), "two blocks with the same text"
+    return by_text
+
+
+def test_every_dataset_metric_is_defined_by_a_block_and_every_block_used() -> None:
+    """A dataset metric's description is a block's text (``definition``), named after the
+    metric, with a qualifier only where the same name means something else elsewhere."""
+    block_of = _block_of()
+    used: set[str] = set()
+    for ds in D.ALL:
+        for metric in ds.metrics:
+            block = block_of.get(metric.description or "")
+            assert block, f"{ds.table_name}.{metric.name}: description is no docs block"
+            assert block.startswith(f"metric_{metric.name}"), (ds.table_name, metric.name, block)
+            used.add(block)
+    assert set(definitions()) - used == set(), "docs blocks no dataset metric uses"
+
+
+def _chart_metrics(chart: Chart) -> set[str]:
+    names = [chart.params.get("metric"), *chart.params.get("metrics", [])]
+    names += chart.query.get("metrics", [])
+    return {n if isinstance(n, str) else n.get("label") for n in names if n}
+
+
+def test_each_exposure_lists_the_measures_its_dashboard_shows() -> None:
+    """An exposure's description lists, with doc(), exactly the blocks of the metrics the
+    charts of its dashboard show."""
+    block_of = _block_of()
+    dashboards = {d.key: d for d in DASHBOARDS}
+    exposures = yaml.safe_load(EXPOSURES.read_text(encoding="utf-8"))["exposures"]
+    assert {e["name"] for e in exposures} == set(EXPOSED)
+    for exposure in exposures:
+        shown: set[str] = set()
+        for row in dashboards[EXPOSED[exposure["name"]]].rows:
+            for chart, *_ in row:
+                if not isinstance(chart, Chart):
+                    continue
+                metrics = {m.name: m for m in chart.dataset.metrics}
+                for name in _chart_metrics(chart):
+                    shown.add(block_of[metrics[name].description or ""])
+        listed = DOC_REF.findall(exposure["description"])
+        assert len(listed) == len(set(listed)), exposure["name"]
+        assert set(listed) == shown, exposure["name"]
 
 
 def test_a_block_defined_twice_is_refused(tmp_path: Path) -> None:

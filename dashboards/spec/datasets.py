@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dashboards.spec.definitions import definition
 from dashboards.spec.model import (
     ATTRIBUTED,
     COUNT,
@@ -97,8 +98,8 @@ def ratio(num: str, den: str) -> str:
 
 
 def total(column: str, verbose: str, d3format: str) -> Metric:
-    """The metric ``SUM(column)``, named after the column."""
-    return Metric(column, f"SUM({column})", verbose, d3format)
+    """The metric ``SUM(column)``, named and defined (``definition``) after the column."""
+    return Metric(column, f"SUM({column})", verbose, d3format, definition(column))
 
 
 # --------------------------------------------------------------------------- sales
@@ -130,25 +131,41 @@ DEALS = with_manager(
         Column("sales_cycle_days", "INTEGER", "Sales cycle, days"),
     ],
     metrics=[
-        Metric("count", "COUNT(*)", "Deals", COUNT),
-        Metric("won_deals", "SUM(CASE WHEN status = 'won' THEN 1 ELSE 0 END)", "Won deals", COUNT),
+        Metric("count", "COUNT(*)", "Deals", COUNT, definition("count")),
         Metric(
-            "lost_deals", "SUM(CASE WHEN status = 'lost' THEN 1 ELSE 0 END)", "Lost deals", COUNT
+            "won_deals",
+            "SUM(CASE WHEN status = 'won' THEN 1 ELSE 0 END)",
+            "Won deals",
+            COUNT,
+            definition("won_deals"),
         ),
         Metric(
-            "open_deals", "SUM(CASE WHEN status = 'open' THEN 1 ELSE 0 END)", "Open deals", COUNT
+            "lost_deals",
+            "SUM(CASE WHEN status = 'lost' THEN 1 ELSE 0 END)",
+            "Lost deals",
+            COUNT,
+            definition("lost_deals"),
+        ),
+        Metric(
+            "open_deals",
+            "SUM(CASE WHEN status = 'open' THEN 1 ELSE 0 END)",
+            "Open deals",
+            COUNT,
+            definition("open_deals"),
         ),
         Metric(
             "won_amount",
             "SUM(CASE WHEN status = 'won' THEN amount ELSE 0 END)",
             "Won amount",
             MONEY,
+            definition("won_amount"),
         ),
         Metric(
             "lost_amount",
             "SUM(CASE WHEN status = 'lost' THEN amount ELSE 0 END)",
             "Lost amount",
             MONEY,
+            definition("lost_amount"),
         ),
         Metric(
             "win_rate",
@@ -158,19 +175,21 @@ DEALS = with_manager(
             ),
             "Win rate",
             PERCENT,
-            "won / (won + lost) of deals closed in the period",
+            definition("win_rate"),
         ),
         Metric(
             "avg_won_amount",
             "AVG(CASE WHEN status = 'won' THEN amount END)",
             "Avg won deal",
             MONEY,
+            definition("avg_won_amount"),
         ),
         Metric(
             "avg_sales_cycle_days",
             "AVG(CASE WHEN status = 'won' THEN sales_cycle_days END)",
             "Avg sales cycle, days",
             DAYS,
+            definition("avg_sales_cycle_days"),
         ),
         Metric(
             "sales_velocity",
@@ -185,7 +204,7 @@ DEALS = with_manager(
             " / NULLIF(AVG(CASE WHEN status = 'won' THEN sales_cycle_days END), 0)",
             "Sales velocity, per day",
             MONEY,
-            "open deals × win rate × average won amount / average sales cycle (days)",
+            definition("sales_velocity"),
         ),
     ],
 )
@@ -231,7 +250,7 @@ FUNNEL = Dataset(
             ratio("SUM(deals_converted)", "SUM(deals_entered)"),
             "Conversion rate",
             PERCENT,
-            "Deals that moved past the stage / deals that entered it (weighted).",
+            definition("conversion_rate"),
         ),
     ],
 )
@@ -275,25 +294,27 @@ inner join marts.fct_deal as d on d.deal_id = v.deal_id
         *_manager_columns(),
     ],
     metrics=[
-        Metric("visits", "COUNT(*)", "Visits", COUNT),
+        Metric("visits", "COUNT(*)", "Visits", COUNT, definition("visits")),
         Metric(
             "avg_days_in_stage",
             "AVG(CASE WHEN exited_at IS NOT NULL THEN days_in_stage END)",
             "Avg days",
             DAYS,
-            "Completed visits only: open visits are censored and never averaged in.",
+            definition("avg_days_in_stage"),
         ),
         Metric(
             "median_days_in_stage",
             "MEDIAN(CASE WHEN exited_at IS NOT NULL THEN days_in_stage END)",
             "Median days",
             DAYS,
+            definition("median_days_in_stage"),
         ),
         Metric(
             "p90_days_in_stage",
             "QUANTILE_CONT(CASE WHEN exited_at IS NOT NULL THEN days_in_stage END, 0.9)",
             "P90 days",
             DAYS,
+            definition("p90_days_in_stage"),
         ),
     ],
 )
@@ -392,8 +413,14 @@ where visits.is_open
         Column("one", "INTEGER", "One"),
     ],
     metrics=[
-        Metric("stuck_deals", "COUNT(*)", "Stuck deals", COUNT),
-        Metric("stuck_amount", "SUM(amount)", "Amount in stuck deals", MONEY),
+        Metric("stuck_deals", "COUNT(*)", "Stuck deals", COUNT, definition("stuck_deals")),
+        Metric(
+            "stuck_amount",
+            "SUM(amount)",
+            "Amount in stuck deals",
+            MONEY,
+            definition("stuck_amount"),
+        ),
     ],
 )
 
@@ -454,14 +481,14 @@ FORECAST = with_manager(
             ratio("SUM(won_to_date)", "SUM(plan_amount)"),
             "Plan attainment",
             PERCENT,
-            "won to date / plan",
+            definition("attainment"),
         ),
         Metric(
             "coverage",
             ratio("SUM(weighted_pipeline)", "SUM(remaining_plan)"),
             "Pipeline coverage",
             RATIO,
-            "weighted pipeline / remaining plan: above 1, enough pipeline to make the plan",
+            definition("coverage"),
         ),
     ],
 )
@@ -492,17 +519,30 @@ SCORECARD = with_manager(
         Column("receivables_overdue", "DECIMAL(18,2)", "Receivables overdue"),
     ],
     metrics=[
-        Metric("clients_in_work", "MAX(clients_in_work)", "Clients in work (max month)", COUNT),
+        Metric(
+            "clients_in_work",
+            "MAX(clients_in_work)",
+            "Clients in work (max month)",
+            COUNT,
+            definition("clients_in_work"),
+        ),
         total("new_leads", "New leads", COUNT),
         Metric(
             "median_first_response_hours",
             "MEDIAN(median_first_response_minutes) / 60.0",
             "First response, hours (median of months)",
             HOURS,
+            definition("median_first_response_hours"),
         ),
         total("calls_made", "Calls made", COUNT),
         total("calls_answered", "Calls answered", COUNT),
-        Metric("talk_hours", "SUM(talk_minutes) / 60.0", "Talk time, hours", HOURS),
+        Metric(
+            "talk_hours",
+            "SUM(talk_minutes) / 60.0",
+            "Talk time, hours",
+            HOURS,
+            definition("talk_hours"),
+        ),
         total("tasks_done", "Tasks done", COUNT),
         total("tasks_overdue", "Tasks overdue", COUNT),
         total("deals_won", "Deals won", COUNT),
@@ -511,6 +551,7 @@ SCORECARD = with_manager(
             ratio("SUM(deals_won)", "SUM(deals_won + deals_lost)"),
             "Win rate",
             PERCENT,
+            definition("win_rate"),
         ),
         total("won_revenue", "Won revenue", MONEY),
         Metric(
@@ -518,19 +559,21 @@ SCORECARD = with_manager(
             ratio("SUM(won_revenue)", "SUM(deals_won)"),
             "Avg deal",
             MONEY,
+            definition("avg_deal"),
         ),
         Metric(
             "avg_cycle_days",
             ratio("SUM(avg_cycle_days * deals_won)", "SUM(deals_won)"),
             "Avg cycle, days",
             DAYS,
-            "average of the months' cycles weighted by deals won",
+            definition("avg_cycle_days"),
         ),
         Metric(
             "receivables_overdue",
             "arg_max(receivables_overdue, month)",
             "Receivables overdue (latest month)",
             MONEY,
+            definition("receivables_overdue"),
         ),
     ],
 )
@@ -588,6 +631,7 @@ LEAD_PROCESSING = with_manager(
             ratio("SUM(ignored_leads)", "SUM(new_leads)"),
             "Ignored share",
             PERCENT,
+            definition("ignored_share"),
         ),
     ],
 )
@@ -621,29 +665,36 @@ CHANNEL_ROI = Dataset(
     metrics=[
         total("spend", "Spend", MONEY),
         total("leads", "Leads", COUNT),
-        Metric("won_deals", "SUM(won_deals)", "Won deals (attributed)", ATTRIBUTED),
+        Metric(
+            "won_deals",
+            "SUM(won_deals)",
+            "Won deals (attributed)",
+            ATTRIBUTED,
+            definition("won_deals_attributed"),
+        ),
         total("attributed_revenue", "Attributed revenue", MONEY),
         total("attributed_gross_margin", "Attributed gross margin", MONEY),
-        Metric("cpl", ratio("SUM(spend)", "SUM(leads)"), "CPL", MONEY, "spend / leads"),
+        Metric("cpl", ratio("SUM(spend)", "SUM(leads)"), "CPL", MONEY, definition("cpl")),
         Metric(
             "cac",
             ratio("SUM(spend)", "SUM(new_customers)"),
             "CAC",
             MONEY,
-            "spend / new customers",
+            definition("cac"),
         ),
         Metric(
             "conversion",
             ratio("SUM(won_deals)", "SUM(leads)"),
             "Conversion lead→won",
             PERCENT,
+            definition("conversion"),
         ),
         Metric(
             "romi",
             ratio("(SUM(attributed_gross_margin) - SUM(spend))", "SUM(spend)"),
             "ROMI",
             PERCENT,
-            "(attributed gross margin − spend) / spend",
+            definition("romi"),
         ),
     ],
 )
@@ -697,15 +748,30 @@ left join marts.dim_customer as c on c.customer_id = a.customer_id
         Column("open_amount", "DECIMAL(18,2)", "Open amount"),
     ],
     metrics=[
-        total("open_amount", "Open amount", MONEY),
+        Metric(
+            "open_amount", "SUM(open_amount)", "Open amount", MONEY, definition("open_amount_aging")
+        ),
         Metric(
             "overdue_amount",
             "SUM(CASE WHEN days_overdue > 0 THEN open_amount ELSE 0 END)",
             "Overdue amount",
             MONEY,
+            definition("overdue_amount_aging"),
         ),
-        Metric("open_invoices", "COUNT(DISTINCT invoice_id)", "Open invoices", COUNT),
-        Metric("max_days_overdue", "MAX(days_overdue)", "Max days overdue", DAYS),
+        Metric(
+            "open_invoices",
+            "COUNT(DISTINCT invoice_id)",
+            "Open invoices",
+            COUNT,
+            definition("open_invoices"),
+        ),
+        Metric(
+            "max_days_overdue",
+            "MAX(days_overdue)",
+            "Max days overdue",
+            DAYS,
+            definition("max_days_overdue"),
+        ),
     ],
 )
 
@@ -727,7 +793,7 @@ DSO = Dataset(
             "SUM(ar_at_period_end) * 1.0 / NULLIF(SUM(invoiced_revenue), 0) * MAX(days_in_period)",
             "DSO, days",
             DAYS,
-            "AR at period end / invoiced revenue × days in the period",
+            definition("dso"),
         ),
         total("ar_at_period_end", "AR at month end", MONEY),
         total("invoiced_revenue", "Invoiced", MONEY),
@@ -777,19 +843,21 @@ left join marts.dim_customer as c on c.customer_id = i.customer_id
         Column("status", "VARCHAR", "Status"),
     ],
     metrics=[
-        Metric("invoiced", "SUM(amount)", "Invoiced", MONEY),
+        Metric("invoiced", "SUM(amount)", "Invoiced", MONEY, definition("invoiced")),
         total("open_amount", "Open amount", MONEY),
         Metric(
             "overdue_amount",
             "SUM(CASE WHEN status = 'overdue' THEN open_amount ELSE 0 END)",
             "Overdue receivables",
             MONEY,
+            definition("overdue_amount"),
         ),
         Metric(
             "overdue_invoices",
             "SUM(CASE WHEN status = 'overdue' THEN 1 ELSE 0 END)",
             "Overdue invoices",
             COUNT,
+            definition("overdue_invoices"),
         ),
     ],
 )
@@ -814,7 +882,7 @@ PAYMENTS = Dataset(
         Column("unmatched_reason", "VARCHAR", "Why unmatched"),
     ],
     metrics=[
-        Metric("payments", "COUNT(*)", "Payments", COUNT),
+        Metric("payments", "COUNT(*)", "Payments", COUNT, definition("payments")),
         total("amount", "Amount", MONEY),
         total("unmatched_amount", "Unmatched amount", MONEY),
         Metric(
@@ -822,6 +890,7 @@ PAYMENTS = Dataset(
             "SUM(CASE WHEN unmatched_amount <> 0 THEN 1 ELSE 0 END)",
             "Unmatched payments",
             COUNT,
+            definition("unmatched_payments"),
         ),
     ],
 )
@@ -897,7 +966,13 @@ left join owners as o on o.customer_id = p.customer_id
         Column("one", "INTEGER", "One"),
     ],
     metrics=[
-        Metric("customers", "COUNT(DISTINCT customer_id)", "Customers", COUNT),
+        Metric(
+            "customers",
+            "COUNT(DISTINCT customer_id)",
+            "Customers",
+            COUNT,
+            definition("customers_active"),
+        ),
         total("revenue", "Revenue", MONEY),
         total("cogs", "COGS", MONEY),
         total("cost_to_serve", "Cost to serve", MONEY),
@@ -907,9 +982,10 @@ left join owners as o on o.customer_id = p.customer_id
             ratio("SUM(contribution_margin)", "SUM(revenue)"),
             "Margin %",
             PERCENT,
+            definition("margin_pct"),
         ),
         total("clv_5y", "CLV (5y NPV)", MONEY),
-        Metric("avg_clv_5y", "AVG(clv_5y)", "Avg CLV (5y NPV)", MONEY),
+        Metric("avg_clv_5y", "AVG(clv_5y)", "Avg CLV (5y NPV)", MONEY, definition("avg_clv_5y")),
     ],
 )
 
@@ -932,7 +1008,7 @@ left join owners as o on o.customer_id = c.customer_id
 {MANAGER_JOIN.format(alias="o")}
 """
     columns = [col for _, col in fields] + [*_manager_columns(), Column("one", "INTEGER", "One")]
-    metrics = [Metric("customers", "COUNT(*)", "Customers", COUNT)]
+    metrics = [Metric("customers", "COUNT(*)", "Customers", COUNT, definition("customers"))]
     return Dataset(
         sql=sql,
         columns=columns,
@@ -1018,29 +1094,38 @@ DATA_QUALITY = Dataset(
         total("rows_quarantined", "Quarantined", COUNT),
         total("duplicates_merged", "Duplicates merged", COUNT),
         total("incomplete_rows", "Incomplete", COUNT),
-        Metric("tables", "COUNT(DISTINCT table_name)", "Tables", COUNT),
+        Metric("tables", "COUNT(DISTINCT table_name)", "Tables", COUNT, definition("tables")),
         total("checks_run", "Checks run", COUNT),
         total("failed_checks", "Failed checks", COUNT),
         total("failed_blocking_checks", "Failed blocking checks", COUNT),
-        Metric("last_loaded_at", "MAX(loaded_at)", "Last load", None),
-        Metric("latest_record_at", "MAX(freshness_at)", "Latest record", None),
+        Metric("last_loaded_at", "MAX(loaded_at)", "Last load", None, definition("last_loaded_at")),
+        Metric(
+            "latest_record_at",
+            "MAX(freshness_at)",
+            "Latest record",
+            None,
+            definition("latest_record_at"),
+        ),
         Metric(
             "hours_since_latest_record",
             "ROUND(EPOCH(CAST(NOW() AS TIMESTAMP) - MAX(freshness_at)) / 3600.0, 1)",
             "Hours since latest record",
             HOURS,
+            definition("hours_since_latest_record"),
         ),
         Metric(
             "hours_since_last_load",
             "ROUND(EPOCH(CAST(NOW() AS TIMESTAMP) - MAX(loaded_at)) / 3600.0, 1)",
             "Hours since the last load",
             HOURS,
+            definition("hours_since_last_load"),
         ),
         Metric(
             "quarantine_share",
             ratio("SUM(rows_quarantined)", "SUM(rows_read)"),
             "Quarantined share",
             PERCENT,
+            definition("quarantine_share"),
         ),
     ],
 )
