@@ -43,6 +43,8 @@ def _load_sibling(name: str):  # noqa: ANN202 - a module next to this file, by p
 
 # login throttle, Data Docs route, secret-key rules
 _web_security = _load_sibling("web_security")
+# number and date locales by language and reporting currency
+_formats = _load_sibling("formats")
 _secret_file = STATE_DIR / "secret_key"
 try:
     _secret = _secret_file.read_text(encoding="utf-8").strip()
@@ -75,6 +77,32 @@ CSV_EXTENSIONS: set[str] = set()
 EXCEL_EXTENSIONS: set[str] = set()
 COLUMNAR_EXTENSIONS: set[str] = set()
 ALLOWED_EXTENSIONS: set[str] = set()
+
+# Language (settings.yml dashboards.language) and number formats. The interface starts in the
+# configured language; a user may switch between Russian and English (the flag menu), and
+# the numbers follow: "1 234 567 ₽" in Russian, "₽1,234,567" in English, with the reporting
+# currency's symbol (company.reporting_currency). The dashboards' own titles and labels are
+# written in the configured language when the bundle is imported.
+_LANGUAGE = _formats.language_of(os.environ.get("CRMWH_DASHBOARDS_LANGUAGE"))
+_CURRENCY = os.environ.get("CRMWH_REPORTING_CURRENCY") or _formats.DEFAULT_CURRENCY
+BABEL_DEFAULT_LOCALE = _LANGUAGE
+LANGUAGES = {
+    "ru": {"flag": "ru", "name": "Русский"},
+    "en": {"flag": "us", "name": "English"},
+}
+D3_FORMAT = _formats.d3_format(_LANGUAGE, _CURRENCY)
+D3_TIME_FORMAT = _formats.d3_time_format(_LANGUAGE)
+CURRENCIES = sorted({_CURRENCY, "RUB", "USD", "EUR"})
+
+
+def COMMON_BOOTSTRAP_OVERRIDES_FUNC(data: dict) -> dict:  # noqa: N802 - Superset's name
+    """The browser's number and time locale in the language of the user's session."""
+    language = _formats.language_of(data.get("locale"))
+    return {
+        "d3_format": _formats.d3_format(language, _CURRENCY),
+        "d3_time_format": _formats.d3_time_format(language),
+    }
+
 
 FEATURE_FLAGS = {
     "DASHBOARD_NATIVE_FILTERS": True,

@@ -520,7 +520,7 @@ def timeseries(
         "legendType": "scroll",
         "legendOrientation": "top",
         "rich_tooltip": True,
-        "x_axis_time_format": "%Y-%m" if grain == "P1M" else "smart_date",
+        "x_axis_time_format": "%b %Y" if grain == "P1M" else "smart_date",
         "y_axis_format": value_format(ds, metrics),
         "y_axis_title": y_title,
         "color_scheme": "supersetColors",

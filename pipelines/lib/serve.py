@@ -148,7 +148,15 @@ def services(
     state = Path(settings.state_dir)
     sdir = superset.superset_state_dir(state)
     extra = dict(reports_env or {})
-    web_env = {**superset.server_env(state, docs_dir(settings.data_dir)), **extra}
+    web_env = {
+        **superset.server_env(
+            state,
+            docs_dir(settings.data_dir),
+            language=settings.dashboards_language,
+            currency=settings.reporting_currency,
+        ),
+        **extra,
+    }
     out = [
         Service(
             "superset", tuple(superset.server_command(port)), sdir, web_env, parent,
@@ -230,7 +238,9 @@ def serve(
         # the metadata commands read the reports mode's variables (and the metadata id of
         # its PostgreSQL database) from this process's environment, for this block only
         with scoped_environ(stack.env if stack is not None else {}):
-            creds = superset.prepare(warehouse, settings.state_dir)
+            creds = superset.prepare(
+                warehouse, settings.state_dir, language=settings.dashboards_language
+            )
         listed = services(settings, **flags)
         state = Path(settings.state_dir)
         state.mkdir(parents=True, exist_ok=True)

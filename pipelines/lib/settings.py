@@ -125,6 +125,25 @@ class Settings:
     def timezone(self) -> str:
         return str(self.raw["company"]["timezone"])
 
+    @property
+    def reporting_currency(self) -> str:
+        """settings.yml `company.reporting_currency`: the ISO code money is reported in."""
+        return str(self.raw["company"]["reporting_currency"]).strip().upper()
+
+    @property
+    def dashboards_language(self) -> str:
+        """settings.yml `dashboards.language`: the language of the dashboards and of
+        Superset's interface (`ru` or `en`)."""
+        from dashboards.server.formats import DEFAULT_LANGUAGE, LANGUAGES
+
+        value = str(self.section("dashboards").get("language") or DEFAULT_LANGUAGE)
+        language = value.strip().lower()
+        if language not in LANGUAGES:
+            raise ValueError(
+                f"settings: dashboards.language {value!r} is not one of {', '.join(LANGUAGES)}"
+            )
+        return language
+
     def section(self, name: str) -> dict[str, Any]:
         return dict(self.raw.get(name) or {})
 

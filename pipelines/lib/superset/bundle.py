@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import re
 import zipfile
 from collections.abc import Mapping
@@ -17,8 +18,12 @@ from typing import Any
 
 import yaml
 
+from dashboards.server.formats import DEFAULT_LANGUAGE
+from dashboards.spec.i18n import localize
 from pipelines.lib.masked import masked_path
 from pipelines.lib.superset.layout import BUNDLE_DIR, SupersetError
+
+log = logging.getLogger(__name__)
 
 MART_SCHEMA = "marts"
 #: The second registered database: the masked copy of the warehouse (``pipelines.lib.masked``)
@@ -60,19 +65,29 @@ def build_bundle_zip(
     bundle_dir: Path = BUNDLE_DIR,
     *,
     data_docs_url: str = DEFAULT_DATA_DOCS_URL,
+    language: str = DEFAULT_LANGUAGE,
 ) -> Path:
     """Zip the YAML bundle for import, pointing its database at ``warehouse``.
 
     The committed YAML holds a placeholder URI, because the warehouse path differs per
     machine; here it becomes ``duckdb:///<absolute path>`` with read-only engine params.
     Likewise the Data Docs link of the dashboards becomes ``data_docs_url``.
-    ``metadata.yaml`` is stamped ``type: assets`` for Superset's assets importer.
+    ``metadata.yaml`` is stamped ``type: assets`` for Superset's assets importer. Titles,
+    labels and descriptions are written in ``language`` (``dashboards.spec.i18n``); a
+    text its catalogue lacks stays in English and is logged, never a reason to stop.
     """
     if not re.fullmatch(r"(https?://|/)[^\s()<>\[\]]*", data_docs_url):
         raise SupersetError(
             f"data docs URL {data_docs_url!r} is neither an http(s) address nor a path"
         )
-    docs = _load_yaml_files(bundle_dir)
+    docs, untranslated = localize(_load_yaml_files(bundle_dir), language)
+    if untranslated:
+        log.warning(
+            "dashboards: %d texts have no %s translation and stay in English: %s",
+            len(untranslated),
+            language,
+            "; ".join(untranslated[:5]),
+        )
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for rel, doc in docs.items():

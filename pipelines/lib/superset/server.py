@@ -18,6 +18,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from dashboards.server.formats import DEFAULT_CURRENCY, DEFAULT_LANGUAGE
+from dashboards.spec.i18n import CATALOGUE_DIR
 from pipelines.lib.masked import ensure_masked
 from pipelines.lib.superset.bundle import (
     DEFAULT_DATA_DOCS_URL,
@@ -45,6 +47,7 @@ from pipelines.lib.superset.layout import (
     IMPORT_SCRIPT,
     SECURITY_FILE,
     SECURITY_SCRIPT,
+    SERVER_DIR,
     SupersetError,
 )
 from pipelines.lib.superset.users import SupersetCredentials, _admin_credentials, _ensure_admin
@@ -52,13 +55,17 @@ from pipelines.lib.superset.validation import validate_bundle, validate_security
 
 
 def _stamp(
-    warehouse: Path, username: str, data_docs_url: str = DEFAULT_DATA_DOCS_URL
+    warehouse: Path,
+    username: str,
+    data_docs_url: str = DEFAULT_DATA_DOCS_URL,
+    language: str = DEFAULT_LANGUAGE,
 ) -> dict[str, str]:
     """What a prepared state depends on; a change to any of it means prepare again."""
     return {
         "lock": _lock_hash(),
         "config": _sha256(
             CONFIG_FILE.read_bytes()
+            + (SERVER_DIR / "formats.py").read_bytes()
             + IMPORT_SCRIPT.read_bytes()
             + SECURITY_SCRIPT.read_bytes()
             + SECURITY_FILE.read_bytes()
@@ -68,6 +75,8 @@ def _stamp(
         "admin": username,
         "data_docs": data_docs_url,
         "metadata": _metadata_key(),
+        "language": language,
+        "catalogue": _sha256(b"".join(p.read_bytes() for p in sorted(CATALOGUE_DIR.glob("*")))),
     }
 
 
@@ -79,7 +88,11 @@ def _read_stamp(sdir: Path) -> dict[str, str]:
 
 
 def prepare(
-    warehouse: Path, state_dir: Path, *, data_docs_url: str = DEFAULT_DATA_DOCS_URL
+    warehouse: Path,
+    state_dir: Path,
+    *,
+    data_docs_url: str = DEFAULT_DATA_DOCS_URL,
+    language: str = DEFAULT_LANGUAGE,
 ) -> SupersetCredentials:
     """Get Superset ready to serve ``warehouse``: metadata DB, admin, database, dashboards.
 
@@ -88,7 +101,9 @@ def prepare(
     created once; the bundle is re-imported every time (it updates by UUID, never
     duplicates), after ``validate_bundle`` so a broken bundle fails before touching the
     metadata; then the roles and Row Level Security of ``dashboards/security.yaml`` are
-    (re)applied. Returns the admin credentials for the CLI to show.
+    (re)applied. ``language`` (settings.yml ``dashboards.language``): the language of the
+    dashboards' titles, labels and descriptions. Returns the admin credentials for the CLI
+    to show.
     """
     warehouse = Path(warehouse).resolve()
     if not warehouse.exists():
@@ -115,14 +130,16 @@ def prepare(
         _run_superset(["superset", "init"], sdir, what="superset init")
     _ensure_admin(sdir, creds)
 
-    zip_path = build_bundle_zip(warehouse, sdir / "bundle.zip", data_docs_url=data_docs_url)
+    zip_path = build_bundle_zip(
+        warehouse, sdir / "bundle.zip", data_docs_url=data_docs_url, language=language
+    )
     # one Superset process for both (loading Superset costs seconds)
     _run_superset(
         ["python", str(IMPORT_SCRIPT), str(zip_path), creds.username, str(SECURITY_FILE)],
         sdir,
         what="dashboards bundle import, roles and row level security",
     )
-    stamp = _stamp(warehouse, creds.username, data_docs_url)
+    stamp = _stamp(warehouse, creds.username, data_docs_url, language)
     _write_private(sdir / "prepared.json", json.dumps(stamp) + "\n")
     return creds
 
@@ -175,10 +192,20 @@ def server_command(port: int, threads: int = 4) -> list[str]:
     ]  # fmt: skip
 
 
-def server_env(state_dir: Path, data_docs_dir: Path | None = None) -> dict[str, str]:
+def server_env(
+    state_dir: Path,
+    data_docs_dir: Path | None = None,
+    *,
+    language: str = DEFAULT_LANGUAGE,
+    currency: str = DEFAULT_CURRENCY,
+) -> dict[str, str]:
     """The web server's environment (no secret, ``_superset_env``); ``data_docs_dir``:
-    the GX Data Docs site it serves at ``/crmwh/data-docs/`` to the roles that may read it."""
+    the GX Data Docs site it serves at ``/crmwh/data-docs/`` to the roles that may read it;
+    ``language`` and ``currency``: the interface's default language and the number locale
+    (thousands marks, the reporting currency's symbol) ``superset_config`` builds."""
     env = _superset_env(superset_state_dir(state_dir))
+    env["CRMWH_DASHBOARDS_LANGUAGE"] = language
+    env["CRMWH_REPORTING_CURRENCY"] = currency
     if data_docs_dir is not None:
         env["CRMWH_DATA_DOCS_DIR"] = str(Path(data_docs_dir).resolve())
     return env
@@ -198,6 +225,8 @@ def start(
     threads: int = 4,
     data_docs_url: str = DEFAULT_DATA_DOCS_URL,
     data_docs_dir: Path | None = None,
+    language: str = DEFAULT_LANGUAGE,
+    currency: str = DEFAULT_CURRENCY,
 ) -> subprocess.Popen:
     """Start the Superset web server on 127.0.0.1:``port``; return once ``/health`` is OK.
 
@@ -217,16 +246,16 @@ def start(
     warehouse = Path(warehouse).resolve()
     sdir = superset_state_dir(state_dir)
     creds_user = os.environ.get("SUPERSET_ADMIN_USERNAME", "").strip() or "admin"
-    stamp = _stamp(warehouse, creds_user, data_docs_url)
+    stamp = _stamp(warehouse, creds_user, data_docs_url, language)
     if _read_stamp(sdir) != stamp or not _venv_current(venv_dir()):
-        prepare(warehouse, state_dir, data_docs_url=data_docs_url)
+        prepare(warehouse, state_dir, data_docs_url=data_docs_url, language=language)
     ensure_masked(warehouse)
     ensure_port_free(port)
     log_path = sdir / "server.log"
     with open(log_path, "ab") as log:  # the child keeps its own copy of the descriptor
         proc = subprocess.Popen(
             server_command(port, threads),
-            env=server_env(state_dir, data_docs_dir),
+            env=server_env(state_dir, data_docs_dir, language=language, currency=currency),
             cwd=sdir,
             stdin=subprocess.DEVNULL,
             stdout=log,
