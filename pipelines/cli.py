@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import sys
 import time
@@ -109,12 +110,18 @@ def cmd_spark(args: argparse.Namespace) -> int:
 
 
 def cmd_demo_data(args: argparse.Namespace) -> int:
-    from crmwh_tools.demo_data import generate
+    from crmwh_tools.demo_data import generate, previous_end
+    from crmwh_tools.demo_data.config import today_in_company
 
     out = Path(args.out).resolve()
+    end = args.end_date or previous_end(out)
+    if end and not args.end_date:
+        print(f"{out} already holds sample exports up to {end}: rewriting those (an empty "
+              "folder gets today's, --end-date another day's)")  # fmt: skip
+    end = end or today_in_company()
     t0 = time.perf_counter()
-    counts = generate(out, seed=args.seed, scale=args.scale)
-    print(f"wrote sample exports ({args.scale}, seed {args.seed}) to {out} "
+    counts = generate(out, seed=args.seed, scale=args.scale, end=end)
+    print(f"wrote sample exports ({args.scale}, seed {args.seed}, last export {end}) to {out} "
           f"in {time.perf_counter() - t0:.1f}s")  # fmt: skip
     for name, n in sorted(counts.items()):
         print(f"  {name:40s} {n:>12,}")
@@ -284,6 +291,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="landing folder to write")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--scale", choices=["small", "medium", "large"], default="small")
+    p.add_argument("--end-date", type=dt.date.fromisoformat, metavar="YYYY-MM-DD",
+                   help="day of the last export (default: that of the exports already in "
+                        "--out, else today in Europe/Moscow); the same seed and end date "
+                        "always give the same files")  # fmt: skip
     p.set_defaults(func=cmd_demo_data)
 
     p = sub.add_parser("run", help="ingest -> checks -> dbt build -> publish, through Dagster")

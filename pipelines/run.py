@@ -18,6 +18,7 @@ import datetime as dt
 import fcntl
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -117,11 +118,74 @@ def _first_words(text: str, limit: int) -> str:
     return flat[:limit].rsplit(" ", 1)[0] + " …"
 
 
+_STAGES = "deal stages missing from the configured pipeline (seed pipeline_stages)"
+#: What a failed warning check means, by the pattern of its name (a GX rule's kind is its
+#: name's prefix; dbt tests are matched by a part of theirs): the run summary lists each
+#: reason once, with the places it failed.
+WARNING_REASONS: tuple[tuple[str, str], ...] = (
+    (r"^unique__", "exact duplicate rows in a file (raw keeps them, staging merges them)"),
+    (r"^inn__", "INNs with a wrong length or check digit (kept; matching by INN skips them)"),
+    (r"^e164__", "phone numbers that do not parse to E.164 (kept as written)"),
+    (r"^email__", "e-mail addresses that do not look like name@domain.tld (kept as written)"),
+    (r"^known_stage__", _STAGES),
+    (r"_is_stage_configured__", _STAGES),
+    (r"^references__", "rows pointing at a key the referenced table does not have"),
+    (r"^freshness__", "newest record older than max_age_days: has an export stopped arriving?"),
+    (r"^volume$", "rows of the load outside the band of the earlier files of the same cadence"),
+    (r"^complete__", "optional columns emptier than their threshold (quality/suites.yml)"),
+    (r"^plausible__", "dates before dates.min or after the load (quality/suites.yml)"),
+)
+#: Rules named `<kind>__<columns>` whose place is shown as `table.columns`.
+_COLUMN_RULES = ("inn", "e164", "email", "known_stage", "references", "freshness", "complete",
+                 "plausible", "min", "not_null")  # fmt: skip
+
+
+def warning_reason(check_name: str) -> str:
+    """The summary's one-line reason for a failed warning check named `check_name`."""
+    for pattern, reason in WARNING_REASONS:
+        if re.search(pattern, check_name):
+            return reason
+    return "other warning checks (see their names in the Dagster UI or the Data Docs)"
+
+
+def warning_place(asset: str, check_name: str) -> str:
+    """Where a warning check failed: `raw/table.column` for a column's rule, else the asset."""
+    kind, sep, columns = check_name.partition("__")
+    return f"{asset}.{columns}" if sep and kind in _COLUMN_RULES else asset
+
+
+def warning_lines(warnings: list[tuple[str, str, int | None]]) -> list[str]:
+    """Failed warning checks `(asset, check, failing rows or None)` as one line per reason:
+    the reason, then each place it failed with its failing rows when the check counts them."""
+    grouped: dict[str, dict[str, int | None]] = {}
+    for asset, check, rows in warnings:
+        where = grouped.setdefault(warning_reason(check), {})
+        place = warning_place(asset, check)
+        if rows is not None:
+            rows += where.get(place) or 0
+        where[place] = rows if rows is not None else where.get(place)
+    return [
+        reason + ": " + ", ".join(f"{p} ({n:,} rows)" if n else p for p, n in sorted(where.items()))
+        for reason, where in grouped.items()
+    ]
+
+
 def _summary(
-    settings: Settings, run_id: str, seconds: float, success: bool, failures: list[str]
+    settings: Settings,
+    run_id: str,
+    seconds: float,
+    success: bool,
+    failures: list[str],
+    warnings: list[tuple[str, str, int | None]] | None = None,
 ) -> int:
     s = settings
-    failures = failures + dbt_problems(s, run_id)
+    warnings = warnings or []
+    warned = {check for _, check, _ in warnings}
+    failures = failures + [
+        p
+        for p in dbt_problems(s, run_id)
+        if not (p.startswith("dbt warn: test.") and p.split(".")[2] in warned)
+    ]
     con = duckdb.connect()
     from pipelines.lib.mappings import load_entities
     from pipelines.lib.warehouse import create_raw_views
@@ -171,6 +235,10 @@ def _summary(
         print("\n== failed ==")
         for f in failures:
             print(f"  {f}")
+    if warnings:
+        print("\n== warnings (reported, nothing blocked; docs/data-quality.md) ==")
+        for line in warning_lines(warnings):
+            print(f"  {line}")
     from pipelines.lib.diagnose import unparsed_value_lines
 
     unparsed = unparsed_value_lines(s.warehouse_path) if success else []
@@ -311,7 +379,8 @@ def _run(
             instance=instance, tags=tags, raise_on_error=False, run_config=run_config
         )
         _build_docs_index(settings)
-        failures = []
+        failures: list[str] = []
+        warnings: list[tuple[str, str, int | None]] = []
         for ev in result.all_events:
             if ev.is_step_failure:
                 err = ev.step_failure_data.error
@@ -322,8 +391,17 @@ def _run(
                 data = ev.event_specific_data
                 if not data.passed:
                     level = getattr(data.severity, "value", str(data.severity)).lower()
-                    what = "blocking" if level == "error" else "warning"
-                    failures.append(
-                        f"check {data.asset_key.to_user_string()}:{data.check_name} failed ({what})"
-                    )
-        return _summary(settings, result.run_id, time.perf_counter() - t0, result.success, failures)
+                    asset = data.asset_key.to_user_string()
+                    if level == "error":
+                        failures.append(f"check {asset}:{data.check_name} failed (blocking)")
+                    else:
+                        warnings.append((asset, data.check_name, _failing_rows(data)))
+        seconds = time.perf_counter() - t0
+        return _summary(settings, result.run_id, seconds, result.success, failures, warnings)
+
+
+def _failing_rows(evaluation: object) -> int | None:
+    """The failing-row count a check evaluation reports in its metadata, if any."""
+    entry = (getattr(evaluation, "metadata", None) or {}).get("unexpected_count")
+    value = getattr(entry, "value", entry)
+    return int(value) if isinstance(value, int | float) else None

@@ -117,7 +117,10 @@ def demo_build(tmp_path_factory: pytest.TempPathFactory) -> Built:
         base / "state",
     )
     env = dict(os.environ, CRMWH_PATHS__STATE=str(state), CRMWH_PATHS__DATA=str(data))
-    gen = crmwh(["demo-data", "--out", str(landing), "--seed", "7"], env)
+    # the end date pinned: the tests assert the files and figures of that year
+    gen = crmwh(
+        ["demo-data", "--out", str(landing), "--seed", "7", "--end-date", "2026-11-20"], env
+    )
     assert gen.returncode == 0, gen.stderr
     # generous: on a loaded 2-core CI machine a full run has taken over 15 minutes
     run = crmwh(["run", "--landing", str(landing), "--warehouse", str(warehouse)], env, 3600)

@@ -2,20 +2,25 @@
 
 One simulated company (managers, customers, deals, calls, invoices, payments) is
 written the way each source system exports it (docs/sources.md), with a few deliberate
-defects (see `faults.py`). The same seed and scale always give byte-identical files:
-all randomness comes from `random.Random` streams derived from the seed, never the clock.
+defects (see `faults.py`). The simulated year ends on `end`, the day of the last export
+(`crmwh demo-data` passes today's date in the company's time zone, so a fresh demo is as
+fresh as a working export feed; `--end-date` pins it). The same seed, scale and end date
+always give byte-identical files: all randomness comes from `random.Random` streams derived
+from the seed, never the clock.
 
-    generate(Path("sources/landing"), seed=42, scale="small")  # -> {file: data rows}
+    generate(Path("sources/landing"), seed=42, scale="small", end=dt.date(2026, 11, 20))
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import tempfile
 from pathlib import Path
 
+from . import config as C
 from .accounting import Accounting
 from .bitrix import BitrixSnapshots, write_leads
-from .config import SCALES
+from .config import REFERENCE_END, SCALES
 from .deals import iter_deals
 from .faults import FaultPlan, duplicate_file, truncate_last_row
 from .people import World, build_campaigns, build_products
@@ -23,30 +28,53 @@ from .salesforce import SalesforceExport
 from .telephony import Telephony
 from .writers import Output
 
-__all__ = ["FOLDERS", "generate", "generate_with_faults"]
+__all__ = ["FOLDERS", "REFERENCE_END", "generate", "generate_with_faults", "previous_end"]
 
 FOLDERS = ("crm_salesforce", "crm_bitrix", "telephony_asterisk", "telephony_cloud", "accounting_1c")
 
 
-def generate(out_dir: Path, seed: int = 42, scale: str = "small") -> dict[str, int]:
-    """Write sample exports into `out_dir` (one sub-folder per source system).
+def generate(
+    out_dir: Path, seed: int = 42, scale: str = "small", end: dt.date = REFERENCE_END
+) -> dict[str, int]:
+    """Write sample exports into `out_dir` (one sub-folder per source system), the last
+    of them exported on `end`.
 
     Returns the number of data rows per written file (path relative to `out_dir`; for bank
     statements, the number of payment documents). Existing files of the same names are
     overwritten; nothing else in `out_dir` is touched.
     """
-    counts, _ = generate_with_faults(out_dir, seed, scale)
+    counts, _ = generate_with_faults(out_dir, seed, scale, end)
     return counts
 
 
+def previous_end(out_dir: Path) -> dt.date | None:
+    """The end date of sample exports already in `out_dir` (its newest Bitrix24 snapshot),
+    or None. Writing another year over them would mix two simulated companies in one
+    landing folder; the same end date rewrites the same bytes, which a run skips."""
+    days = []
+    for path in (Path(out_dir) / "crm_bitrix").glob("deals_*.csv"):
+        try:
+            days.append(dt.date.fromisoformat(path.stem.removeprefix("deals_")))
+        except ValueError:
+            continue
+    return max(days, default=None)
+
+
 def generate_with_faults(
-    out_dir: Path, seed: int = 42, scale: str = "small"
+    out_dir: Path, seed: int = 42, scale: str = "small", end: dt.date = REFERENCE_END
 ) -> tuple[dict[str, int], list[str]]:
     """`generate`, also returning the injected defects (file: how to spot it)."""
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
-    cfg = SCALES[scale]
-    out_dir = Path(out_dir)
+    before = C.END
+    C.set_end(end)
+    try:
+        return _generate(Path(out_dir), seed, SCALES[scale])
+    finally:
+        C.set_end(before)
+
+
+def _generate(out_dir: Path, seed: int, cfg: C.Scale) -> tuple[dict[str, int], list[str]]:
     for folder in FOLDERS:
         (out_dir / folder).mkdir(parents=True, exist_ok=True)
     faults = FaultPlan()
@@ -78,9 +106,11 @@ def generate_with_faults(
         Telephony(out, world, cfg.cdr_rows).run()
 
     # whole files delivered twice, and one cut off mid-row
+    old_cdr = C.asterisk_old_file().removesuffix(".csv")
+    statement = f"statement_{C.month_start(C.END, 1):%Y-%m}"  # the month before the last
     for rel, copy_name in (
-        ("telephony_asterisk/Master_2025.csv", "Master_2025_copy.csv"),
-        ("accounting_1c/statement_2026-10.txt", "statement_2026-10_copy.txt"),
+        (f"telephony_asterisk/{old_cdr}.csv", f"{old_cdr}_copy.csv"),
+        (f"accounting_1c/{statement}.txt", f"{statement}_copy.txt"),
     ):
         src = out_dir / rel
         dst = duplicate_file(src, copy_name, faults, rel)

@@ -25,7 +25,6 @@ from .writers import CsvOut, DaySpool, Output
 
 INVOICES = ["Номер", "Дата", "Контрагент", "ИНН", "Сумма", "НДС", "Валюта", "Срок оплаты",
             "Ответственный", "Сделка"]  # fmt: skip
-XLSX_FROM = dt.date(2026, 10, 1)  # Q4 invoices come as an Excel register
 ODD_DATE_INVOICE = 40  # this invoice's date is written 2026-03-05 style (quarantined)
 BROKEN_AMOUNT_AFTER = 60  # a draft invoice with Сумма = н/д follows this one
 
@@ -45,7 +44,10 @@ class Accounting:
     def __init__(self, out: Output, world: World, workdir: Path, money_factor: float) -> None:
         self.out, self.world, self.seed = out, world, world.seed
         self.csv = out.russian("accounting_1c/invoices.csv", INVOICES)
-        self.xlsx_rel = "accounting_1c/invoices_2026-Q4.xlsx"
+        # the invoices of END's quarter come as an Excel register
+        self.xlsx_from = C.quarter_start(C.END)
+        quarter = (self.xlsx_from.month + 2) // 3
+        self.xlsx_rel = f"accounting_1c/invoices_{self.xlsx_from.year}-Q{quarter}.xlsx"
         self.wb = Workbook(write_only=True)
         self.ws = self.wb.create_sheet("Счета")
         self.ws.append(INVOICES)
@@ -81,7 +83,7 @@ class Accounting:
                 no += 1
                 self.numbers[int(g)] = no
                 amount_k, vat_k, due_d = int(amount), int(vat), dt.date.fromisoformat(due)
-                if day >= XLSX_FROM:
+                if day >= self.xlsx_from:
                     self.ws.append([str(no), _cell(self.ws, day), name, inn, amount_k / 100,
                                     vat_k / 100, currency, _cell(self.ws, due_d), who, ref])  # fmt: skip
                     self.xlsx_rows += 1
@@ -166,7 +168,9 @@ class Accounting:
             extra = rng.choice([100_000, rub // 50, 50_000])
             self._pay(rng, day + lag, c, rub + extra, purpose)
         elif r < 0.84:  # the payer's own number instead of ours: no invoice number at all
-            self._pay(rng, day + lag, c, rub, f"Оплата по договору поставки № Д-{no % 97 + 1}/2026")
+            self._pay(
+                rng, day + lag, c, rub, f"Оплата по договору поставки № Д-{no % 97 + 1}/{day.year}"
+            )
         # else: not paid (yet)
 
     def _pay(self, rng: random.Random, day: dt.date, c: Customer, rub: int, purpose: str) -> None:
@@ -187,13 +191,13 @@ class Accounting:
         yandex = Party('ООО "ЯНДЕКС"', "7736207543", "770401001", "40702810938000017990")
         items = [
             # (item, channel, counterparty, INN, monthly amount in roubles, days of month)
-            ("Аренда офиса", "", 'ООО "БЦ Северное сияние"', "7715123458", 850_000, (1,)),
+            ("Аренда офиса", "", 'ООО "БЦ Северное сияние"', "7715123451", 850_000, (1,)),
             ("Заработная плата", "", "Сотрудники (зарплатный проект)", "", 2_400_000, (5, 20)),
             ("Услуги связи", "", 'ПАО "МТС"', "7740000076", 45_000, (10,)),
             ("Реклама", "Яндекс.Директ", yandex.name, yandex.inn, 110_000, (3, 10, 17, 24)),
             ("Реклама", "Контекстная реклама", 'ООО "ВК"', "7743001840", 250_000, (8,)),
-            ("Продвижение сайта", "SEO", 'ООО "Сеопульт"', "7726372633", 120_000, (12,)),
-            ("Агентское вознаграждение", "Партнёры", 'ООО "Партнёр-Консалт"', "7701049859",
+            ("Продвижение сайта", "SEO", 'ООО "Сеопульт"', "7726372636", 120_000, (12,)),
+            ("Агентское вознаграждение", "Партнёры", 'ООО "Партнёр-Консалт"', "7701049857",
              180_000, (25,)),
         ]  # fmt: skip
         month = dt.date(C.START.year, C.START.month, 1)
@@ -209,10 +213,10 @@ class Accounting:
                 day = _workday_on_or_after(month.replace(day=6))
                 kop = int(900_000_00 * self.mf)
                 self._expense(rng, w, day, "Участие в выставке", "Выставки", 'АО "Экспоцентр"',
-                              "7703006630", kop)  # fmt: skip
+                              "7703006633", kop)  # fmt: skip
             self._bank_fee(rng, month)
             month = (month + dt.timedelta(days=32)).replace(day=1)
-        day = dt.date(2026, 6, 15)  # a refund keyed in as a negative expense
+        day = C.END - dt.timedelta(days=158)  # a refund keyed in as a negative expense
         w.row([ru_date(day), "Реклама", "Яндекс.Директ", "-500,00", yandex.name])
         self.out.faults.note("accounting_1c/expenses.csv",
                              f"row dated {ru_date(day)} with Сумма -500,00 (quarantined)")  # fmt: skip
@@ -242,7 +246,7 @@ class Accounting:
             ufk = Party("УФК по г. Москве (ИФНС России № 14 по г. Москве)", "7714046959",
                         "771401001", "03100643000000017300")  # fmt: skip
             self.bank.document(rng, day, int(37_450_00 * self.mf), US, ufk,
-                               "Взыскание недоимки по решению № 1427 от 10.07.2026",
+                               f"Взыскание недоимки по решению № 1427 от 10.07.{day.year}",
                                section="Инкассовое поручение")  # fmt: skip
 
     def _suppliers(self, rng: random.Random) -> None:
@@ -263,9 +267,9 @@ class Accounting:
         w = self.out.russian("accounting_1c/product_costs.csv", ["Код", "Себестоимость",
                                                                  "Действует с"])  # fmt: skip
         for p in products:
-            periods = [(dt.date(2025, 1, 1), 95), (dt.date(2026, 3, 1), 100)]
+            periods = [(dt.date(C.START.year, 1, 1), 95), (C.month_start(C.END, 8), 100)]
             if p.idx % 3 != 2:
-                periods.append((dt.date(2026, 9, 1), 107))
+                periods.append((C.month_start(C.END, 2), 107))
             for since, pct in periods:
                 w.row([p.code, money_ru(p.cost * pct // 100), ru_date(since)])
         w.close()

@@ -25,10 +25,9 @@ LEADS = ["ID", "Статус", "Название лида", "Имя", "Фами�
          "Рабочий телефон", "Мобильный телефон", "Рабочий e-mail", "Частный e-mail",
          "Ответственный", "Дата изменения", "Название компании", "Комментарий", "Должность",
          "UTM Source"]  # fmt: skip
-USER_FIELD = "UF_CRM_1761955200"  # a custom field the admin added on 01.11.2026 (unknown column)
-USER_FIELD_SINCE = dt.date(2026, 11, 1)
-BOM_DAYS = {dt.date(2026, 10, 21), dt.date(2026, 10, 22)}  # export settings briefly changed
-ODD_DATES_DAY = dt.date(2026, 10, 27)  # a few rows with `2026/10/27 10:00` style dates
+USER_FIELD = "UF_CRM_1761955200"  # a custom field the admin added on the 1st of END's month
+BOM_DAYS_BEFORE_END = (30, 29)  # export settings briefly changed: UTF-8 with BOM those days
+ODD_DATES_DAYS_BEFORE_END = 24  # a few rows with `2026/10/27 10:00` style dates that day
 TITLES = ["Поставка оборудования", "Продление лицензий", "Техподдержка", "Комплексный проект",
           "Расходные материалы", "Модернизация серверной", "Заявка с сайта"]  # fmt: skip
 SNAPSHOT_HOUR = dt.time(23, 30)
@@ -43,20 +42,23 @@ class BitrixSnapshots:
     def __init__(self, out: Output, seed: int, faults: FaultPlan) -> None:
         self.seed, self.faults = seed, faults
         self.days = snapshot_days()
+        self.user_field_since = C.month_start(C.END)
+        self.odd_dates_day = C.END - dt.timedelta(days=ODD_DATES_DAYS_BEFORE_END)
+        bom_days = {C.END - dt.timedelta(days=n) for n in BOM_DAYS_BEFORE_END}
         self.files: dict[dt.date, CsvOut] = {}
         self.sep: dict[dt.date, str] = {}
         for day in self.days:
             header = list(DEALS)
-            if day >= USER_FIELD_SINCE:
+            if day >= self.user_field_since:
                 header.insert(14, USER_FIELD)
-            enc = "utf-8-sig" if day in BOM_DAYS else "cp1251"
+            enc = "utf-8-sig" if day in bom_days else "cp1251"
             self.files[day] = out.russian(f"crm_bitrix/deals_{day:%Y-%m-%d}.csv", header, enc)
             self.sep[day] = NBSP if day.day % 3 == 0 else " "
-        faults.note(f"crm_bitrix/deals_{min(BOM_DAYS):%Y-%m-%d}.csv (and next day)",
+        faults.note(f"crm_bitrix/deals_{min(bom_days):%Y-%m-%d}.csv (and next day)",
                     "UTF-8 with BOM instead of Windows-1251")  # fmt: skip
-        faults.note(f"crm_bitrix/deals_{USER_FIELD_SINCE:%Y-%m-%d}.csv and later",
+        faults.note(f"crm_bitrix/deals_{self.user_field_since:%Y-%m-%d}.csv and later",
                     f"unknown extra column {USER_FIELD!r} inserted before 'Направление'")  # fmt: skip
-        faults.note(f"crm_bitrix/deals_{ODD_DATES_DAY:%Y-%m-%d}.csv",
+        faults.note(f"crm_bitrix/deals_{self.odd_dates_day:%Y-%m-%d}.csv",
                     "rows 1-3: 'Дата изменения' as YYYY/MM/DD HH:MM (quarantined)")  # fmt: skip
         self.first_cut = dt.datetime.combine(self.days[0], SNAPSHOT_HOUR)
 
@@ -98,13 +100,13 @@ class BitrixSnapshots:
                 continue
             w = self.files[day]
             modified = ru_ts(ev.ts + dt.timedelta(minutes=3))
-            if day == ODD_DATES_DAY and w.rows < 3:
+            if day == self.odd_dates_day and w.rows < 3:
                 modified = (ev.ts + dt.timedelta(minutes=3)).strftime("%Y/%m/%d %H:%M")
             row = [d.id, title, ev.stage, money_ru(ev.amount, self.sep[day]), "RUB",
                    d.owner.name, ru_ts(d.created), modified, source, company, inn, phone, email,
                    d.loss_reason if ev.stage == C.BX_LOST else "", branch,
                    str((day - entered.date()).days), comment]  # fmt: skip
-            if day >= USER_FIELD_SINCE:
+            if day >= self.user_field_since:
                 row.insert(14, promo)
             w.row(row)
 

@@ -9,16 +9,88 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-# The simulated year: 12 months ending on the export day (never the clock: deterministic).
-START = dt.date(2025, 11, 21)
-END = dt.date(2026, 11, 20)
-EXPORT_AT = dt.datetime(2026, 11, 20, 21, 0)  # Moscow time of the last export
+#: The end date of the sample exports as first published (2025-11-21..2026-11-20); tests pin
+#: it (`crmwh demo-data --end-date 2026-11-20`) to get the files and figures they assert.
+REFERENCE_END = dt.date(2026, 11, 20)
+COMPANY_TZ = "Europe/Moscow"  # the simulated company (the shipped settings.yml has the same)
 MSK_OFFSET = dt.timedelta(hours=3)  # Europe/Moscow, no DST since 2014
-BITRIX_SINCE = dt.date(2026, 5, 1)  # the regional division started using Bitrix24
 BITRIX_SNAPSHOT_DAYS = 45
 BITRIX_KEEP_CLOSED_DAYS = 30
-CLOUD_PBX_SINCE = dt.date(2026, 3, 1)  # team "Регионы" moved to the cloud PBX
-ASTERISK_UPGRADE = dt.date(2026, 1, 1)  # Master_2025.csv (18 fields) before, Master.csv after
+
+# The simulated year: 12 months ending on the export day END. Every date of the company's
+# history is placed relative to END (`set_end`), never read from the clock inside the
+# generator, so a seed and an end date always give the same files. Module-level values
+# so the writers read `C.END`; `set_end` rebinds them before a generation.
+START: dt.date
+END: dt.date
+EXPORT_AT: dt.datetime  # Moscow time of the last export: 21:00 on END
+BITRIX_SINCE: dt.date  # the regional division started using Bitrix24 (END's month - 6)
+CLOUD_PBX_SINCE: dt.date  # team "Регионы" moved to the cloud PBX (END's month - 8)
+ASTERISK_UPGRADE: dt.date  # 18-field Master_<year>.csv before, 21-field Master.csv after
+HOLIDAYS: frozenset[dt.date] = frozenset()
+
+
+def today_in_company() -> dt.date:
+    """Today's date in the company's time zone (the default end date of `crmwh demo-data`)."""
+    from zoneinfo import ZoneInfo
+
+    return dt.datetime.now(ZoneInfo(COMPANY_TZ)).date()
+
+
+def month_start(day: dt.date, months_back: int = 0) -> dt.date:
+    """The first day of `day`'s month, `months_back` months earlier."""
+    n = day.year * 12 + day.month - 1 - months_back
+    return dt.date(n // 12, n % 12 + 1, 1)
+
+
+def quarter_start(day: dt.date) -> dt.date:
+    return dt.date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+
+
+def set_end(end: dt.date) -> None:
+    """Place the simulated year so that it ends on `end` (the day of the last export)."""
+    global START, END, EXPORT_AT, BITRIX_SINCE, CLOUD_PBX_SINCE, ASTERISK_UPGRADE, HOLIDAYS
+    END = end
+    START = end - dt.timedelta(days=364)
+    EXPORT_AT = dt.datetime.combine(end, dt.time(21, 0))
+    BITRIX_SINCE = month_start(end, 6)
+    CLOUD_PBX_SINCE = month_start(end, 8)
+    ASTERISK_UPGRADE = month_start(end, 10)
+    HOLIDAYS = frozenset(d for y in range(START.year, end.year + 1) for d in holidays(y))
+
+
+def asterisk_old_file() -> str:
+    """The pre-upgrade CDR log, renamed by the year its last day falls in."""
+    return f"Master_{(ASTERISK_UPGRADE - dt.timedelta(days=1)).year}.csv"
+
+
+# Russian non-working days: the production calendars of 2025 and 2026 as published (public
+# holidays and the days off moved to bridge them); other years approximate them by the
+# public holidays of the Labour Code, a Saturday or Sunday holiday moving to the next Monday.
+_CALENDARS = {
+    2025: [(1, d) for d in range(1, 9)] + [(5, 1), (5, 2), (5, 8), (5, 9), (6, 12), (6, 13),
+                                           (11, 3), (11, 4), (12, 31)],
+    2026: [(1, d) for d in range(1, 12)] + [(2, 23), (3, 9), (5, 1), (5, 11), (6, 12),
+                                            (11, 4), (12, 31)],
+}  # fmt: skip
+_PUBLIC_HOLIDAYS = [(1, d) for d in range(1, 9)] + [(2, 23), (3, 8), (5, 1), (5, 9), (6, 12),
+                                                    (11, 4)]  # fmt: skip
+
+
+def holidays(year: int) -> list[dt.date]:
+    if year in _CALENDARS:
+        return [dt.date(year, m, d) for m, d in _CALENDARS[year]]
+    out: list[dt.date] = []
+    for m, d in _PUBLIC_HOLIDAYS:
+        day = dt.date(year, m, d)
+        if m != 1:  # the January days off are moved by decree each year, not by this rule
+            while day.weekday() >= 5 or day in out:
+                day += dt.timedelta(days=1)
+        out.append(day)
+    return out
+
+
+set_end(REFERENCE_END)
 
 
 @dataclass(frozen=True)
@@ -39,20 +111,14 @@ SCALES: dict[str, Scale] = {
     "large": Scale(150_000, 1_000_000, 20_000_000, 500_000, 0.08, 250, 1_600_000, 500.0),
 }
 
-# Russian non-working days inside the period (production calendar 2025-2026).
-HOLIDAYS = frozenset(
-    [dt.date(2025, 12, 31)]
-    + [dt.date(2026, 1, d) for d in range(1, 12)]
-    + [dt.date(2026, m, d) for m, d in ((2, 23), (3, 9), (5, 1), (5, 11), (6, 12), (11, 4))]
-)
-
 
 def is_workday(day: dt.date) -> bool:
     return day.weekday() < 5 and day not in HOLIDAYS
 
 
-def workdays(first: dt.date = START, last: dt.date = END) -> list[dt.date]:
-    out, day = [], first
+def workdays(first: dt.date | None = None, last: dt.date | None = None) -> list[dt.date]:
+    """Working days from `first` to `last` (default: the whole simulated year)."""
+    out, day, last = [], first or START, last or END
     while day <= last:
         if is_workday(day):
             out.append(day)

@@ -11,8 +11,8 @@ import functools
 import random
 from dataclasses import dataclass
 
+from . import config as C
 from . import vocab
-from .config import BITRIX_SINCE, END, START
 from .ids import inn10, inn12, inn_typo, mix, mobile, rng_for, sf_id, weighted
 
 TEAMS = [
@@ -21,7 +21,6 @@ TEAMS = [
     ("Ключевые клиенты", "asterisk", "PJSIP", 201),
     ("Регионы", "cloud", "SIP", 301),
 ]
-FORMER_LEFT = dt.date(2026, 4, 30)  # a manager of team 0 left; a new one started next day
 PRE_PERIOD_SHARE = 0.35  # customers acquired before the simulated year
 FIRST_CUSTOMER = dt.date(2019, 3, 1)
 
@@ -79,6 +78,8 @@ def build_managers(seed: int) -> list[Manager]:
             return rng.choice(vocab.FEMALE_FIRST), surname
         return rng.choice(vocab.MALE_FIRST), last[k]
 
+    # a manager of team 0 left the day before Bitrix24 came; a new one started the next day
+    left = C.BITRIX_SINCE - dt.timedelta(days=1)
     add(*person(0), team=-1, ext="100", frm=dt.date(2018, 1, 9))  # sales director
     director = out[0].user_id
     k = 1
@@ -86,9 +87,9 @@ def build_managers(seed: int) -> list[Manager]:
         heads = ""
         for j in range(4):
             if team == 0 and j == 3:
-                add(*person(k), team, str(ext0 + j), dt.date(2021, 6, 1), FORMER_LEFT, heads)
+                add(*person(k), team, str(ext0 + j), dt.date(2021, 6, 1), left, heads)
                 k += 1
-                add(*person(k), team, str(ext0 + 4), FORMER_LEFT + dt.timedelta(days=1),
+                add(*person(k), team, str(ext0 + 4), left + dt.timedelta(days=1),
                     head=heads)  # fmt: skip
             else:
                 since = dt.date(2019 + (k % 5), 1 + k % 12, 1)
@@ -154,16 +155,17 @@ class World:
     # customers are created in index order: the first n_pre before START, the rest in the year
     def created(self, i: int) -> dt.date:
         if i < self.n_pre:
-            span = (START - FIRST_CUSTOMER).days
+            span = (C.START - FIRST_CUSTOMER).days
             return FIRST_CUSTOMER + dt.timedelta(days=span * i // max(self.n_pre, 1))
-        span = (END - START).days
-        return START + dt.timedelta(days=span * (i - self.n_pre) // max(self.n - self.n_pre, 1))
+        span = (C.END - C.START).days
+        return C.START + dt.timedelta(days=span * (i - self.n_pre) // max(self.n - self.n_pre, 1))
 
     def known_by(self, day: dt.date) -> int:
         """How many customers exist on `day` (customers 0..k-1)."""
-        if day < START:
-            return max(1, self.n_pre * (day - FIRST_CUSTOMER).days // (START - FIRST_CUSTOMER).days)
-        frac = (day - START).days / (END - START).days
+        if day < C.START:
+            first_days = (C.START - FIRST_CUSTOMER).days
+            return max(1, self.n_pre * (day - FIRST_CUSTOMER).days // first_days)
+        frac = (day - C.START).days / (C.END - C.START).days
         return min(self.n, max(1, self.n_pre + int((self.n - self.n_pre) * frac) + 1))
 
     def _customer(self, i: int) -> Customer:
@@ -207,7 +209,7 @@ class World:
         if form == "ИП":
             domain = rng.choice(vocab.FREE_MAIL)
         created = self.created(i)
-        in_sf = not (created >= BITRIX_SINCE and rng.random() < 0.4)
+        in_sf = not (created >= C.BITRIX_SINCE and rng.random() < 0.4)
         contacts = tuple(self._contact(rng, i * 4 + j, domain) for j in range(1 + rng.randrange(3)))
         return Customer(
             i, core, form, name_ru, name_lat, inn, kpp, city, city_en,
@@ -282,16 +284,23 @@ def build_campaigns(money_factor: float) -> list[Campaign]:
         ("Email-рассылка", "Email", "Web", 40_000),
     ]
     out: list[Campaign] = []
-    quarters = [(2025, 4), (2026, 1), (2026, 2), (2026, 3), (2026, 4)]
-    for year, q in quarters:
-        start = dt.date(year, 3 * q - 2, 1)
-        end = dt.date(year + (q == 4), (3 * q) % 12 + 1, 1) - dt.timedelta(days=1)
+    quarter = C.quarter_start(C.START)  # every quarter the simulated year touches
+    while quarter <= C.END:
+        year, q = quarter.year, (quarter.month + 2) // 3
+        start = quarter
+        quarter = C.month_start(quarter + dt.timedelta(days=95))
+        end = quarter - dt.timedelta(days=1)
         for name, typ, source, budget in channels:
             out.append(Campaign(sf_id("701", len(out) + 1), f"{name} {q}кв. {year}", typ, source,
                                 start, end, int(budget * 100 * money_factor)))  # fmt: skip
-    for name, start in (("Выставка «Связь-2026»", dt.date(2026, 4, 14)),
-                        ("Выставка «ПТА Москва»", dt.date(2026, 10, 6)),
-                        ("Вебинар «Резервное копирование»", dt.date(2026, 2, 18))):  # fmt: skip
+    events = (
+        ("Выставка «Связь-{}»", 220),
+        ("Выставка «ПТА Москва»", 45),
+        ("Вебинар «Резервное копирование»", 275),
+    )  # (name, days before END)
+    for pattern, days_before in events:
+        start = C.END - dt.timedelta(days=days_before)
+        name = pattern.format(start.year)
         typ = "Webinar" if name.startswith("Вебинар") else "Trade Show"
         out.append(Campaign(sf_id("701", len(out) + 1), name, typ, "Other", start,
                             start + dt.timedelta(days=3), int(600_000_00 * money_factor)))  # fmt: skip

@@ -11,8 +11,6 @@ from .ids import at_time, money_dot, phone_fmt, rng_for, sf15, sf_id, sf_ts
 from .people import Campaign, Customer, Product, World
 from .writers import Output
 
-LAST_CONTACT = dt.datetime.combine(C.END, dt.time(12, 0))
-
 USER = ["Id", "Name", "FirstName", "LastName", "Email", "Username", "IsActive", "UserRoleId",
         "ManagerId", "Department", "Extension", "CreatedDate", "SystemModstamp"]  # fmt: skip
 ACCOUNT = ["Id", "IsDeleted", "Name", "Type", "Industry", "Phone", "Website", "BillingCity",
@@ -124,6 +122,7 @@ class SalesforceExport:
         acc = self.out.salesforce("Account.csv", ACCOUNT, encoding="latin-1")
         con = self.out.salesforce("Contact.csv", CONTACT)
         deleted_accounts = deleted_contacts = 0
+        last_contact = dt.datetime.combine(C.END, dt.time(12, 0))
         for i in range(self.world.n):
             c = self.world.customer(i)
             if not c.in_salesforce:
@@ -151,7 +150,7 @@ class SalesforceExport:
                 deleted = p.idx % 389 == 5 and deleted_contacts < 2
                 deleted_contacts += deleted
                 # a later contact of the same account, never after the export day
-                since = min(created + dt.timedelta(days=j * 17, minutes=j * 7), LAST_CONTACT)
+                since = min(created + dt.timedelta(days=j * 17, minutes=j * 7), last_contact)
                 con.row([contact_id(p.idx), b(deleted), maybe15(rng, account_id(c), 0.05),
                          p.first, p.last, p.title, p.email, phone_fmt(c.phone, "sf"),
                          phone_fmt(p.mobile, "sf" if rng.random() < 0.7 else "8"),

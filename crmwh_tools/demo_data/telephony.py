@@ -40,7 +40,7 @@ class Telephony:
     def __init__(self, out: Output, world: World, cdr_rows: int) -> None:
         self.out, self.world, self.seed = out, world, world.seed
         nonum = csv.QUOTE_NONNUMERIC  # text quoted, duration/billsec/sequence bare
-        self.old = out.csv("telephony_asterisk/Master_2025.csv", None, quoting=nonum)
+        self.old = out.csv(f"telephony_asterisk/{C.asterisk_old_file()}", None, quoting=nonum)
         self.new = out.csv("telephony_asterisk/Master.csv", None, quoting=nonum)
         self.cloud: CsvOut | None = None
         self.cloud_month = ""
