@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dashboards.spec import datasets as D
 from dashboards.spec.model import (
+    CURRENCY_MARK,
     DATA_DOCS_URL,
     Bundle,
     Chart,
@@ -29,6 +30,7 @@ WON_DEALS = big_number(
     description="Deals closed won in the period.",
     time_col="closed_at",
     uuid="4249f7cf-8362-404a-b43a-1b48046ca4ee",
+    trend="P1M",
 )
 WON_AMOUNT = big_number(
     "won_amount",
@@ -38,6 +40,7 @@ WON_AMOUNT = big_number(
     description="Amount of deals closed won in the period, reporting currency.",
     time_col="closed_at",
     uuid="81cc4935-6e2c-43c6-ba34-b54a6aca96e6",
+    trend="P1M",
 )
 WIN_RATE = big_number(
     "win_rate",
@@ -47,6 +50,7 @@ WIN_RATE = big_number(
     description="won / (won + lost) of deals closed in the period.",
     time_col="closed_at",
     uuid="d6c4f840-f7dc-4208-9dc4-d6bcf9353be3",
+    trend="P1M",
 )
 AVG_CYCLE = big_number(
     "avg_sales_cycle",
@@ -55,6 +59,7 @@ AVG_CYCLE = big_number(
     "avg_sales_cycle_days",
     description="Close date minus created date of the deals won in the period.",
     time_col="closed_at",
+    trend="P1M",
 )
 FUNNEL = category_bar(
     "funnel",
@@ -109,6 +114,7 @@ STUCK_COUNT = big_number(
     "stuck_deals",
     description="Open deals older in their stage than the stage's 90th percentile "
     "(completed visits, trailing 180 days).",
+    subheader="open deals now, any period",
 )
 STUCK_LIST = raw_table(
     "stuck_deals_list",
@@ -198,6 +204,7 @@ MISSED_VALUE = big_number(
     "amount of the same period.",
     time_col="day",
     subheader="estimate",
+    trend="P1M",
 )
 IGNORED_LEADS = timeseries(
     "ignored_leads_by_month",
@@ -280,6 +287,7 @@ LOST_AMOUNT = big_number(
     "lost_amount",
     description="Amount of deals closed lost in the period.",
     time_col="month",
+    trend="P1M",
 )
 LOST_BY_MONTH = timeseries(
     "lost_by_month",
@@ -578,6 +586,32 @@ DQ_LAST_LOAD = big_number(
     "freshness is in 'Data freshness by source'.",
 )
 
+AS_OF = big_number(
+    "data_as_of",
+    "Data as of",
+    D.DATA_QUALITY,
+    "last_loaded_at",
+    description="The last load of any source: every figure on the dashboard is as of it.",
+    timestamp=True,
+)
+
+
+def _meaning(key: str, period: str, notes: str = "") -> list[tuple[Markdown | Chart, int, int]]:
+    """The first row of a dashboard: what its numbers mean, and the time they are as of."""
+    text = (
+        "#### What these numbers mean\n\n"
+        f"**Period:** {period}\n\n"
+        "**As of:** the last load, on the right. Open amounts, ages in stage and days overdue "
+        "are counted up to it.\n\n"
+        f"**Money** is in {CURRENCY_MARK}, the reporting currency: other currencies are "
+        "converted at the rates of the exports.\n\n"
+        + (f"{notes}\n\n" if notes else "")
+        + "**Definitions:** each chart's description (chart menu → Show chart description) "
+        "defines its measure in the words of the data dictionary (dbt docs)."
+    )
+    return [(Markdown(f"meaning_{key}", text), 9, 34), (AS_OF, 3, 34)]
+
+
 # --------------------------------------------------------------------------- filters
 
 
@@ -609,6 +643,10 @@ EXECUTIVE = Dashboard(
     description="Revenue vs plan, win rate, velocity, coverage, lost revenue, receivables, "
     "freshness.",
     rows=[
+        _meaning(
+            "executive",
+            "Deals and lost deals count in the month they closed; plan, won and coverage are of the current quarter.",
+        ),
         [(ATTAINMENT, 3, 25), (COVERAGE, 3, 25), (WIN_RATE, 3, 25), (VELOCITY, 3, 25)],
         [(PLAN_VS_WON, 7, 60), (COVERAGE_BY_TEAM, 5, 60)],
         [(LOST_AMOUNT, 3, 25), (OVERDUE, 3, 25), (WON_AMOUNT, 3, 25), (DQ_LAST_LOAD, 3, 25)],
@@ -628,6 +666,11 @@ MARKETING = Dashboard(
     description="Spend, leads, CPL, CAC, conversion and ROMI per channel, month and "
     "attribution model.",
     rows=[
+        _meaning(
+            "marketing",
+            "Spend, leads and attributed deals count in their month.",
+            "**Attribution:** one model at a time (filter above): first touch, last touch or linear; the model's name is on every series.",
+        ),
         [(ROI_TABLE, 12, 60)],
         [(SPEND, 6, 55), (LEADS, 6, 55)],
         [(CPL, 6, 55), (CAC, 6, 55)],
@@ -658,11 +701,16 @@ SALES = Dashboard(
     description="Funnel, days in stage, stuck deals, lost revenue, manager scorecard, missed "
     "calls, ignored leads.",
     rows=[
+        _meaning(
+            "sales",
+            "Deals count in the month they closed, stage visits in the month they began, calls and leads on their day. Stuck deals are open deals now, whatever the period.",
+            "**Trends:** the numbers at the top show the latest month of the period and its change against the month before.",
+        ),
         [(WON_DEALS, 3, 25), (WON_AMOUNT, 3, 25), (WIN_RATE, 3, 25), (AVG_CYCLE, 3, 25)],
         [(FUNNEL, 12, 60)],
         [(CONVERSION, 7, 64), (WON_BY_MONTH, 5, 64)],
         [(DAYS_IN_STAGE, 12, 60)],
-        [(STUCK_COUNT, 3, 60), (STUCK_LIST, 9, 60)],
+        [(STUCK_COUNT, 3, 30), (STUCK_LIST, 9, 60)],
         [(LOST_BY_REASON, 7, 60), (LOST_TABLE, 5, 60)],
         [(SCORECARD, 12, 60)],
         [(MISSED_VALUE, 3, 50), (MISSED_BY_MANAGER, 9, 50)],
@@ -685,6 +733,10 @@ FINANCE = Dashboard(
     description="Aging as of a chosen date, DSO, overdue by customer and manager, unmatched "
     "payments, customer profitability, CLV and ABC classes.",
     rows=[
+        _meaning(
+            "finance",
+            "The as-of date picks one snapshot of receivables (default: the latest); DSO, payments and profitability count in their month or year.",
+        ),
         [(AGING_BUCKETS, 6, 55), (OVERDUE_BY_MANAGER, 6, 55)],
         [(OVERDUE_BY_CUSTOMER, 6, 60), (AGING_TREND, 6, 60)],
         [(DSO_TREND, 6, 50), (UNMATCHED, 6, 50)],
@@ -715,6 +767,10 @@ QUALITY = Dashboard(
     slug="data-quality",
     description="Per source and load: rows read, loaded, quarantined, duplicates, freshness.",
     rows=[
+        _meaning(
+            "quality",
+            "Loads count at the time they ran.",
+        ),
         [(DQ_LAST_LOAD, 4, 25), (DQ_QUARANTINE_SHARE, 4, 25), (FRESHNESS, 4, 50)],
         [(DQ_ROWS, 6, 55), (DQ_QUARANTINE, 6, 55)],
         [(DQ_CHECKS, 6, 55), (DQ_FAILED_LIST, 6, 55)],

@@ -306,6 +306,19 @@ def value_format(ds: Dataset, metrics: Sequence[str]) -> str:
     return str(formats.pop())
 
 
+def explain(what: str, ds: Dataset, metrics: Sequence[str]) -> str:
+    """A chart's description: what it shows (``what``), then the definition of each of its
+    metrics, the words of the dbt docs (the metric's description, from
+    ``dbt_project/models/marts/_metric_docs.md``)."""
+    parts = [what.strip()] if what.strip() else []
+    for name in metrics:
+        text = next((m.description for m in ds.metrics if m.name == name), None)
+        if text and text not in parts:
+            verbose = next(m.verbose or m.name for m in ds.metrics if m.name == name)
+            parts.append(f"{verbose}: {text}" if len(metrics) > 1 else text)
+    return "\n\n".join(parts)
+
+
 def _column_config(ds: Dataset, names: Iterable[str]) -> dict[str, Any]:
     """Per-column number formats of a table: each metric's and each unit column's own."""
     formats = {m.name: m.d3format for m in ds.metrics}
@@ -322,6 +335,10 @@ def _check_refs(ds: Dataset, metrics: Iterable[str], columns: Iterable[str]) -> 
         ds.column(c)
 
 
+#: the comparison a big number with a trend shows, by time grain
+COMPARE_SUFFIX = {"P1M": "vs previous month", "P1W": "vs previous week", "P1D": "vs previous day"}
+
+
 def big_number(
     key: str,
     title: str,
@@ -333,27 +350,69 @@ def big_number(
     where: Sequence[Where] = (),
     sql_where: str | None = None,
     subheader: str = "",
+    trend: str | None = None,
+    timestamp: bool = False,
     uuid: str | None = None,
 ) -> Chart:
-    """A single number (``big_number_total``)."""
+    """A single number: the total over the period (``big_number_total``), or, with
+    ``trend`` (a time grain such as ``P1M``), the latest ``time_col`` period with its change
+    against the one before and a trend line of the period (``big_number``)."""
     _check_refs(ds, [metric], [w.col for w in where] + ([time_col] if time_col else []))
     adhoc, flt, extra_where = _filters(time_col, where, sql_where)
-    params = {
+    params: dict[str, Any] = {
         "metric": metric,
         "adhoc_filters": adhoc,
         "header_font_size": 0.4,
         "subheader_font_size": 0.15,
         "subheader": subheader,
-        "y_axis_format": value_format(ds, [metric]),
+        "y_axis_format": "" if timestamp else value_format(ds, [metric]),
         "time_format": "smart_date",
     }
-    query = {
+    query: dict[str, Any] = {
         "filters": flt,
         "extras": {"having": "", "where": extra_where},
         "metrics": [metric],
         "row_limit": 1,
     }
-    return Chart(key, title, ds, "big_number_total", description, params, query, time_col, uuid)
+    description = explain(description, ds, [metric])
+    if timestamp:
+        params.update({"force_timestamp_formatting": True, "time_format": "%d.%m.%Y %H:%M"})
+        params.pop("y_axis_format")
+    if trend is None:
+        return Chart(key, title, ds, "big_number_total", description, params, query, time_col, uuid)
+    if time_col is None or not ds.column(time_col).is_dttm:
+        raise ValueError(f"{key}: a trend needs a temporal time_col")
+    params.update(
+        {
+            "x_axis": time_col,
+            "time_grain_sqla": trend,
+            "compare_lag": 1,
+            "compare_suffix": COMPARE_SUFFIX[trend],
+            "show_timestamp": True,
+            "show_trend_line": True,
+            "start_y_axis_at_zero": True,
+            "rolling_type": "None",
+            "aggregation": "LAST_VALUE",
+            "header_font_size": 0.3,
+            "subheader_font_size": 0.125,
+            "time_format": "%b %Y" if trend == "P1M" else "smart_date",
+        }
+    )
+    column = {
+        "columnType": "BASE_AXIS",
+        "sqlExpression": time_col,
+        "label": time_col,
+        "expressionType": "SQL",
+        "timeGrain": trend,
+    }
+    query.update(
+        {
+            "columns": [column],
+            "row_limit": 10000,
+            "post_processing": _series_post_processing(time_col, [metric], []),
+        }
+    )
+    return Chart(key, title, ds, "big_number", description, params, query, time_col, uuid)
 
 
 def table(
@@ -408,6 +467,7 @@ def table(
         "row_limit": row_limit,
         "order_desc": not ascending,
     }
+    description = explain(description, ds, metrics)
     return Chart(key, title, ds, "table", description, params, query, time_col, uuid)
 
 
@@ -548,6 +608,7 @@ def timeseries(
         "row_limit": 10000,
         "post_processing": _series_post_processing(x, metrics, groupby),
     }
+    description = explain(description, ds, metrics)
     return Chart(key, title, ds, viz, description, params, query, time_col, uuid)
 
 
@@ -608,6 +669,7 @@ def category_bar(
         "orderby": [[x, True]] if sort_by_x else [[metrics[0], False]],
         "post_processing": _series_post_processing(x, metrics, groupby),
     }
+    description = explain(description, ds, metrics)
     return Chart(
         key, title, ds, "echarts_timeseries_bar", description, params, query, time_col, uuid
     )
@@ -656,6 +718,7 @@ def pie(
         "orderby": [[metric, False]],
         "row_limit": 100,
     }
+    description = explain(description, ds, [metric])
     return Chart(key, title, ds, "pie", description, params, query, time_col, uuid)
 
 
@@ -698,6 +761,8 @@ class Markdown:
 
 
 DATA_DOCS_URL = "__DATA_DOCS_URL__"
+#: replaced by the reporting currency's symbol when the bundle is zipped for import
+CURRENCY_MARK = "__CURRENCY__"
 
 
 @dataclass
@@ -706,7 +771,8 @@ class Dashboard:
     title: str
     slug: str
     description: str
-    rows: Sequence[Sequence[tuple[Chart, int, int]]]  # (chart, width of 12, height)
+    #: (chart or text block, width of 12, height)
+    rows: Sequence[Sequence[tuple[Chart | Markdown, int, int]]]
     filters: Sequence[NativeFilter] = ()
     uuid: str | None = None
     #: text elements above the charts (each a full-width row)
@@ -718,7 +784,7 @@ class Dashboard:
 
     @property
     def charts(self) -> list[Chart]:
-        return [c for row in self.rows for c, _, _ in row]
+        return [c for row in self.rows for c, _, _ in row if isinstance(c, Chart)]
 
     def to_yaml(self, chart_ids: dict[str, int]) -> dict[str, Any]:
         position: dict[str, Any] = {
@@ -749,6 +815,17 @@ class Dashboard:
             position["GRID_ID"]["children"].append(row_id)
             children = []
             for chart, width, height in row:
+                if isinstance(chart, Markdown):
+                    node_id = f"MARKDOWN-{chart.key}"
+                    children.append(node_id)
+                    position[node_id] = {
+                        "type": "MARKDOWN",
+                        "id": node_id,
+                        "children": [],
+                        "parents": ["ROOT_ID", "GRID_ID", row_id],
+                        "meta": {"width": width, "height": height, "code": chart.text},
+                    }
+                    continue
                 node_id = f"CHART-{chart.key}"
                 children.append(node_id)
                 position[node_id] = {

@@ -239,7 +239,10 @@ def serve(
         # its PostgreSQL database) from this process's environment, for this block only
         with scoped_environ(stack.env if stack is not None else {}):
             creds = superset.prepare(
-                warehouse, settings.state_dir, language=settings.dashboards_language
+                warehouse,
+                settings.state_dir,
+                language=settings.dashboards_language,
+                currency=settings.reporting_currency,
             )
         listed = services(settings, **flags)
         state = Path(settings.state_dir)

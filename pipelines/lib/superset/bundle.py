@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from dashboards.server.formats import DEFAULT_LANGUAGE
+from dashboards.server.formats import DEFAULT_CURRENCY, DEFAULT_LANGUAGE, currency_symbol
 from dashboards.spec.i18n import localize
 from pipelines.lib.masked import masked_path
 from pipelines.lib.superset.layout import BUNDLE_DIR, SupersetError
@@ -57,6 +57,8 @@ READ_ONLY_CONNECT_ARGS: dict[str, Any] = {
 DEFAULT_DATA_DOCS_URL = "/crmwh/data-docs/"
 #: Placeholder for that address in the dashboards' markdown (``dashboards.spec.model``).
 DATA_DOCS_PLACEHOLDER = "__DATA_DOCS_URL__"
+#: Placeholder for the reporting currency's symbol in the dashboards' markdown.
+CURRENCY_PLACEHOLDER = "__CURRENCY__"
 
 
 def build_bundle_zip(
@@ -66,6 +68,7 @@ def build_bundle_zip(
     *,
     data_docs_url: str = DEFAULT_DATA_DOCS_URL,
     language: str = DEFAULT_LANGUAGE,
+    currency: str = DEFAULT_CURRENCY,
 ) -> Path:
     """Zip the YAML bundle for import, pointing its database at ``warehouse``.
 
@@ -74,7 +77,8 @@ def build_bundle_zip(
     Likewise the Data Docs link of the dashboards becomes ``data_docs_url``.
     ``metadata.yaml`` is stamped ``type: assets`` for Superset's assets importer. Titles,
     labels and descriptions are written in ``language`` (``dashboards.spec.i18n``); a
-    text its catalogue lacks stays in English and is logged, never a reason to stop.
+    text its catalogue lacks stays in English and is logged, never a reason to stop. The
+    text blocks name the reporting currency ``currency`` by its symbol.
     """
     if not re.fullmatch(r"(https?://|/)[^\s()<>\[\]]*", data_docs_url):
         raise SupersetError(
@@ -109,6 +113,7 @@ def build_bundle_zip(
             text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
             if rel.startswith("dashboards/"):
                 text = text.replace(DATA_DOCS_PLACEHOLDER, data_docs_url)
+                text = text.replace(CURRENCY_PLACEHOLDER, currency_symbol(currency))
             zf.writestr(f"crm_warehouse_bundle/{rel}", text)
     data = buf.getvalue()
     dest.parent.mkdir(parents=True, exist_ok=True)

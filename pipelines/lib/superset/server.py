@@ -59,6 +59,7 @@ def _stamp(
     username: str,
     data_docs_url: str = DEFAULT_DATA_DOCS_URL,
     language: str = DEFAULT_LANGUAGE,
+    currency: str = DEFAULT_CURRENCY,
 ) -> dict[str, str]:
     """What a prepared state depends on; a change to any of it means prepare again."""
     return {
@@ -76,6 +77,7 @@ def _stamp(
         "data_docs": data_docs_url,
         "metadata": _metadata_key(),
         "language": language,
+        "currency": currency,
         "catalogue": _sha256(b"".join(p.read_bytes() for p in sorted(CATALOGUE_DIR.glob("*")))),
     }
 
@@ -93,6 +95,7 @@ def prepare(
     *,
     data_docs_url: str = DEFAULT_DATA_DOCS_URL,
     language: str = DEFAULT_LANGUAGE,
+    currency: str = DEFAULT_CURRENCY,
 ) -> SupersetCredentials:
     """Get Superset ready to serve ``warehouse``: metadata DB, admin, database, dashboards.
 
@@ -102,7 +105,8 @@ def prepare(
     duplicates), after ``validate_bundle`` so a broken bundle fails before touching the
     metadata; then the roles and Row Level Security of ``dashboards/security.yaml`` are
     (re)applied. ``language`` (settings.yml ``dashboards.language``): the language of the
-    dashboards' titles, labels and descriptions. Returns the admin credentials for the CLI
+    dashboards' titles, labels and descriptions; ``currency`` (``company.reporting_currency``):
+    the symbol their text names. Returns the admin credentials for the CLI
     to show.
     """
     warehouse = Path(warehouse).resolve()
@@ -131,7 +135,11 @@ def prepare(
     _ensure_admin(sdir, creds)
 
     zip_path = build_bundle_zip(
-        warehouse, sdir / "bundle.zip", data_docs_url=data_docs_url, language=language
+        warehouse,
+        sdir / "bundle.zip",
+        data_docs_url=data_docs_url,
+        language=language,
+        currency=currency,
     )
     # one Superset process for both (loading Superset costs seconds)
     _run_superset(
@@ -139,7 +147,7 @@ def prepare(
         sdir,
         what="dashboards bundle import, roles and row level security",
     )
-    stamp = _stamp(warehouse, creds.username, data_docs_url, language)
+    stamp = _stamp(warehouse, creds.username, data_docs_url, language, currency)
     _write_private(sdir / "prepared.json", json.dumps(stamp) + "\n")
     return creds
 
@@ -246,9 +254,15 @@ def start(
     warehouse = Path(warehouse).resolve()
     sdir = superset_state_dir(state_dir)
     creds_user = os.environ.get("SUPERSET_ADMIN_USERNAME", "").strip() or "admin"
-    stamp = _stamp(warehouse, creds_user, data_docs_url, language)
+    stamp = _stamp(warehouse, creds_user, data_docs_url, language, currency)
     if _read_stamp(sdir) != stamp or not _venv_current(venv_dir()):
-        prepare(warehouse, state_dir, data_docs_url=data_docs_url, language=language)
+        prepare(
+            warehouse,
+            state_dir,
+            data_docs_url=data_docs_url,
+            language=language,
+            currency=currency,
+        )
     ensure_masked(warehouse)
     ensure_port_free(port)
     log_path = sdir / "server.log"
