@@ -8,7 +8,7 @@ translated once). ``localize`` applies it when the bundle is zipped for import
 settings.yml: dashboard and chart titles, chart descriptions, axis titles, the labels and
 descriptions of dataset columns and metrics (what legends and table headers show), filter
 names and descriptions, the text blocks, and the display labels the datasets' SQL writes
-(``SQL_LABELS``, e.g. aging buckets). Values of the company's data — stage, channel,
+(``SQL_LABELS``, e.g. aging buckets); dates in tables as the language writes them. Values of the company's data — stage, channel,
 manager names — are never translated.
 
 A text missing from the catalogue stays in English and is reported by ``localize``; the
@@ -28,6 +28,8 @@ import yaml
 
 CATALOGUE_DIR = Path(__file__).resolve().parents[1] / "i18n"
 SOURCE_LANGUAGE = "en"
+#: how tables and timestamp numbers write a date and time, by language
+DATETIME_FORMATS = {"ru": "%d.%m.%Y %H:%M", "en": "%Y-%m-%d %H:%M"}
 
 #: labels the datasets' SQL writes as string literals (``'…'``) and charts show
 SQL_LABELS = (
@@ -148,10 +150,24 @@ def texts(docs: Mapping[str, Any]) -> list[str]:
     return sorted(found)
 
 
+def _date_formats(docs: dict[str, Any], language: str) -> None:
+    """Dates and times in tables and timestamp numbers as the language writes them."""
+    fmt = DATETIME_FORMATS.get(language, DATETIME_FORMATS[SOURCE_LANGUAGE])
+    for rel, doc in docs.items():
+        params = doc.get("params") if _kind(rel) == "charts" else None
+        if not isinstance(params, dict):
+            continue
+        if "table_timestamp_format" in params:
+            params["table_timestamp_format"] = fmt
+        if params.get("force_timestamp_formatting"):
+            params["time_format"] = fmt
+
+
 def localize(docs: Mapping[str, Any], language: str) -> tuple[dict[str, Any], list[str]]:
     """The bundle ``docs`` (relative path -> YAML document) in ``language``, and the texts
     the catalogue lacks (left in English)."""
     out = copy.deepcopy(dict(docs))
+    _date_formats(out, language)
     if language == SOURCE_LANGUAGE:
         return out, []
     cat = catalogue(language)

@@ -393,7 +393,7 @@ def big_number(
             "start_y_axis_at_zero": True,
             "rolling_type": "None",
             "aggregation": "LAST_VALUE",
-            "header_font_size": 0.3,
+            "header_font_size": 0.35,
             "subheader_font_size": 0.125,
             "time_format": "%b %Y" if trend == "P1M" else "smart_date",
         }
