@@ -7,9 +7,16 @@
 //   SUPERSET_URL=http://127.0.0.1:8088 SUPERSET_USER=admin SUPERSET_PASSWORD=... \
 //   SCREENSHOT_DIR=state/screenshots node tests/browser/dashboards.mjs
 //
+// LANGUAGE (ru | en) switches the session's interface language first (Superset's /lang/).
+// FORMAT_CHECKS names a JSON file {charts: [{title, money: [labels], oneDecimal: [labels],
+// big: bool}], mark, decimal}: on the rendered page, every value of a money column or money
+// number must carry the currency mark, and no value of a one-decimal column or number
+// (durations) may show two decimals or more.
+//
 // Prints one JSON object on the last line of stdout: {dashboards: [{title, slug, charts,
-// chartRequests, failedRequests, errorsInPage, screenshot}], errors: [...]}; exits 1 when any
-// chart failed, 2 on a setup problem.
+// chartRequests, failedRequests, errorsInPage, formatProblems, checkedValues, screenshot}],
+// errors: [...]}; exits 1 when any chart failed, 2 on a setup problem.
+import { readFileSync } from "node:fs";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
@@ -21,6 +28,46 @@ const outDir = process.env.SCREENSHOT_DIR ?? "state/screenshots";
 const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const timeoutMs = Number(process.env.DASHBOARD_TIMEOUT_MS ?? 120000);
 const loginTimeoutMs = Number(process.env.LOGIN_TIMEOUT_MS ?? 180000);
+const language = process.env.LANGUAGE ?? "";
+const formatChecks = process.env.FORMAT_CHECKS
+  ? JSON.parse(readFileSync(process.env.FORMAT_CHECKS, "utf-8"))
+  : { charts: [], mark: "", decimal: "." };
+
+// Check the values of one rendered chart (runs in the page): returns [problems, checked].
+function checkChart(holder, spec) {
+  const problems = [];
+  let checked = 0;
+  const esc = spec.decimal === "," ? "," : "\\.";
+  const tooManyDecimals = new RegExp(`${esc}\\d{2,}`);
+  const check = (text, money, oneDecimal, where) => {
+    const value = text.trim();
+    if (!value || value === "N/A" || value === "–" || value === "-") return;
+    checked += 1;
+    if (money && !value.includes(spec.mark)) problems.push(`${where}: "${value}" lacks ${spec.mark}`);
+    if (oneDecimal && tooManyDecimals.test(value)) problems.push(`${where}: "${value}" has more than one decimal`);
+  };
+  if (spec.big) {
+    const header = holder.querySelector(".header-line");
+    if (!header) return [[`${spec.title}: no big number drawn`], 0];
+    check(header.innerText, spec.money.length > 0, spec.oneDecimal.length > 0, spec.title);
+    return [problems, checked];
+  }
+  const heads = [...holder.querySelectorAll("thead th")].map((th) => th.innerText.trim());
+  for (const [labels, money] of [[spec.money, true], [spec.oneDecimal, false]]) {
+    for (const label of labels) {
+      const index = heads.indexOf(label);
+      if (index < 0) {
+        problems.push(`${spec.title}: no column "${label}" among ${JSON.stringify(heads)}`);
+        continue;
+      }
+      for (const row of holder.querySelectorAll("tbody tr")) {
+        const cell = row.querySelectorAll("td")[index];
+        if (cell) check(cell.innerText, money, !money, `${spec.title} / ${label}`);
+      }
+    }
+  }
+  return [problems, checked];
+}
 
 // Superset shows a failed chart as an error alert inside the chart holder.
 const ERROR_SELECTORS = [
@@ -70,6 +117,10 @@ async function main() {
       throw new Error(`login still on ${page.url()} (${flash.join(" | ") || "no message"}): ${err}`);
     }
 
+    if (language) {
+      const switched = await page.request.get(`${base}/lang/${language}`);
+      if (!switched.ok()) throw new Error(`language ${language}: HTTP ${switched.status()}`);
+    }
     const resp = await page.request.get(`${base}/api/v1/dashboard/?q=(page_size:100)`);
     if (!resp.ok()) throw new Error(`dashboard list: HTTP ${resp.status()}`);
     const dashboards = (await resp.json()).result;
@@ -84,6 +135,8 @@ async function main() {
         errorsInPage: [],
         // what each chart's data request filtered on: dashboard filters must reach charts
         requests: [],
+        formatProblems: [],
+        checkedValues: 0,
         screenshot: null,
       };
       const names = new Map();
@@ -151,6 +204,19 @@ async function main() {
         texts.add(text.trim().replace(/\s+/g, " ").slice(0, 300));
       }
       entry.errorsInPage.push(...texts);
+      // the formats of money and durations as the reader sees them
+      const specs = new Map(formatChecks.charts.map((c) => [c.title, c]));
+      for (const holder of await page.locator(".dashboard-component-chart-holder").all()) {
+        const title = (await holder.locator("[data-test='editable-title']").first().innerText().catch(() => "")).trim();
+        const spec = specs.get(title);
+        if (!spec) continue;
+        const [problems, checked] = await holder.evaluate(
+          (el, [fn, arg]) => new Function(`return (${fn})`)()(el, arg),
+          [checkChart.toString(), { ...spec, mark: formatChecks.mark, decimal: formatChecks.decimal }],
+        );
+        entry.formatProblems.push(...problems);
+        entry.checkedValues += checked;
+      }
       // clip the shot at the last chart (the window is taller than the dashboard; a
       // full-page shot or a resize would make the dashboard re-render its charts)
       await page.evaluate(() => window.scrollTo(0, 0));
@@ -172,8 +238,10 @@ async function main() {
       page.off("request", onRequest);
       page.off("response", onResponse);
       result.dashboards.push(entry);
-      if (entry.failedRequests.length || entry.errorsInPage.length) {
-        result.errors.push(`${entry.title}: ${JSON.stringify([...entry.failedRequests, ...entry.errorsInPage])}`);
+      if (entry.failedRequests.length || entry.errorsInPage.length || entry.formatProblems.length) {
+        result.errors.push(
+          `${entry.title}: ${JSON.stringify([...entry.failedRequests, ...entry.errorsInPage, ...entry.formatProblems])}`,
+        );
       }
     }
   } finally {
