@@ -18,6 +18,7 @@ from dashboards.server import formats
 from dashboards.spec import dashboards as spec
 from dashboards.spec.i18n import (
     CATALOGUE_DIR,
+    REPORTS_FILE,
     SQL_LABELS,
     catalogue,
     languages,
@@ -31,7 +32,9 @@ from pipelines.lib.superset.bundle import _load_yaml_files
 
 @pytest.fixture(scope="module")
 def docs() -> dict[str, Any]:
-    return _load_yaml_files(BUNDLE_DIR)
+    docs = _load_yaml_files(BUNDLE_DIR)
+    docs["reports.yaml"] = yaml.safe_load(REPORTS_FILE.read_text(encoding="utf-8"))
+    return docs
 
 
 def test_every_language_has_a_server_locale_and_a_catalogue() -> None:
@@ -147,6 +150,18 @@ def test_every_chart_value_has_its_metrics_unit() -> None:
             assert fmt in allowed, (chart.title, fmt)
         for name, config in (chart.params.get("column_config") or {}).items():
             assert config["d3NumberFormat"] in allowed, (chart.title, name)
+
+
+def test_report_email_in_the_dashboards_language() -> None:
+    from pipelines.lib.reports import resolve_reports
+    from pipelines.lib.settings import load_settings
+
+    cat = catalogue("ru")
+    ru = resolve_reports(load_settings(environ={}))[0]
+    en = resolve_reports(load_settings(environ={"CRMWH_DASHBOARDS__LANGUAGE": "en"}))[0]
+    assert ru["name"] == en["name"]  # the key a schedule is updated by
+    assert ru["email_subject"] == cat[en["email_subject"]] != en["email_subject"]
+    assert ru["description"] == cat[en["description"]]
 
 
 def test_settings_language(tmp_path: Path) -> None:

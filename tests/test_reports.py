@@ -34,6 +34,7 @@ import pytest
 from honcho.environ import parse_procfile
 
 from crmwh_tools.bench import free_port
+from dashboards.spec.i18n import catalogue
 from pipelines.lib import reports
 from tests.conftest import ROOT, Built
 from tests.test_serve import pgids_alive
@@ -293,7 +294,9 @@ def test_weekly_executive_report_arrives_by_email(
     assert received.rcpt_to == [RECIPIENT]
     assert SENDER in received.mail_from
     msg = email.message_from_bytes(received.data, policy=email.policy.default)
-    assert "Executive overview" in str(msg["Subject"]), msg["Subject"]
+    # in the dashboards' language (settings.yml dashboards.language: ru by default)
+    subject = catalogue("ru")["Executive overview: week to Monday"]
+    assert subject in str(msg["Subject"]), msg["Subject"]
     assert msg["To"] and RECIPIENT in str(msg["To"])
     images = _images(msg)
     assert images, f"no image in the message: {[p.get_content_type() for p in msg.walk()]}"

@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from dashboards.spec.dashboards import BUNDLE
-from dashboards.spec.i18n import catalogue, texts
+from dashboards.spec.i18n import REPORTS_FILE, catalogue, texts
 
 BUNDLE_DIR = Path(__file__).resolve().parents[1] / "bundle"
 
@@ -25,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.untranslated:
         docs = {rel: yaml.safe_load(text) for rel, text in BUNDLE.files().items()}
+        docs["reports.yaml"] = yaml.safe_load(REPORTS_FILE.read_text(encoding="utf-8"))
         known = catalogue(args.untranslated)
         missing = [t for t in texts(docs) if t not in known]
         if missing:

@@ -7,7 +7,8 @@ translated once). ``localize`` applies it when the bundle is zipped for import
 (``pipelines.lib.superset.build_bundle_zip``), following ``dashboards.language`` of
 settings.yml: dashboard and chart titles, chart descriptions, axis titles, the labels and
 descriptions of dataset columns and metrics (what legends and table headers show), filter
-names and descriptions, the text blocks, and the display labels the datasets' SQL writes
+names and descriptions, the text blocks, the description and subject of the scheduled
+e-mail reports (``dashboards/reports.yaml``, by ``pipelines.lib.reports``), and the display labels the datasets' SQL writes
 (``SQL_LABELS``, e.g. aging buckets); dates in tables as the language writes them. Values of the company's data — stage, channel,
 manager names — are never translated.
 
@@ -60,7 +61,12 @@ _FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("dashboards", ("description",)),
     ("dashboards", ("metadata", "native_filter_configuration", "*", "name")),
     ("dashboards", ("metadata", "native_filter_configuration", "*", "description")),
+    # the scheduled e-mail reports (dashboards/reports.yaml); a report's name is its key
+    ("reports.yaml", ("reports", "*", "description")),
+    ("reports.yaml", ("reports", "*", "email_subject")),
 )
+#: the scheduled e-mail reports, translated with the bundle
+REPORTS_FILE = Path(__file__).resolve().parents[1] / "reports.yaml"
 
 
 def languages() -> list[str]:

@@ -422,8 +422,13 @@ def write_smtp_password(settings: Settings, rdir: Path) -> None:
 
 
 def resolve_reports(settings: Settings, path: Path = REPORTS_FILE) -> list[dict[str, Any]]:
-    """The reports of ``reports.yaml`` with recipients, time zone and crontab resolved."""
+    """The reports of ``reports.yaml`` with recipients, time zone and crontab resolved, and
+    their description and e-mail subject in the dashboards' language (``name`` is the key a
+    schedule is updated by: never translated)."""
+    from dashboards.spec.i18n import localize
+
     spec = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    spec = localize({"reports.yaml": spec}, settings.dashboards_language)[0]["reports.yaml"]
     notifications = settings.section("notifications")
     crontab_override = os.environ.get(CRONTAB_ENV, "").strip()
     resolved = []
