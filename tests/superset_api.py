@@ -118,6 +118,16 @@ class Api:
         )
 
 
+def served_texts(english: set[str]) -> set[str]:
+    """Texts of the dashboards as the served Superset shows them: the test session imports
+    the bundle in the default language (settings.yml dashboards.language)."""
+    from dashboards.server.formats import DEFAULT_LANGUAGE
+    from dashboards.spec.i18n import catalogue
+
+    cat = catalogue(DEFAULT_LANGUAGE)
+    return {cat.get(text, text) for text in english}
+
+
 @dataclass
 class Served:
     """A Superset server started by ``superset.start`` on a copy of the demo warehouse."""
