@@ -793,53 +793,28 @@ class Dashboard:
             "GRID_ID": {"type": "GRID", "id": "GRID_ID", "children": [], "parents": ["ROOT_ID"]},
             "HEADER_ID": {"id": "HEADER_ID", "type": "HEADER", "meta": {"text": self.title}},
         }
-        for note in self.notes:
-            row_id, node_id = f"ROW-{note.key}", f"MARKDOWN-{note.key}"
-            position["GRID_ID"]["children"].append(row_id)
-            position[node_id] = {
-                "type": "MARKDOWN",
-                "id": node_id,
-                "children": [],
-                "parents": ["ROOT_ID", "GRID_ID", row_id],
-                "meta": {"width": 12, "height": note.height, "code": note.text},
-            }
-            position[row_id] = {
-                "type": "ROW",
-                "id": row_id,
-                "children": [node_id],
-                "parents": ["ROOT_ID", "GRID_ID"],
-                "meta": {"background": "BACKGROUND_TRANSPARENT"},
-            }
-        for i, row in enumerate(self.rows, start=1):
-            row_id = f"ROW-{i}"
+        rows = [(f"ROW-{n.key}", [(n, 12, n.height)]) for n in self.notes]
+        rows += [(f"ROW-{i}", list(row)) for i, row in enumerate(self.rows, start=1)]
+        for row_id, items in rows:
             position["GRID_ID"]["children"].append(row_id)
             children = []
-            for chart, width, height in row:
-                if isinstance(chart, Markdown):
-                    node_id = f"MARKDOWN-{chart.key}"
-                    children.append(node_id)
-                    position[node_id] = {
-                        "type": "MARKDOWN",
-                        "id": node_id,
-                        "children": [],
-                        "parents": ["ROOT_ID", "GRID_ID", row_id],
-                        "meta": {"width": width, "height": height, "code": chart.text},
-                    }
-                    continue
-                node_id = f"CHART-{chart.key}"
+            for item, width, height in items:
+                meta: dict[str, Any] = {"width": width, "height": height}
+                if isinstance(item, Markdown):
+                    kind, node_id = "MARKDOWN", f"MARKDOWN-{item.key}"
+                    meta["code"] = item.text
+                else:
+                    kind, node_id = "CHART", f"CHART-{item.key}"
+                    meta.update(
+                        {"chartId": chart_ids[item.id], "uuid": item.id, "sliceName": item.title}
+                    )
                 children.append(node_id)
                 position[node_id] = {
-                    "type": "CHART",
+                    "type": kind,
                     "id": node_id,
                     "children": [],
                     "parents": ["ROOT_ID", "GRID_ID", row_id],
-                    "meta": {
-                        "width": width,
-                        "height": height,
-                        "chartId": chart_ids[chart.id],
-                        "uuid": chart.id,
-                        "sliceName": chart.title,
-                    },
+                    "meta": meta,
                 }
             position[row_id] = {
                 "type": "ROW",
