@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import ast
 import os
+import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,3 +104,34 @@ def test_every_module_is_short_or_says_why_it_is_long() -> None:
         if lines > MAX_LINES and "Long because:" not in doc:
             long.append(f"{path.relative_to(ROOT)}: {lines} lines")
     assert long == []
+
+
+def test_the_wheel_holds_every_file_its_code_reads(tmp_path: Path) -> None:
+    """The wheel, unpacked away from the checkout, imports the code location and the
+    dashboards spec and finds what they read: dbt's metric docs, the translation
+    catalogue, the reports file (the onboarding test installs it, but only end to end)."""
+    uv = shutil.which("uv") or str(Path.home() / ".local" / "bin" / "uv")
+    built = subprocess.run(
+        [uv, "build", "--wheel", "--out-dir", str(tmp_path / "dist"), "--quiet"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr[-3000:]
+    (wheel,) = (tmp_path / "dist").glob("*.whl")
+    site = tmp_path / "site"
+    with zipfile.ZipFile(wheel) as zf:
+        zf.extractall(site)
+    code = (
+        "import pipelines.lib.settings as s, pipelines.definitions; "
+        "from dashboards.spec import datasets, definitions, dashboards, i18n; "
+        "assert s.INSTALLED and definitions.DOCS_FILE.is_file(), definitions.DOCS_FILE; "
+        "assert i18n.catalogue('ru') and i18n.REPORTS_FILE.is_file(); "
+        "print(len(definitions.definitions()), len(dashboards.DASHBOARDS))"
+    )
+    env = dict(os.environ, PYTHONPATH=str(site))
+    env.pop("CRMWH_SETTINGS", None)
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    blocks, boards = map(int, done.stdout.split())
+    assert blocks >= 90 and boards >= 5, done.stdout

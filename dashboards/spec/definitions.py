@@ -14,8 +14,12 @@ import re
 from functools import cache
 from pathlib import Path
 
-DOCS_FILE = (
-    Path(__file__).resolve().parents[2] / "dbt_project" / "models" / "marts" / ("_metric_docs.md")
+_ROOT = Path(__file__).resolve().parents[2]  # the checkout, or site-packages when installed
+_RELATIVE = Path("dbt_project", "models", "marts", "_metric_docs.md")
+#: the checkout's file, or the copy the wheel ships under pipelines/_project/
+DOCS_FILE = next(
+    (p for p in (_ROOT / _RELATIVE, _ROOT / "pipelines" / "_project" / _RELATIVE) if p.is_file()),
+    _ROOT / _RELATIVE,
 )
 _BLOCK = re.compile(r"{%-?\s*docs\s+(\w+)\s*-?%}(.*?){%-?\s*enddocs\s*-?%}", re.DOTALL)
 
