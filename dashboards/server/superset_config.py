@@ -199,6 +199,9 @@ RATELIMIT_ENABLED = True
 AUTH_RATE_LIMITED = True
 AUTH_RATE_LIMIT = "10 per second"
 RATELIMIT_STORAGE_URI = "memory://"
+# Superset's own cap on every request of one client (RATELIMIT_APPLICATION, 50 per second)
+# stays; its refusals carry Retry-After and the X-RateLimit-* headers like the throttle's.
+RATELIMIT_HEADERS_ENABLED = True
 CRMWH_LOGIN_FAILURE_LIMITS = dict(_web_security.DEFAULT_LOGIN_LIMITS)
 
 # The GX Data Docs (/crmwh/data-docs/) show samples of the checked raw data: only these
