@@ -207,7 +207,10 @@ async function main() {
       // the formats of money and durations as the reader sees them
       const specs = new Map(formatChecks.charts.map((c) => [c.title, c]));
       for (const holder of await page.locator(".dashboard-component-chart-holder").all()) {
-        const title = (await holder.locator("[data-test='editable-title']").first().innerText().catch(() => "")).trim();
+        // no waiting: a text block's holder has no title
+        const title = await holder.evaluate(
+          (el) => el.querySelector("[data-test='editable-title']")?.innerText.trim() ?? "",
+        );
         const spec = specs.get(title);
         if (!spec) continue;
         const [problems, checked] = await holder.evaluate(
