@@ -81,6 +81,44 @@ const DRAWN_SELECTOR = "canvas, table, svg, .header-line, [role='alert']";
 const VIEWPORT_HEIGHT = Number(process.env.VIEWPORT_HEIGHT ?? 6000);
 const LOADING_SELECTOR = ".dashboard-component-chart-holder .loading, .dashboard-component-chart-holder [aria-label='Loading']";
 
+// Log in through the form. On a loaded machine the login page's script can still be
+// starting when the fields are filled, and re-renders them empty: check what the fields
+// hold, and try again (a fresh page) when the form did not take us away from /login.
+const LOGIN_ATTEMPTS = 3;
+async function login(page) {
+  let last = "";
+  for (let attempt = 1; attempt <= LOGIN_ATTEMPTS; attempt++) {
+    await page.goto(`${base}/login/`, { waitUntil: "load", timeout: loginTimeoutMs });
+    const userField = page.locator("input[name='username'], #username").first();
+    const passwordField = page.locator("input[name='password'], #password").first();
+    await userField.fill(user);
+    await passwordField.fill(password);
+    if ((await userField.inputValue()) !== user || (await passwordField.inputValue()) !== password) {
+      last = `attempt ${attempt}: the form was re-rendered empty`;
+      continue;
+    }
+    // wait for the redirect away from /login to be committed, not for the welcome page's
+    // `load` event: on a busy machine its bundles alone can take over a minute
+    try {
+      await Promise.all([
+        page.waitForURL((url) => !url.pathname.startsWith("/login"), {
+          timeout: loginTimeoutMs / LOGIN_ATTEMPTS,
+          waitUntil: "commit",
+        }),
+        page.locator("button[type='submit'], input[type='submit']").first().click(),
+      ]);
+      return;
+    } catch (err) {
+      const flash = await page
+        .locator(".alert, [role='alert']")
+        .allInnerTexts()
+        .catch(() => []);
+      last = `attempt ${attempt}: still on ${page.url()} (${flash.join(" | ") || "no message"}): ${err}`;
+    }
+  }
+  throw new Error(`login failed after ${LOGIN_ATTEMPTS} attempts; last: ${last}`);
+}
+
 async function main() {
   mkdirSync(outDir, { recursive: true });
   const browser = await chromium.launch({
@@ -96,26 +134,7 @@ async function main() {
     // a loaded CI machine serves Superset's first pages slowly: generous, explicit limits
     page.setDefaultNavigationTimeout(loginTimeoutMs);
     page.setDefaultTimeout(timeoutMs);
-    await page.goto(`${base}/login/`, { waitUntil: "domcontentloaded", timeout: loginTimeoutMs });
-    await page.locator("input[name='username'], #username").first().fill(user);
-    await page.locator("input[name='password'], #password").first().fill(password);
-    // wait for the redirect away from /login to be committed, not for the welcome page's
-    // `load` event: on a busy machine its bundles alone can take over a minute
-    try {
-      await Promise.all([
-        page.waitForURL((url) => !url.pathname.startsWith("/login"), {
-          timeout: loginTimeoutMs,
-          waitUntil: "commit",
-        }),
-        page.locator("button[type='submit'], input[type='submit']").first().click(),
-      ]);
-    } catch (err) {
-      const flash = await page
-        .locator(".alert, [role='alert']")
-        .allInnerTexts()
-        .catch(() => []);
-      throw new Error(`login still on ${page.url()} (${flash.join(" | ") || "no message"}): ${err}`);
-    }
+    await login(page);
 
     if (language) {
       const switched = await page.request.get(`${base}/lang/${language}`);
