@@ -137,7 +137,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.engine == "spark":
         from pipelines.lib.spark import run_spark
 
-        return run_spark(settings)
+        return run_spark(settings, ["--full-refresh"] if args.full_refresh else [])
+    if args.engine == "spark-thrift":
+        from pipelines.lib.spark import run_spark_thrift
+
+        return run_spark_thrift(settings, full_refresh=args.full_refresh or None)
     from pipelines.run import run_pipeline
 
     return run_pipeline(
@@ -305,8 +309,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", action="store_true", help="wait for a running run instead of refusing")
     p.add_argument("--full-refresh", action="store_true",
                    help="rebuild the incremental dbt models from scratch")  # fmt: skip
-    p.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb",
-                   help="spark: build the marts on Spark from the ingested raw layer (extra `spark`)")  # fmt: skip
+    p.add_argument("--engine", choices=["duckdb", "spark", "spark-thrift"], default="duckdb",
+                   help="spark: build the marts on Spark in this process from the ingested raw "
+                        "layer; spark-thrift: on a Spark Thrift server (settings.yml spark:, "
+                        "`crmwh spark start`); both need the extra `spark`")  # fmt: skip
     add_config_flag(p)
     p.set_defaults(func=cmd_run)
 

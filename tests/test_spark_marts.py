@@ -14,10 +14,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import os
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -28,7 +30,9 @@ import pytest
 from pipelines.lib.dbt import dbt_env, dbt_executable
 from pipelines.lib.settings import load_settings
 from pipelines.lib.spark import check_requirements
-from tests.conftest import ROOT, Built
+from pipelines.lib.spark_service import ServiceConfig, service_dir, start, stop
+from tests.conftest import CRMWH, ROOT, Built
+from tests.test_spark_service import cluster_on_free_ports
 
 pytestmark = pytest.mark.slow
 
@@ -44,18 +48,40 @@ MICRO = Decimal("0.000001")
 @dataclass
 class Engines:
     duckdb_file: Path
-    spark_marts: Path
+    #: schema `marts` of each Spark build: its warehouse folder of Parquet tables
+    spark_marts: dict[str, Path]
     seconds: dict[str, float]
     logs: dict[str, str]
 
 
 @pytest.fixture(scope="module")
-def engines(demo_build: Built, tmp_path_factory: pytest.TempPathFactory) -> Engines:
+def thrift_cluster(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Path, ServiceConfig]]:
+    """A standalone cluster (master, one worker, Thrift server) on free ports, as
+    `crmwh spark start` starts it, under its own state folder; stopped at the end."""
     problems = check_requirements()
     assert not problems, "Spark cannot run here (the test setup installs it): " + "; ".join(
         problems
     )
+    state = tmp_path_factory.mktemp("cluster")
+    settings = load_settings(environ={**os.environ, "CRMWH_PATHS__STATE": str(state)})
+    config = cluster_on_free_ports(cores=2, memory="2g")
+    try:
+        start(settings, config)
+        yield state, config
+    finally:
+        stop(settings, config)
+
+
+@pytest.fixture(scope="module")
+def engines(
+    demo_build: Built,
+    thrift_cluster: tuple[Path, ServiceConfig],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Engines:
     base = tmp_path_factory.mktemp("engines")
+    cluster_state, cluster = thrift_cluster
     as_of = dt.date.today().isoformat()
     env = dict(
         demo_build.env,
@@ -74,25 +100,36 @@ def engines(demo_build: Built, tmp_path_factory: pytest.TempPathFactory) -> Engi
            "--profiles-dir", str(project), "--target-path", str(base / "target-duckdb"),
            "--log-path", str(base / "logs-duckdb"),
            "--vars", json.dumps(settings.dbt_vars()), *MODELS_ONLY]  # fmt: skip
-    # Spark: the same project, target `spark`, over the same raw Parquet files
+    # Spark: the same project, target `spark`, over the same raw Parquet files, in this
+    # process's JVM; and target `spark_thrift` on the cluster's Thrift server (the code
+    # behind `crmwh run --engine spark-thrift`)
     spark_cmd = [sys.executable, "-m", "pipelines.lib.spark", *MODELS_ONLY]
-    # The two builds share nothing they write (DuckDB its copy and target folder, Spark its
-    # catalog and target under the test's state folder; both only read the raw layer), so
-    # they run side by side: a one-threaded dbt leaves a core free most of the time.
-    out = {name: (base / f"{name}.out", base / f"{name}.err") for name in ("duckdb", "spark")}
+    # (its data tests too: the build fails on an error, as a run does)
+    thrift_cmd = [*CRMWH, "run", "--engine", "spark-thrift"]
+    thrift_env = {
+        "CRMWH_SPARK__THRIFT_PORT": str(cluster.thrift_port),
+        "CRMWH_SPARK__THRIFT_USER": cluster.user,
+    }
+    # The builds share nothing they write (DuckDB its copy and target folder, Spark its
+    # catalog and target under the test's state folder, the Thrift server its own; all
+    # only read the raw layer), so they run side by side: a one-threaded dbt leaves a core
+    # free most of the time.
+    names = ("duckdb", "spark", "spark-thrift")
+    out = {name: (base / f"{name}.out", base / f"{name}.err") for name in names}
     procs: dict[str, subprocess.Popen] = {}
     t0 = time.perf_counter()
     try:
         for name, argv, extra_env in (
             ("duckdb", cmd, dbt_env(settings, duck)),
             ("spark", spark_cmd, {}),
+            ("spark-thrift", thrift_cmd, thrift_env),
         ):
             with out[name][0].open("w") as stdout, out[name][1].open("w") as stderr:
                 procs[name] = subprocess.Popen(
                     argv, cwd=ROOT, env={**env, **extra_env}, stdout=stdout, stderr=stderr
                 )
         codes = {}
-        for name, timeout in (("duckdb", 1800), ("spark", 3600)):
+        for name, timeout in (("duckdb", 1800), ("spark", 3600), ("spark-thrift", 3600)):
             codes[name] = procs[name].wait(timeout=max(1.0, timeout - (time.perf_counter() - t0)))
             seconds[name] = time.perf_counter() - t0
     finally:
@@ -102,16 +139,19 @@ def engines(demo_build: Built, tmp_path_factory: pytest.TempPathFactory) -> Engi
                 proc.wait()
     text = {name: (o.read_text(errors="replace"), e.read_text(errors="replace"))
             for name, (o, e) in out.items()}  # fmt: skip
-    logs["spark"] = text["spark"][0]
-    assert codes["duckdb"] == 0, (
-        f"DuckDB build failed:\n{text['duckdb'][0][-6000:]}\n{text['duckdb'][1][-3000:]}"
-    )
-    assert codes["spark"] == 0, (
-        f"Spark build failed:\n{text['spark'][0][-8000:]}\n{text['spark'][1][-3000:]}"
-    )
-    print(f"\nbuild (seeds + models) wall time, side by side: DuckDB {seconds['duckdb']:.1f}s, "
-          f"Spark {seconds['spark']:.1f}s")  # fmt: skip
-    return Engines(duck, base / "state" / "spark" / "warehouse" / "marts.db", seconds, logs)
+    logs.update((name, text[name][0]) for name in names)
+    for name in names:
+        assert codes[name] == 0, (
+            f"{name} build failed:\n{text[name][0][-8000:]}\n{text[name][1][-3000:]}"
+        )
+    print("\nbuild wall time, side by side: "
+          + ", ".join(f"{name} {seconds[name]:.1f}s" for name in names))  # fmt: skip
+    marts = {
+        "spark": base / "state" / "spark" / "warehouse" / "marts.db",
+        "spark-thrift": service_dir(load_settings(environ={
+            **os.environ, "CRMWH_PATHS__STATE": str(cluster_state)})) / "warehouse" / "marts.db",
+    }  # fmt: skip
+    return Engines(duck, marts, seconds, logs)
 
 
 def _normalise(value: object) -> object:
@@ -146,19 +186,24 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple]:
     )
 
 
-def test_spark_builds_every_mart(engines: Engines):
+SPARK_ENGINES = ["spark", "spark-thrift"]
+
+
+@pytest.mark.parametrize("engine", SPARK_ENGINES)
+def test_spark_builds_every_mart(engines: Engines, engine: str):
     assert len(EXPECTED_MARTS) >= 22, EXPECTED_MARTS
-    spark_marts = sorted(p.name for p in engines.spark_marts.iterdir() if p.is_dir())
+    spark_marts = sorted(p.name for p in engines.spark_marts[engine].iterdir() if p.is_dir())
     assert spark_marts == EXPECTED_MARTS
     # the date-window models recorded the loads they processed: one partition per model
     # of the state table (Spark's tables have no `delete`; the post-hook overwrites it)
-    state = engines.spark_marts.parent / "incremental_load_state"
+    state = engines.spark_marts[engine].parent / "incremental_load_state"
     recorded = sorted(p.name for p in state.iterdir() if p.is_dir())
     assert recorded == ["model_name=fct_call", "model_name=mart_receivables_aging"], recorded
     assert all(list((state / name).glob("*.parquet")) for name in recorded)
 
 
-def test_spark_marts_equal_duckdb_marts_row_by_row(engines: Engines):
+@pytest.mark.parametrize("engine", SPARK_ENGINES)
+def test_spark_marts_equal_duckdb_marts_row_by_row(engines: Engines, engine: str):
     con = duckdb.connect(str(engines.duckdb_file), read_only=True)
     con.execute("set TimeZone = 'UTC'")
     tables = [r[0] for r in con.execute(
@@ -167,7 +212,7 @@ def test_spark_marts_equal_duckdb_marts_row_by_row(engines: Engines):
     assert tables == EXPECTED_MARTS
     differences, compared_rows = [], 0
     for table in tables:
-        folder = engines.spark_marts / table
+        folder = engines.spark_marts[engine] / table
         if not folder.is_dir():
             differences.append(f"{table}: not built on Spark")
             continue

@@ -44,6 +44,16 @@ def free_ports(n: int) -> list[int]:
     return ports
 
 
+def cluster_on_free_ports(cores: int, memory: str) -> ServiceConfig:
+    """One worker of `cores` cores; worker, executor and driver of `memory` each."""
+    master, master_ui, worker_ui, thrift = free_ports(4)
+    return ServiceConfig(
+        master_port=master, master_ui_port=master_ui, worker_ui_port=worker_ui,
+        thrift_port=thrift, workers=1, worker_cores=cores, worker_memory=memory,
+        executor_memory=memory, driver_memory=memory, start_timeout=600,
+    )  # fmt: skip
+
+
 def processes_under(folder: Path) -> list[int]:
     """Pids whose command line or working directory is in `folder` (daemons, executors)."""
     found = []
@@ -68,11 +78,9 @@ def test_cluster_starts_answers_and_stops(tmp_path: Path):
     from pyhive import hive
 
     settings = load_settings(environ={**os.environ, "CRMWH_PATHS__STATE": str(tmp_path)})
-    master, master_ui, worker_ui, thrift = free_ports(4)
-    config = ServiceConfig(
-        master_port=master, master_ui_port=master_ui, worker_ui_port=worker_ui,
-        thrift_port=thrift, workers=1, worker_cores=1, worker_memory="1g",
-        executor_memory="1g", driver_memory="1g", start_timeout=600,
+    config = cluster_on_free_ports(cores=1, memory="1g")
+    master, master_ui, worker_ui, thrift = (
+        config.master_port, config.master_ui_port, config.worker_ui_port, config.thrift_port
     )  # fmt: skip
     home = service_dir(settings)
 

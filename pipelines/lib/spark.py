@@ -20,9 +20,10 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines.lib.dbt import build_path, dbt_env, dbt_vars_arg
+from pipelines.lib.dbt import build_path, dbt_build_args, dbt_env, dbt_vars_arg
 from pipelines.lib.settings import Settings
 
 SUPPORTED_JAVA = (17, 21)
@@ -43,15 +44,18 @@ def java_major() -> int | None:
     return int(m.group(1)) if m else None
 
 
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # its parent package is missing
+        return False
+
+
 def check_requirements() -> list[str]:
     """Why a Spark build cannot start here (empty when it can)."""
     problems = []
     for module, extra in (("pyspark", "pyspark"), ("dbt.adapters.spark", "dbt-spark")):
-        try:
-            found = importlib.util.find_spec(module) is not None
-        except ModuleNotFoundError:
-            found = False
-        if not found:
+        if not _installed(module):
             problems.append(f"{extra} is not installed: run `uv sync --extra spark`")
     major = java_major()
     if major not in SUPPORTED_JAVA:
@@ -84,8 +88,6 @@ def dbt_spark_command(settings: Settings, command: str = "build") -> list[str]:
 
 def run_spark(settings: Settings, extra_args: list[str] | None = None) -> int:
     """`dbt build --target spark` over the raw layer; dbt's exit code (3: catalog busy)."""
-    from pipelines.run import RunLockedError, run_lock
-
     problems = check_requirements()
     if problems:
         for p in problems:
@@ -95,17 +97,95 @@ def run_spark(settings: Settings, extra_args: list[str] | None = None) -> int:
     home.mkdir(parents=True, exist_ok=True)
     cmd = dbt_spark_command(settings) + list(extra_args or [])
     print(f"building on Spark from {settings.data_dir}/raw (catalog and tables in {home})")
+    # the Derby catalog admits one process: refuse clearly instead of failing inside Spark
+    return _build_locked("spark", cmd, spark_env(settings), home, home / "catalog")
+
+
+def _build_locked(engine: str, cmd: list[str], env: dict[str, str], cwd: Path, lock: Path) -> int:
+    """Run dbt's command holding `lock`; its exit code, 3 when another build holds it."""
+    from pipelines.run import RunLockedError, run_lock
+
     t0 = time.perf_counter()
     try:
-        # the Derby catalog admits one process: refuse clearly instead of failing inside Spark
-        with run_lock(home / "catalog"):
-            done = subprocess.run(cmd, env=spark_env(settings), cwd=home)
+        with run_lock(lock):
+            done = subprocess.run(cmd, env=env, cwd=cwd)
     except RunLockedError as exc:
-        print(f"crmwh run --engine spark: {exc}", file=sys.stderr)
+        print(f"crmwh run --engine {engine}: {exc}", file=sys.stderr)
         return 3
     status = "built" if done.returncode == 0 else "FAILED"
-    print(f"\nSpark build {status} in {time.perf_counter() - t0:.1f}s")
+    print(f"\n{engine} build {status} in {time.perf_counter() - t0:.1f}s")
     return done.returncode
+
+
+@dataclass(frozen=True)
+class ThriftTarget:
+    """settings.yml `spark:`: the Spark Thrift server dbt's `spark_thrift` target builds on."""
+
+    host: str
+    port: int
+    user: str
+    raw_location: str  # the raw layer's data folder as the executors read it
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ThriftTarget:
+        spark = settings.section("spark")
+        location = str(spark.get("raw_location") or "").strip().rstrip("/")
+        return cls(
+            host=str(spark.get("thrift_host") or "127.0.0.1"),
+            port=int(spark.get("thrift_port") or 10000),
+            user=str(spark.get("thrift_user") or "crmwh"),
+            raw_location=location or str(settings.data_dir.resolve()),
+        )
+
+
+def thrift_dir(settings: Settings) -> Path:
+    """dbt's artifacts of the builds over the Thrift server (the tables are the server's)."""
+    return settings.state_dir / "spark-thrift"
+
+
+def thrift_env(settings: Settings, target: ThriftTarget) -> dict[str, str]:
+    """Environment for `dbt --target spark_thrift` (read by dbt_project/profiles.yml)."""
+    env = dbt_env(settings, build_path(settings))
+    env.update(
+        CRMWH_SPARK_THRIFT_HOST=target.host,
+        CRMWH_SPARK_THRIFT_PORT=str(target.port),
+        CRMWH_SPARK_THRIFT_USER=target.user,
+        CRMWH_DBT_DATA=target.raw_location,
+    )
+    return env
+
+
+def run_spark_thrift(
+    settings: Settings, full_refresh: bool | None = None, extra_args: list[str] | None = None
+) -> int:
+    """`dbt build --target spark_thrift` over a running Spark Thrift server, as a DuckDB run
+    builds (data tests; unit tests and full refresh per settings.yml `dbt:`); dbt's exit
+    code (1: the server does not answer, 3: another build over it is running)."""
+    from pipelines.lib.spark_service import thrift_select_one
+
+    name = "crmwh run --engine spark-thrift"
+    if not (_installed("pyhive") and _installed("dbt.adapters.spark")):
+        print(f"{name}: dbt-spark[PyHive] is not installed: run `uv sync --extra spark`",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    target = ThriftTarget.from_settings(settings)
+    if not thrift_select_one(target.port, target.user, host=target.host):
+        print(f"{name}: no Spark Thrift server answers `select 1` at {target.host}:"
+              f"{target.port} (settings.yml spark.thrift_host / thrift_port): start the local "
+              "one with `crmwh spark start`", file=sys.stderr)  # fmt: skip
+        return 1
+    home = thrift_dir(settings)
+    home.mkdir(parents=True, exist_ok=True)
+    project = settings.dbt_project_dir
+    cmd = [sys.executable, "-m", "pipelines.lib.spark_dbt",
+           *dbt_build_args(settings, full_refresh), "--target", "spark_thrift",
+           "--project-dir", str(project), "--profiles-dir", str(project),
+           "--target-path", str(home / "target"), "--log-path", str(home / "logs"),
+           *(extra_args or [])]  # fmt: skip
+    print(f"building on the Spark Thrift server {target.host}:{target.port} "
+          f"from {target.raw_location}/raw")  # fmt: skip
+    # one build at a time over a server: two would replace each other's tables
+    return _build_locked("spark-thrift", cmd, thrift_env(settings, target), home, home / "build")
 
 
 def main(argv: list[str] | None = None) -> int:

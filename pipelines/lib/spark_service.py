@@ -165,8 +165,12 @@ def _port_free(port: int) -> bool:
 
 def thrift_select_one(port: int, user: str, host: str = HOST) -> bool:
     """Whether the Thrift server at host:port answers `select 1` (PyHive, SASL PLAIN)."""
+    import logging
+
     from pyhive import hive
 
+    # thrift logs every refused connection as an error: while waiting, that is expected
+    logging.getLogger("thrift.transport.TSocket").setLevel(logging.CRITICAL)
     try:
         conn = hive.connect(host=host, port=port, username=user)
     except Exception:

@@ -1,0 +1,73 @@
+"""`crmwh run --engine spark-thrift`: what it connects to, and what it does without a server.
+
+The build itself over a real Thrift server (every mart equal to DuckDB's) is in
+tests/test_spark_marts.py; here, the fast part: the settings it reads and its refusal,
+naming the address, when no server answers.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipelines.lib.settings import load_settings
+from pipelines.lib.spark import ThriftTarget, thrift_env
+from tests.conftest import CRMWH, ROOT
+
+pytest.importorskip("pyhive", reason="the spark extra is not installed (make setup-spark)")
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_target_comes_from_settings(tmp_path: Path):
+    env = {**os.environ, "CRMWH_PATHS__DATA": str(tmp_path / "data")}
+    target = ThriftTarget.from_settings(load_settings(environ=env))
+    # the shipped defaults: the local cluster of `crmwh spark start`, the data folder
+    assert target == ThriftTarget("127.0.0.1", 10000, "crmwh", str(tmp_path / "data"))
+    env.update(
+        CRMWH_SPARK__THRIFT_HOST="spark-thrift.internal",
+        CRMWH_SPARK__THRIFT_PORT="10001",
+        CRMWH_SPARK__THRIFT_USER="dbt",
+        CRMWH_SPARK__RAW_LOCATION="s3a://bucket/crm/data/",
+    )
+    settings = load_settings(environ=env)
+    target = ThriftTarget.from_settings(settings)
+    assert target == ThriftTarget("spark-thrift.internal", 10001, "dbt", "s3a://bucket/crm/data")
+    # what dbt's profile reads (dbt_project/profiles.yml, target spark_thrift)
+    dbt_env = thrift_env(settings, target)
+    assert dbt_env["CRMWH_SPARK_THRIFT_HOST"] == "spark-thrift.internal"
+    assert dbt_env["CRMWH_SPARK_THRIFT_PORT"] == "10001"
+    assert dbt_env["CRMWH_DBT_DATA"] == "s3a://bucket/crm/data"
+    profile = yaml.safe_load((ROOT / "dbt_project" / "profiles.yml").read_text())
+    output = profile["crm_warehouse"]["outputs"]["spark_thrift"]
+    assert output["method"] == "thrift"
+    for key, variable in (("host", "HOST"), ("port", "PORT"), ("user", "USER")):
+        assert f"CRMWH_SPARK_THRIFT_{variable}" in str(output[key]), output
+
+
+def test_no_server_is_a_clear_error_naming_the_address(tmp_path: Path):
+    port = _closed_port()
+    env = {
+        **os.environ,
+        "CRMWH_PATHS__STATE": str(tmp_path / "state"),
+        "CRMWH_PATHS__DATA": str(tmp_path / "data"),
+        "CRMWH_SPARK__THRIFT_PORT": str(port),
+    }
+    done = subprocess.run(
+        [*CRMWH, "run", "--engine", "spark-thrift"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"no Spark Thrift server answers `select 1` at 127.0.0.1:{port}" in done.stderr
+    assert "crmwh spark start" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "state" / "spark-thrift").exists()  # nothing started
