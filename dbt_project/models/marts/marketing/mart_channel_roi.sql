@@ -43,11 +43,7 @@ cogs as (
 ),
 
 models as (
-    select 'first_touch' as attribution_model
-    union all
-    select 'last_touch' as attribution_model
-    union all
-    select 'linear' as attribution_model
+    {{ attribution_model_rows() }}
 ),
 
 -- Not attributed ------------------------------------------------------------------------
