@@ -49,14 +49,7 @@ models as (
 -- Not attributed ------------------------------------------------------------------------
 
 monthly_spend as (
-    select
-        spend.month,
-        spend.channel,
-        sum(spend.spend) as spend
-    from spend
-    group by
-        spend.month,
-        spend.channel
+    {{ monthly_channel_spend('spend') }}
 ),
 
 monthly_leads as (
