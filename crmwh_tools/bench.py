@@ -815,6 +815,18 @@ def measure_checks(paths: Paths, repeat: int = 1) -> dict[str, Any]:
 # --------------------------------------------------------------------------- dashboards
 
 
+def api_request(url: str, method: str, body: Any = None, token: str = "") -> urllib.request.Request:
+    """A request to Superset's REST API: ``body`` (if any) sent as JSON, the JWT ``token``
+    (if any) as the bearer. The test suite's API client builds its requests here too."""
+    req = urllib.request.Request(url, method=method)
+    if body is not None:
+        req.data = json.dumps(body).encode()
+        req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    return req
+
+
 class _Api:
     def __init__(self, base: str) -> None:
         self.base, self.token = base, ""
@@ -822,12 +834,7 @@ class _Api:
     def call(
         self, method: str, path: str, body: Any = None, timeout: float = 120
     ) -> tuple[int, Any]:
-        req = urllib.request.Request(self.base + path, method=method)
-        if body is not None:
-            req.data = json.dumps(body).encode()
-            req.add_header("Content-Type", "application/json")
-        if self.token:
-            req.add_header("Authorization", f"Bearer {self.token}")
+        req = api_request(self.base + path, method, body, self.token)
         try:
             with urllib.request.urlopen(req, timeout=timeout) as resp:
                 return resp.status, json.loads(resp.read() or b"null")

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from crmwh_tools.bench import api_request
 from pipelines.lib import superset
 
 DASHBOARD_SLUGS = {"executive", "marketing", "sales-funnel", "finance", "data-quality"}
@@ -37,12 +38,7 @@ class Api:
         self.last_headers: Any = None
 
     def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        req = urllib.request.Request(self.base + path, method=method)
-        if body is not None:
-            req.data = json.dumps(body).encode()
-            req.add_header("Content-Type", "application/json")
-        if self.token:
-            req.add_header("Authorization", f"Bearer {self.token}")
+        req = api_request(self.base + path, method, body, self.token)
         if self.csrf and method != "GET":
             req.add_header("X-CSRFToken", self.csrf)
             req.add_header("Referer", self.base + "/")

@@ -102,7 +102,28 @@ def total(column: str, verbose: str, d3format: str) -> Metric:
     return Metric(column, f"SUM({column})", verbose, d3format, definition(column))
 
 
+def defined(key: str, expression: str, verbose: str, d3format: str | None) -> Metric:
+    """The metric ``key`` computing ``expression``, defined (``definition``) by its own key."""
+    return Metric(key, expression, verbose, d3format, definition(key))
+
+
+def ratio_metric(key: str, num: str, den: str, verbose: str, d3format: str) -> Metric:
+    """The metric ``key`` computing ``num / den`` (``ratio``), defined by its own key."""
+    return defined(key, ratio(num, den), verbose, d3format)
+
+
+def hours_since(timestamp: str) -> str:
+    """SQL: the hours (one decimal) from the aggregate ``timestamp`` to now."""
+    return f"ROUND(EPOCH(CAST(NOW() AS TIMESTAMP) - {timestamp}) / 3600.0, 1)"
+
+
 # --------------------------------------------------------------------------- sales
+
+#: won deals / closed (won or lost) deals, over fct_deal rows
+WIN_RATE = ratio(
+    "SUM(CASE WHEN status = 'won' THEN 1 ELSE 0 END)",
+    "SUM(CASE WHEN status IN ('won', 'lost') THEN 1 ELSE 0 END)",
+)
 
 DEALS = with_manager(
     "fct_deal",
@@ -131,75 +152,40 @@ DEALS = with_manager(
         Column("sales_cycle_days", "INTEGER", "Sales cycle, days"),
     ],
     metrics=[
-        Metric("count", "COUNT(*)", "Deals", COUNT, definition("count")),
-        Metric(
-            "won_deals",
-            "SUM(CASE WHEN status = 'won' THEN 1 ELSE 0 END)",
-            "Won deals",
-            COUNT,
-            definition("won_deals"),
+        defined("count", "COUNT(*)", "Deals", COUNT),
+        defined("won_deals", "SUM(CASE WHEN status = 'won' THEN 1 ELSE 0 END)", "Won deals", COUNT),
+        defined(
+            "lost_deals", "SUM(CASE WHEN status = 'lost' THEN 1 ELSE 0 END)", "Lost deals", COUNT
         ),
-        Metric(
-            "lost_deals",
-            "SUM(CASE WHEN status = 'lost' THEN 1 ELSE 0 END)",
-            "Lost deals",
-            COUNT,
-            definition("lost_deals"),
+        defined(
+            "open_deals", "SUM(CASE WHEN status = 'open' THEN 1 ELSE 0 END)", "Open deals", COUNT
         ),
-        Metric(
-            "open_deals",
-            "SUM(CASE WHEN status = 'open' THEN 1 ELSE 0 END)",
-            "Open deals",
-            COUNT,
-            definition("open_deals"),
-        ),
-        Metric(
+        defined(
             "won_amount",
             "SUM(CASE WHEN status = 'won' THEN amount ELSE 0 END)",
             "Won amount",
             MONEY,
-            definition("won_amount"),
         ),
-        Metric(
+        defined(
             "lost_amount",
             "SUM(CASE WHEN status = 'lost' THEN amount ELSE 0 END)",
             "Lost amount",
             MONEY,
-            definition("lost_amount"),
         ),
-        Metric(
-            "win_rate",
-            ratio(
-                "SUM(CASE WHEN status = 'won' THEN 1 ELSE 0 END)",
-                "SUM(CASE WHEN status IN ('won', 'lost') THEN 1 ELSE 0 END)",
-            ),
-            "Win rate",
-            PERCENT,
-            definition("win_rate"),
+        defined("win_rate", WIN_RATE, "Win rate", PERCENT),
+        defined(
+            "avg_won_amount", "AVG(CASE WHEN status = 'won' THEN amount END)", "Avg won deal", MONEY
         ),
-        Metric(
-            "avg_won_amount",
-            "AVG(CASE WHEN status = 'won' THEN amount END)",
-            "Avg won deal",
-            MONEY,
-            definition("avg_won_amount"),
-        ),
-        Metric(
+        defined(
             "avg_sales_cycle_days",
             "AVG(CASE WHEN status = 'won' THEN sales_cycle_days END)",
             "Avg sales cycle, days",
             DAYS,
-            definition("avg_sales_cycle_days"),
         ),
         Metric(
             "sales_velocity",
             "SUM(CASE WHEN status = 'open' THEN 1 ELSE 0 END)"
-            " * ("
-            + ratio(
-                "SUM(CASE WHEN status = 'won' THEN 1 ELSE 0 END)",
-                "SUM(CASE WHEN status IN ('won', 'lost') THEN 1 ELSE 0 END)",
-            )
-            + ")"
+            f" * ({WIN_RATE})"
             " * AVG(CASE WHEN status = 'won' THEN amount END)"
             " / NULLIF(AVG(CASE WHEN status = 'won' THEN sales_cycle_days END), 0)",
             "Sales velocity, per day",
@@ -245,12 +231,12 @@ FUNNEL = Dataset(
     metrics=[
         total("deals_entered", "Deals entered", COUNT),
         total("deals_converted", "Deals converted", COUNT),
-        Metric(
+        ratio_metric(
             "conversion_rate",
-            ratio("SUM(deals_converted)", "SUM(deals_entered)"),
+            "SUM(deals_converted)",
+            "SUM(deals_entered)",
             "Conversion rate",
             PERCENT,
-            definition("conversion_rate"),
         ),
     ],
 )
@@ -294,27 +280,24 @@ inner join marts.fct_deal as d on d.deal_id = v.deal_id
         *_manager_columns(),
     ],
     metrics=[
-        Metric("visits", "COUNT(*)", "Visits", COUNT, definition("visits")),
-        Metric(
+        defined("visits", "COUNT(*)", "Visits", COUNT),
+        defined(
             "avg_days_in_stage",
             "AVG(CASE WHEN exited_at IS NOT NULL THEN days_in_stage END)",
             "Avg days",
             DAYS,
-            definition("avg_days_in_stage"),
         ),
-        Metric(
+        defined(
             "median_days_in_stage",
             "MEDIAN(CASE WHEN exited_at IS NOT NULL THEN days_in_stage END)",
             "Median days",
             DAYS,
-            definition("median_days_in_stage"),
         ),
-        Metric(
+        defined(
             "p90_days_in_stage",
             "QUANTILE_CONT(CASE WHEN exited_at IS NOT NULL THEN days_in_stage END, 0.9)",
             "P90 days",
             DAYS,
-            definition("p90_days_in_stage"),
         ),
     ],
 )
@@ -413,14 +396,8 @@ where visits.is_open
         Column("one", "INTEGER", "One"),
     ],
     metrics=[
-        Metric("stuck_deals", "COUNT(*)", "Stuck deals", COUNT, definition("stuck_deals")),
-        Metric(
-            "stuck_amount",
-            "SUM(amount)",
-            "Amount in stuck deals",
-            MONEY,
-            definition("stuck_amount"),
-        ),
+        defined("stuck_deals", "COUNT(*)", "Stuck deals", COUNT),
+        defined("stuck_amount", "SUM(amount)", "Amount in stuck deals", MONEY),
     ],
 )
 
@@ -476,19 +453,11 @@ FORECAST = with_manager(
         total("won_to_date", "Won", MONEY),
         total("remaining_plan", "Remaining plan", MONEY),
         total("weighted_pipeline", "Weighted pipeline", MONEY),
-        Metric(
-            "attainment",
-            ratio("SUM(won_to_date)", "SUM(plan_amount)"),
-            "Plan attainment",
-            PERCENT,
-            definition("attainment"),
+        ratio_metric(
+            "attainment", "SUM(won_to_date)", "SUM(plan_amount)", "Plan attainment", PERCENT
         ),
-        Metric(
-            "coverage",
-            ratio("SUM(weighted_pipeline)", "SUM(remaining_plan)"),
-            "Pipeline coverage",
-            RATIO,
-            definition("coverage"),
+        ratio_metric(
+            "coverage", "SUM(weighted_pipeline)", "SUM(remaining_plan)", "Pipeline coverage", RATIO
         ),
     ],
 )
@@ -519,61 +488,37 @@ SCORECARD = with_manager(
         Column("receivables_overdue", "DECIMAL(18,2)", "Receivables overdue"),
     ],
     metrics=[
-        Metric(
-            "clients_in_work",
-            "MAX(clients_in_work)",
-            "Clients in work (max month)",
-            COUNT,
-            definition("clients_in_work"),
-        ),
+        defined("clients_in_work", "MAX(clients_in_work)", "Clients in work (max month)", COUNT),
         total("new_leads", "New leads", COUNT),
-        Metric(
+        defined(
             "median_first_response_hours",
             "MEDIAN(median_first_response_minutes) / 60.0",
             "First response, hours (median of months)",
             HOURS,
-            definition("median_first_response_hours"),
         ),
         total("calls_made", "Calls made", COUNT),
         total("calls_answered", "Calls answered", COUNT),
-        Metric(
-            "talk_hours",
-            "SUM(talk_minutes) / 60.0",
-            "Talk time, hours",
-            HOURS,
-            definition("talk_hours"),
-        ),
+        defined("talk_hours", "SUM(talk_minutes) / 60.0", "Talk time, hours", HOURS),
         total("tasks_done", "Tasks done", COUNT),
         total("tasks_overdue", "Tasks overdue", COUNT),
         total("deals_won", "Deals won", COUNT),
-        Metric(
-            "win_rate",
-            ratio("SUM(deals_won)", "SUM(deals_won + deals_lost)"),
-            "Win rate",
-            PERCENT,
-            definition("win_rate"),
+        ratio_metric(
+            "win_rate", "SUM(deals_won)", "SUM(deals_won + deals_lost)", "Win rate", PERCENT
         ),
         total("won_revenue", "Won revenue", MONEY),
-        Metric(
-            "avg_deal",
-            ratio("SUM(won_revenue)", "SUM(deals_won)"),
-            "Avg deal",
-            MONEY,
-            definition("avg_deal"),
-        ),
-        Metric(
+        ratio_metric("avg_deal", "SUM(won_revenue)", "SUM(deals_won)", "Avg deal", MONEY),
+        ratio_metric(
             "avg_cycle_days",
-            ratio("SUM(avg_cycle_days * deals_won)", "SUM(deals_won)"),
+            "SUM(avg_cycle_days * deals_won)",
+            "SUM(deals_won)",
             "Avg cycle, days",
             DAYS,
-            definition("avg_cycle_days"),
         ),
-        Metric(
+        defined(
             "receivables_overdue",
             "arg_max(receivables_overdue, month)",
             "Receivables overdue (latest month)",
             MONEY,
-            definition("receivables_overdue"),
         ),
     ],
 )
@@ -626,12 +571,8 @@ LEAD_PROCESSING = with_manager(
         total("processed_leads", "Processed", COUNT),
         total("ignored_leads", "Ignored", COUNT),
         total("converted_leads", "Converted", COUNT),
-        Metric(
-            "ignored_share",
-            ratio("SUM(ignored_leads)", "SUM(new_leads)"),
-            "Ignored share",
-            PERCENT,
-            definition("ignored_share"),
+        ratio_metric(
+            "ignored_share", "SUM(ignored_leads)", "SUM(new_leads)", "Ignored share", PERCENT
         ),
     ],
 )
@@ -674,27 +615,11 @@ CHANNEL_ROI = Dataset(
         ),
         total("attributed_revenue", "Attributed revenue", MONEY),
         total("attributed_gross_margin", "Attributed gross margin", MONEY),
-        Metric("cpl", ratio("SUM(spend)", "SUM(leads)"), "CPL", MONEY, definition("cpl")),
-        Metric(
-            "cac",
-            ratio("SUM(spend)", "SUM(new_customers)"),
-            "CAC",
-            MONEY,
-            definition("cac"),
-        ),
-        Metric(
-            "conversion",
-            ratio("SUM(won_deals)", "SUM(leads)"),
-            "Conversion lead→won",
-            PERCENT,
-            definition("conversion"),
-        ),
-        Metric(
-            "romi",
-            ratio("(SUM(attributed_gross_margin) - SUM(spend))", "SUM(spend)"),
-            "ROMI",
-            PERCENT,
-            definition("romi"),
+        ratio_metric("cpl", "SUM(spend)", "SUM(leads)", "CPL", MONEY),
+        ratio_metric("cac", "SUM(spend)", "SUM(new_customers)", "CAC", MONEY),
+        ratio_metric("conversion", "SUM(won_deals)", "SUM(leads)", "Conversion lead→won", PERCENT),
+        ratio_metric(
+            "romi", "(SUM(attributed_gross_margin) - SUM(spend))", "SUM(spend)", "ROMI", PERCENT
         ),
     ],
 )
@@ -758,20 +683,8 @@ left join marts.dim_customer as c on c.customer_id = a.customer_id
             MONEY,
             definition("overdue_amount_aging"),
         ),
-        Metric(
-            "open_invoices",
-            "COUNT(DISTINCT invoice_id)",
-            "Open invoices",
-            COUNT,
-            definition("open_invoices"),
-        ),
-        Metric(
-            "max_days_overdue",
-            "MAX(days_overdue)",
-            "Max days overdue",
-            DAYS,
-            definition("max_days_overdue"),
-        ),
+        defined("open_invoices", "COUNT(DISTINCT invoice_id)", "Open invoices", COUNT),
+        defined("max_days_overdue", "MAX(days_overdue)", "Max days overdue", DAYS),
     ],
 )
 
@@ -788,12 +701,11 @@ DSO = Dataset(
         Column("dso", "DOUBLE", "DSO, days"),
     ],
     metrics=[
-        Metric(
+        defined(
             "dso",
             "SUM(ar_at_period_end) * 1.0 / NULLIF(SUM(invoiced_revenue), 0) * MAX(days_in_period)",
             "DSO, days",
             DAYS,
-            definition("dso"),
         ),
         total("ar_at_period_end", "AR at month end", MONEY),
         total("invoiced_revenue", "Invoiced", MONEY),
@@ -843,21 +755,19 @@ left join marts.dim_customer as c on c.customer_id = i.customer_id
         Column("status", "VARCHAR", "Status"),
     ],
     metrics=[
-        Metric("invoiced", "SUM(amount)", "Invoiced", MONEY, definition("invoiced")),
+        defined("invoiced", "SUM(amount)", "Invoiced", MONEY),
         total("open_amount", "Open amount", MONEY),
-        Metric(
+        defined(
             "overdue_amount",
             "SUM(CASE WHEN status = 'overdue' THEN open_amount ELSE 0 END)",
             "Overdue receivables",
             MONEY,
-            definition("overdue_amount"),
         ),
-        Metric(
+        defined(
             "overdue_invoices",
             "SUM(CASE WHEN status = 'overdue' THEN 1 ELSE 0 END)",
             "Overdue invoices",
             COUNT,
-            definition("overdue_invoices"),
         ),
     ],
 )
@@ -882,15 +792,14 @@ PAYMENTS = Dataset(
         Column("unmatched_reason", "VARCHAR", "Why unmatched"),
     ],
     metrics=[
-        Metric("payments", "COUNT(*)", "Payments", COUNT, definition("payments")),
+        defined("payments", "COUNT(*)", "Payments", COUNT),
         total("amount", "Amount", MONEY),
         total("unmatched_amount", "Unmatched amount", MONEY),
-        Metric(
+        defined(
             "unmatched_payments",
             "SUM(CASE WHEN unmatched_amount <> 0 THEN 1 ELSE 0 END)",
             "Unmatched payments",
             COUNT,
-            definition("unmatched_payments"),
         ),
     ],
 )
@@ -977,15 +886,9 @@ left join owners as o on o.customer_id = p.customer_id
         total("cogs", "COGS", MONEY),
         total("cost_to_serve", "Cost to serve", MONEY),
         total("contribution_margin", "Contribution margin", MONEY),
-        Metric(
-            "margin_pct",
-            ratio("SUM(contribution_margin)", "SUM(revenue)"),
-            "Margin %",
-            PERCENT,
-            definition("margin_pct"),
-        ),
+        ratio_metric("margin_pct", "SUM(contribution_margin)", "SUM(revenue)", "Margin %", PERCENT),
         total("clv_5y", "CLV (5y NPV)", MONEY),
-        Metric("avg_clv_5y", "AVG(clv_5y)", "Avg CLV (5y NPV)", MONEY, definition("avg_clv_5y")),
+        defined("avg_clv_5y", "AVG(clv_5y)", "Avg CLV (5y NPV)", MONEY),
     ],
 )
 
@@ -1008,7 +911,7 @@ left join owners as o on o.customer_id = c.customer_id
 {MANAGER_JOIN.format(alias="o")}
 """
     columns = [col for _, col in fields] + [*_manager_columns(), Column("one", "INTEGER", "One")]
-    metrics = [Metric("customers", "COUNT(*)", "Customers", COUNT, definition("customers"))]
+    metrics = [defined("customers", "COUNT(*)", "Customers", COUNT)]
     return Dataset(
         sql=sql,
         columns=columns,
@@ -1094,38 +997,30 @@ DATA_QUALITY = Dataset(
         total("rows_quarantined", "Quarantined", COUNT),
         total("duplicates_merged", "Duplicates merged", COUNT),
         total("incomplete_rows", "Incomplete", COUNT),
-        Metric("tables", "COUNT(DISTINCT table_name)", "Tables", COUNT, definition("tables")),
+        defined("tables", "COUNT(DISTINCT table_name)", "Tables", COUNT),
         total("checks_run", "Checks run", COUNT),
         total("failed_checks", "Failed checks", COUNT),
         total("failed_blocking_checks", "Failed blocking checks", COUNT),
-        Metric("last_loaded_at", "MAX(loaded_at)", "Last load", None, definition("last_loaded_at")),
-        Metric(
-            "latest_record_at",
-            "MAX(freshness_at)",
-            "Latest record",
-            None,
-            definition("latest_record_at"),
-        ),
-        Metric(
+        defined("last_loaded_at", "MAX(loaded_at)", "Last load", None),
+        defined("latest_record_at", "MAX(freshness_at)", "Latest record", None),
+        defined(
             "hours_since_latest_record",
-            "ROUND(EPOCH(CAST(NOW() AS TIMESTAMP) - MAX(freshness_at)) / 3600.0, 1)",
+            hours_since("MAX(freshness_at)"),
             "Hours since latest record",
             HOURS,
-            definition("hours_since_latest_record"),
         ),
-        Metric(
+        defined(
             "hours_since_last_load",
-            "ROUND(EPOCH(CAST(NOW() AS TIMESTAMP) - MAX(loaded_at)) / 3600.0, 1)",
+            hours_since("MAX(loaded_at)"),
             "Hours since the last load",
             HOURS,
-            definition("hours_since_last_load"),
         ),
-        Metric(
+        ratio_metric(
             "quarantine_share",
-            ratio("SUM(rows_quarantined)", "SUM(rows_read)"),
+            "SUM(rows_quarantined)",
+            "SUM(rows_read)",
             "Quarantined share",
             PERCENT,
-            definition("quarantine_share"),
         ),
     ],
 )

@@ -335,6 +335,23 @@ def _check_refs(ds: Dataset, metrics: Iterable[str], columns: Iterable[str]) -> 
         ds.column(c)
 
 
+def _chart_query(
+    ds: Dataset,
+    metrics: Sequence[str],
+    columns: Sequence[str],
+    time_col: str | None,
+    where: Sequence[Where],
+    sql_where: str | None,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The checks and filters every chart shares: ``metrics`` and the columns it reads
+    (``columns``, the ``where`` columns, ``time_col``) must exist in ``ds``; returns the
+    adhoc filters (params) and the start of the query (its filters and extra WHERE), to
+    which the chart adds its own keys."""
+    _check_refs(ds, metrics, [*columns, *[w.col for w in where], *([time_col] if time_col else [])])
+    adhoc, flt, extra_where = _filters(time_col, where, sql_where)
+    return adhoc, {"filters": flt, "extras": {"having": "", "where": extra_where}}
+
+
 #: the comparison a big number with a trend shows, by time grain
 COMPARE_SUFFIX = {"P1M": "vs previous month", "P1W": "vs previous week", "P1D": "vs previous day"}
 
@@ -357,8 +374,7 @@ def big_number(
     """A single number: the total over the period (``big_number_total``), or, with
     ``trend`` (a time grain such as ``P1M``), the latest ``time_col`` period with its change
     against the one before and a trend line of the period (``big_number``)."""
-    _check_refs(ds, [metric], [w.col for w in where] + ([time_col] if time_col else []))
-    adhoc, flt, extra_where = _filters(time_col, where, sql_where)
+    adhoc, query = _chart_query(ds, [metric], [], time_col, where, sql_where)
     params: dict[str, Any] = {
         "metric": metric,
         "adhoc_filters": adhoc,
@@ -368,12 +384,7 @@ def big_number(
         "y_axis_format": "" if timestamp else value_format(ds, [metric]),
         "time_format": "smart_date",
     }
-    query: dict[str, Any] = {
-        "filters": flt,
-        "extras": {"having": "", "where": extra_where},
-        "metrics": [metric],
-        "row_limit": 1,
-    }
+    query.update({"metrics": [metric], "row_limit": 1})
     description = explain(description, ds, [metric])
     if timestamp:
         params.update({"force_timestamp_formatting": True, "time_format": "%d.%m.%Y %H:%M"})
@@ -434,12 +445,7 @@ def table(
 ) -> Chart:
     """An aggregated table: ``metrics`` by ``groupby``, sorted by ``order_by``."""
     order = order_by or (metrics[0] if metrics else groupby[0])
-    _check_refs(
-        ds,
-        metrics,
-        [*groupby, *[w.col for w in where], *([time_col] if time_col else [])],
-    )
-    adhoc, flt, extra_where = _filters(time_col, where, sql_where)
+    adhoc, query = _chart_query(ds, metrics, groupby, time_col, where, sql_where)
     params: dict[str, Any] = {
         "query_mode": "aggregate",
         "groupby": list(groupby),
@@ -458,15 +464,15 @@ def table(
     }
     if order in metrics:
         params["timeseries_limit_metric"] = order
-    query = {
-        "filters": flt,
-        "extras": {"having": "", "where": extra_where},
-        "columns": list(groupby),
-        "metrics": list(metrics),
-        "orderby": [[order, ascending]],
-        "row_limit": row_limit,
-        "order_desc": not ascending,
-    }
+    query.update(
+        {
+            "columns": list(groupby),
+            "metrics": list(metrics),
+            "orderby": [[order, ascending]],
+            "row_limit": row_limit,
+            "order_desc": not ascending,
+        }
+    )
     description = explain(description, ds, metrics)
     return Chart(key, title, ds, "table", description, params, query, time_col, uuid)
 
@@ -486,13 +492,9 @@ def raw_table(
     uuid: str | None = None,
 ) -> Chart:
     """A list of rows (table in raw mode)."""
-    _check_refs(
-        ds,
-        [],
-        [*columns, *[c for c, _ in order_by], *[w.col for w in where]]
-        + ([time_col] if time_col else []),
+    adhoc, query = _chart_query(
+        ds, [], [*columns, *[c for c, _ in order_by]], time_col, where, sql_where
     )
-    adhoc, flt, extra_where = _filters(time_col, where, sql_where)
     params = {
         "query_mode": "raw",
         "groupby": [],
@@ -507,13 +509,13 @@ def raw_table(
         "allow_rearrange_columns": False,
         "column_config": _column_config(ds, columns),
     }
-    query = {
-        "filters": flt,
-        "extras": {"having": "", "where": extra_where},
-        "columns": list(columns),
-        "orderby": [[c, asc] for c, asc in order_by],
-        "row_limit": row_limit,
-    }
+    query.update(
+        {
+            "columns": list(columns),
+            "orderby": [[c, asc] for c, asc in order_by],
+            "row_limit": row_limit,
+        }
+    )
     return Chart(key, title, ds, "table", description, params, query, time_col, uuid)
 
 
@@ -561,11 +563,10 @@ def timeseries(
     uuid: str | None = None,
 ) -> Chart:
     """Metrics over time (``x`` temporal) as bars or lines, one series per group."""
-    _check_refs(ds, metrics, [x, *groupby, *[w.col for w in where]])
+    time_col = x if period_filter else None
+    adhoc, query = _chart_query(ds, metrics, [x, *groupby], time_col, where, sql_where)
     if not ds.column(x).is_dttm:
         raise ValueError(f"{key}: x axis {x!r} is not temporal; use category_bar")
-    time_col = x if period_filter else None
-    adhoc, flt, extra_where = _filters(time_col, where, sql_where)
     viz = {"bar": "echarts_timeseries_bar", "line": "echarts_timeseries_line"}[kind]
     params: dict[str, Any] = {
         "x_axis": x,
@@ -598,16 +599,16 @@ def timeseries(
     }
     if grain:
         column["timeGrain"] = grain
-    query = {
-        "filters": flt,
-        "extras": {"having": "", "where": extra_where},
-        "columns": [column, *groupby],
-        "series_columns": list(groupby),
-        "metrics": list(metrics),
-        "orderby": [[metrics[0], False]] if groupby else [],
-        "row_limit": 10000,
-        "post_processing": _series_post_processing(x, metrics, groupby),
-    }
+    query.update(
+        {
+            "columns": [column, *groupby],
+            "series_columns": list(groupby),
+            "metrics": list(metrics),
+            "orderby": [[metrics[0], False]] if groupby else [],
+            "row_limit": 10000,
+            "post_processing": _series_post_processing(x, metrics, groupby),
+        }
+    )
     description = explain(description, ds, metrics)
     return Chart(key, title, ds, viz, description, params, query, time_col, uuid)
 
@@ -631,10 +632,7 @@ def category_bar(
     uuid: str | None = None,
 ) -> Chart:
     """Bars over a categorical ``x`` (stages, buckets, reasons, managers)."""
-    _check_refs(
-        ds, metrics, [x, *groupby, *[w.col for w in where]] + ([time_col] if time_col else [])
-    )
-    adhoc, flt, extra_where = _filters(time_col, where, sql_where)
+    adhoc, query = _chart_query(ds, metrics, [x, *groupby], time_col, where, sql_where)
     params: dict[str, Any] = {
         "x_axis": x,
         "metrics": list(metrics),
@@ -660,15 +658,15 @@ def category_bar(
     if stack:
         params["stack"] = "Stack"
     column = {"columnType": "BASE_AXIS", "sqlExpression": x, "label": x, "expressionType": "SQL"}
-    query = {
-        "filters": flt,
-        "extras": {"having": "", "where": extra_where},
-        "columns": [column, *groupby],
-        "series_columns": list(groupby),
-        "metrics": list(metrics),
-        "orderby": [[x, True]] if sort_by_x else [[metrics[0], False]],
-        "post_processing": _series_post_processing(x, metrics, groupby),
-    }
+    query.update(
+        {
+            "columns": [column, *groupby],
+            "series_columns": list(groupby),
+            "metrics": list(metrics),
+            "orderby": [[x, True]] if sort_by_x else [[metrics[0], False]],
+            "post_processing": _series_post_processing(x, metrics, groupby),
+        }
+    )
     description = explain(description, ds, metrics)
     return Chart(
         key, title, ds, "echarts_timeseries_bar", description, params, query, time_col, uuid
@@ -689,10 +687,7 @@ def pie(
     uuid: str | None = None,
 ) -> Chart:
     """Shares of ``metric`` by ``groupby`` (a donut)."""
-    _check_refs(
-        ds, [metric], [*groupby, *[w.col for w in where]] + ([time_col] if time_col else [])
-    )
-    adhoc, flt, extra_where = _filters(time_col, where, sql_where)
+    adhoc, query = _chart_query(ds, [metric], groupby, time_col, where, sql_where)
     params = {
         "groupby": list(groupby),
         "metric": metric,
@@ -710,14 +705,14 @@ def pie(
         "outerRadius": 70,
         "innerRadius": 35,
     }
-    query = {
-        "filters": flt,
-        "extras": {"having": "", "where": extra_where},
-        "columns": list(groupby),
-        "metrics": [metric],
-        "orderby": [[metric, False]],
-        "row_limit": 100,
-    }
+    query.update(
+        {
+            "columns": list(groupby),
+            "metrics": [metric],
+            "orderby": [[metric, False]],
+            "row_limit": 100,
+        }
+    )
     description = explain(description, ds, [metric])
     return Chart(key, title, ds, "pie", description, params, query, time_col, uuid)
 

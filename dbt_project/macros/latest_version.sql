@@ -21,3 +21,22 @@
     ) as versions
     where _version_rank = 1
 {%- endmacro %}
+
+{#
+    Every row of `relation` (optionally only those meeting `where`) with `recency_rank`:
+    1 for the row of each `key` with the greatest `newest_first` (e.g. a deal's latest
+    snapshot), then 2, 3, … Ties in `newest_first` are ranked in no set order. Expands to
+    a select for a CTE.
+#}
+{% macro with_recency_rank(relation, key, newest_first, where=none) -%}
+    select
+        {{ relation }}.*,
+        row_number() over (
+            partition by {{ relation }}.{{ key }}
+            order by {{ relation }}.{{ newest_first }} desc
+        ) as recency_rank
+    from {{ relation }}
+    {%- if where is not none %}
+    where {{ where }}
+    {%- endif %}
+{%- endmacro %}

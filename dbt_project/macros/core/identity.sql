@@ -203,3 +203,30 @@
         on anchors.record_id = decisive.record_id
 )
 {%- endmacro %}
+
+{#
+    Identifier rows of one source relation, for a CTE of int_customer_identifiers: for
+    each (match_kind, raw value expression, source_attribute[, condition]) of
+    `identifiers`, a select of source_system, source_key, match_kind, raw_value and
+    source_attribute from `relation`, the selects joined by union all. A row's condition,
+    else `where`, filters that select (none: every row).
+#}
+{% macro identifier_rows(source_system, relation, source_key, identifiers, where=none) -%}
+    {%- for identifier in identifiers %}
+    {%- set condition = identifier[3] if identifier | length > 3 else where %}
+    {%- if not loop.first %}
+
+    union all
+    {% endif %}
+    select
+        '{{ source_system }}' as source_system,
+        {{ relation }}.{{ source_key }} as source_key,
+        '{{ identifier[0] }}' as match_kind,
+        {{ identifier[1] }} as raw_value,
+        '{{ identifier[2] }}' as source_attribute
+    from {{ relation }}
+    {%- if condition is not none %}
+    where {{ condition }}
+    {%- endif %}
+    {%- endfor %}
+{%- endmacro %}

@@ -111,6 +111,69 @@
 {%- endmacro %}
 
 {#
+    Condition: a bank statement line (stg_onec__bank_payment) is a payment received from
+    a customer: credited to the statement's own account (or, with no statement account,
+    dated as received), and not a transfer between accounts of one INN. `relation` is the
+    alias qualifying the columns (none: unqualified).
+#}
+{% macro is_received_payment(relation=none) -%}
+    {%- set p = relation ~ '.' if relation else '' -%}
+    (
+        {{ p }}recipient_account = {{ p }}statement_account
+        or ({{ p }}statement_account is null and {{ p }}received_on is not null)
+    )
+    and (
+        {{ p }}payer_inn is null
+        or {{ p }}recipient_inn is null
+        or {{ p }}payer_inn <> {{ p }}recipient_inn
+    )
+{%- endmacro %}
+
+{#
+    The customer of a 1C party (invoice counterparty, bank payer): its int_customer_keys
+    row (`keys`) by the onec_counterparty key, else by its INN alone. The joins add the
+    aliases counterparty_customers and inn_customers; onec_customer_columns() reads them.
+#}
+{% macro onec_customer_joins(keys, counterparty_key, inn) -%}
+    left join {{ keys }} as counterparty_customers
+        on
+            counterparty_customers.source_system = 'onec_counterparty'
+            and {{ counterparty_key }} = counterparty_customers.source_key
+    left join {{ keys }} as inn_customers
+        on
+            inn_customers.source_system = 'inn'
+            and {{ inn }} = inn_customers.source_key
+{%- endmacro %}
+
+{# customer_id and customer_match (the key that found it) of onec_customer_joins. #}
+{% macro onec_customer_columns() -%}
+    coalesce(counterparty_customers.customer_id, inn_customers.customer_id) as customer_id,
+    case
+        when counterparty_customers.customer_id is not null then 'onec_counterparty'
+        when inn_customers.customer_id is not null then 'inn'
+    end as customer_match
+{%- endmacro %}
+
+{#
+    Join condition: the row of `relation` (a validity interval: valid_from inclusive,
+    valid_to exclusive, null = still valid) that holds on the date `day`.
+#}
+{% macro valid_on(relation, day) -%}
+    {{ day }} >= {{ relation }}.valid_from
+    and ({{ relation }}.valid_to is null or {{ day }} < {{ relation }}.valid_to)
+{%- endmacro %}
+
+{#
+    Join condition on int_currency_rates (alias `rates`): the rate of `currency` (default:
+    the reporting currency, var reporting_currency) valid on the date `day`.
+#}
+{% macro rate_on(rates, day, currency=none) -%}
+    {%- set currency_expr = currency if currency is not none else "'" ~ var('reporting_currency') ~ "'" -%}
+    {{ rates }}.currency = {{ currency_expr }}
+    and {{ valid_on(rates, day) }}
+{%- endmacro %}
+
+{#
     The invoices open at the end of a day, for a CTE: every row of `days` joined with each
     invoice whose open amount (`balances`: int_invoice_balances) at the end of the day in
     column `day_column` is above 0, adding invoice_id and open_amount.
@@ -122,8 +185,7 @@
         balances.open_amount
     from {{ days }} as days
     inner join {{ balances }} as balances
-        on days.{{ day_column }} >= balances.valid_from
-        and (balances.valid_to is null or days.{{ day_column }} < balances.valid_to)
+        on {{ valid_on('balances', 'days.' ~ day_column) }}
     where balances.open_amount > 0
 {%- endmacro %}
 

@@ -76,13 +76,7 @@ onec_party_keys as (
 ),
 
 bitrix_latest as (
-    select
-        deal_snapshots.*,
-        row_number() over (
-            partition by deal_snapshots.deal_id
-            order by deal_snapshots.snapshot_date desc
-        ) as recency_rank
-    from deal_snapshots
+    {{ with_recency_rank('deal_snapshots', 'deal_id', 'snapshot_date') }}
 ),
 
 -- the checksum-valid INN of every source record
@@ -99,106 +93,39 @@ inn_identifiers as (
 
 -- Salesforce accounts
 account_identifiers as (
-    select
-        'salesforce_account' as source_system,
-        accounts.account_id as source_key,
-        'crm_link' as match_kind,
-        'salesforce_account:' || accounts.account_id as raw_value,
-        'account.id' as source_attribute
-    from accounts
-
-    union all
-
-    select
-        'salesforce_account' as source_system,
-        accounts.account_id as source_key,
-        'phone' as match_kind,
-        accounts.phone_raw as raw_value,
-        'account.phone' as source_attribute
-    from accounts
-
-    union all
-
-    select
-        'salesforce_account' as source_system,
-        accounts.account_id as source_key,
-        'company_name' as match_kind,
-        accounts.account_name as raw_value,
-        'account.name' as source_attribute
-    from accounts
+    {{ identifier_rows(
+        'salesforce_account', 'accounts', 'account_id', [
+            ('crm_link', "'salesforce_account:' || accounts.account_id", 'account.id'),
+            ('phone', 'accounts.phone_raw', 'account.phone'),
+            ('company_name', 'accounts.account_name', 'account.name')
+        ]
+    ) }}
 ),
 
 -- the contacts of Salesforce accounts: keys of their account
 contact_identifiers as (
-    select
-        'salesforce_account' as source_system,
-        contacts.account_id as source_key,
-        'phone' as match_kind,
-        contacts.phone_e164 as raw_value,
-        'contact.phone' as source_attribute
-    from contacts
-
-    union all
-
-    select
-        'salesforce_account' as source_system,
-        contacts.account_id as source_key,
-        'phone' as match_kind,
-        contacts.mobile_phone_e164 as raw_value,
-        'contact.mobile_phone' as source_attribute
-    from contacts
-
-    union all
-
-    select
-        'salesforce_account' as source_system,
-        contacts.account_id as source_key,
-        'email' as match_kind,
-        contacts.email as raw_value,
-        'contact.email' as source_attribute
-    from contacts
+    {{ identifier_rows(
+        'salesforce_account', 'contacts', 'account_id', [
+            ('phone', 'contacts.phone_e164', 'contact.phone'),
+            ('phone', 'contacts.mobile_phone_e164', 'contact.mobile_phone'),
+            ('email', 'contacts.email', 'contact.email')
+        ]
+    ) }}
 ),
 
 -- Salesforce leads
 sf_lead_identifiers as (
-    select
-        'salesforce_lead' as source_system,
-        sf_leads.lead_id as source_key,
-        'crm_link' as match_kind,
-        'salesforce_account:' || sf_leads.converted_account_id as raw_value,
-        'lead.converted_account_id' as source_attribute
-    from sf_leads
-    where sf_leads.is_converted
-
-    union all
-
-    select
-        'salesforce_lead' as source_system,
-        sf_leads.lead_id as source_key,
-        'phone' as match_kind,
-        sf_leads.phone_e164 as raw_value,
-        'lead.phone' as source_attribute
-    from sf_leads
-
-    union all
-
-    select
-        'salesforce_lead' as source_system,
-        sf_leads.lead_id as source_key,
-        'email' as match_kind,
-        sf_leads.email as raw_value,
-        'lead.email' as source_attribute
-    from sf_leads
-
-    union all
-
-    select
-        'salesforce_lead' as source_system,
-        sf_leads.lead_id as source_key,
-        'company_name' as match_kind,
-        sf_leads.company_name as raw_value,
-        'lead.company' as source_attribute
-    from sf_leads
+    {{ identifier_rows(
+        'salesforce_lead', 'sf_leads', 'lead_id', [
+            (
+                'crm_link', "'salesforce_account:' || sf_leads.converted_account_id",
+                'lead.converted_account_id', 'sf_leads.is_converted'
+            ),
+            ('phone', 'sf_leads.phone_e164', 'lead.phone'),
+            ('email', 'sf_leads.email', 'lead.email'),
+            ('company_name', 'sf_leads.company_name', 'lead.company')
+        ]
+    ) }}
 ),
 
 -- 1C counterparties: every name they were written with
@@ -214,146 +141,46 @@ onec_identifiers as (
 
 -- Bitrix deals (latest snapshot)
 bitrix_deal_identifiers as (
-    select
-        'bitrix_deal' as source_system,
-        bitrix_latest.deal_id as source_key,
-        'phone' as match_kind,
-        bitrix_latest.phone_e164 as raw_value,
-        'deal.phone' as source_attribute
-    from bitrix_latest
-    where bitrix_latest.recency_rank = 1
-
-    union all
-
-    select
-        'bitrix_deal' as source_system,
-        bitrix_latest.deal_id as source_key,
-        'email' as match_kind,
-        bitrix_latest.email as raw_value,
-        'deal.email' as source_attribute
-    from bitrix_latest
-    where bitrix_latest.recency_rank = 1
-
-    union all
-
-    select
-        'bitrix_deal' as source_system,
-        bitrix_latest.deal_id as source_key,
-        'company_name' as match_kind,
-        bitrix_latest.company_name as raw_value,
-        'deal.company' as source_attribute
-    from bitrix_latest
-    where bitrix_latest.recency_rank = 1
+    {{ identifier_rows(
+        'bitrix_deal', 'bitrix_latest', 'deal_id', [
+            ('phone', 'bitrix_latest.phone_e164', 'deal.phone'),
+            ('email', 'bitrix_latest.email', 'deal.email'),
+            ('company_name', 'bitrix_latest.company_name', 'deal.company')
+        ], where='bitrix_latest.recency_rank = 1'
+    ) }}
 ),
 
 -- Bitrix leads
 bitrix_lead_identifiers as (
-    select
-        'bitrix_lead' as source_system,
-        bx_leads.lead_id as source_key,
-        'phone' as match_kind,
-        bx_leads.work_phone_e164 as raw_value,
-        'lead.work_phone' as source_attribute
-    from bx_leads
-
-    union all
-
-    select
-        'bitrix_lead' as source_system,
-        bx_leads.lead_id as source_key,
-        'phone' as match_kind,
-        bx_leads.mobile_phone_e164 as raw_value,
-        'lead.mobile_phone' as source_attribute
-    from bx_leads
-
-    union all
-
-    select
-        'bitrix_lead' as source_system,
-        bx_leads.lead_id as source_key,
-        'email' as match_kind,
-        bx_leads.work_email as raw_value,
-        'lead.work_email' as source_attribute
-    from bx_leads
-
-    union all
-
-    select
-        'bitrix_lead' as source_system,
-        bx_leads.lead_id as source_key,
-        'email' as match_kind,
-        bx_leads.private_email as raw_value,
-        'lead.private_email' as source_attribute
-    from bx_leads
-
-    union all
-
-    select
-        'bitrix_lead' as source_system,
-        bx_leads.lead_id as source_key,
-        'company_name' as match_kind,
-        bx_leads.company_name as raw_value,
-        'lead.company' as source_attribute
-    from bx_leads
+    {{ identifier_rows(
+        'bitrix_lead', 'bx_leads', 'lead_id', [
+            ('phone', 'bx_leads.work_phone_e164', 'lead.work_phone'),
+            ('phone', 'bx_leads.mobile_phone_e164', 'lead.mobile_phone'),
+            ('email', 'bx_leads.work_email', 'lead.work_email'),
+            ('email', 'bx_leads.private_email', 'lead.private_email'),
+            ('company_name', 'bx_leads.company_name', 'lead.company')
+        ]
+    ) }}
 ),
 
 -- every (record, key) pair read above, one source per block
+{%- set identifier_ctes = [
+    'inn_identifiers', 'account_identifiers', 'contact_identifiers', 'sf_lead_identifiers',
+    'onec_identifiers', 'bitrix_deal_identifiers', 'bitrix_lead_identifiers',
+] %}
 raw_identifiers as (
-    select
-        inn_identifiers.source_system,
-        inn_identifiers.source_key,
-        inn_identifiers.match_kind,
-        inn_identifiers.raw_value,
-        inn_identifiers.source_attribute
-    from inn_identifiers
-    union all
-    select
-        account_identifiers.source_system,
-        account_identifiers.source_key,
-        account_identifiers.match_kind,
-        account_identifiers.raw_value,
-        account_identifiers.source_attribute
-    from account_identifiers
-    union all
-    select
-        contact_identifiers.source_system,
-        contact_identifiers.source_key,
-        contact_identifiers.match_kind,
-        contact_identifiers.raw_value,
-        contact_identifiers.source_attribute
-    from contact_identifiers
-    union all
-    select
-        sf_lead_identifiers.source_system,
-        sf_lead_identifiers.source_key,
-        sf_lead_identifiers.match_kind,
-        sf_lead_identifiers.raw_value,
-        sf_lead_identifiers.source_attribute
-    from sf_lead_identifiers
-    union all
-    select
-        onec_identifiers.source_system,
-        onec_identifiers.source_key,
-        onec_identifiers.match_kind,
-        onec_identifiers.raw_value,
-        onec_identifiers.source_attribute
-    from onec_identifiers
-    union all
-    select
-        bitrix_deal_identifiers.source_system,
-        bitrix_deal_identifiers.source_key,
-        bitrix_deal_identifiers.match_kind,
-        bitrix_deal_identifiers.raw_value,
-        bitrix_deal_identifiers.source_attribute
-    from bitrix_deal_identifiers
-    union all
-    select
-        bitrix_lead_identifiers.source_system,
-        bitrix_lead_identifiers.source_key,
-        bitrix_lead_identifiers.match_kind,
-        bitrix_lead_identifiers.raw_value,
-        bitrix_lead_identifiers.source_attribute
-    from bitrix_lead_identifiers
+    {%- for identifiers in identifier_ctes %}
+        select
+            {{ identifiers }}.source_system,
+            {{ identifiers }}.source_key,
+            {{ identifiers }}.match_kind,
+            {{ identifiers }}.raw_value,
+            {{ identifiers }}.source_attribute
+        from {{ identifiers }}
+        {%- if not loop.last %}
+            union all
+        {%- endif %}
+    {%- endfor %}
 ),
 
 {# Normalise each distinct raw value once (names repeat across snapshots and documents). #}

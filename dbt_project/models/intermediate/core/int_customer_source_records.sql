@@ -80,15 +80,7 @@ onec_parties as (
         {{ date_to_timestamp('coalesce(bank_payments.received_on, bank_payments.doc_date)') }} as seen_at,
         2 as origin_rank
     from bank_payments
-    where (
-        bank_payments.recipient_account = bank_payments.statement_account
-        or (bank_payments.statement_account is null and bank_payments.received_on is not null)
-    )
-    and (
-        bank_payments.payer_inn is null
-        or bank_payments.recipient_inn is null
-        or bank_payments.payer_inn <> bank_payments.recipient_inn
-    )
+    where {{ is_received_payment('bank_payments') }}
 ),
 
 {# The key is computed once per distinct (INN, name) pair: names repeat on every document. #}
@@ -149,14 +141,7 @@ onec_counterparties as (
 -- Bitrix deals ----------------------------------------------------------------------
 
 bitrix_latest as (
-    select
-        deal_snapshots.*,
-        row_number() over (
-            partition by deal_snapshots.deal_id
-            order by deal_snapshots.snapshot_date desc
-        ) as recency_rank
-    from deal_snapshots
-    where deal_snapshots.deal_id is not null
+    {{ with_recency_rank('deal_snapshots', 'deal_id', 'snapshot_date', where='deal_snapshots.deal_id is not null') }}
 ),
 
 bitrix_deals as (

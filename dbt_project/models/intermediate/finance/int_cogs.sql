@@ -89,18 +89,11 @@ costed as (
     left join cost_periods
         on
             cost_periods.code_key = upper(won_lines.product_code)
-            and won_lines.sale_date >= cost_periods.valid_from
-            and (cost_periods.valid_to is null or won_lines.sale_date < cost_periods.valid_to)
+            and {{ valid_on('cost_periods', 'won_lines.sale_date') }}
     left join currency_rates as line_rates
-        on
-            won_lines.currency = line_rates.currency
-            and won_lines.sale_date >= line_rates.valid_from
-            and (line_rates.valid_to is null or won_lines.sale_date < line_rates.valid_to)
+        on {{ rate_on('line_rates', 'won_lines.sale_date', currency='won_lines.currency') }}
     left join currency_rates as reporting_rates
-        on
-            reporting_rates.currency = '{{ var("reporting_currency") }}'
-            and won_lines.sale_date >= reporting_rates.valid_from
-            and (reporting_rates.valid_to is null or won_lines.sale_date < reporting_rates.valid_to)
+        on {{ rate_on('reporting_rates', 'won_lines.sale_date') }}
 ),
 
 amounts as (

@@ -65,15 +65,9 @@ converted as (
         invoice_rates.rate_to_rub / reporting_rates.rate_to_rub as fx_rate
     from keyed
     left join currency_rates as invoice_rates
-        on
-            keyed.currency = invoice_rates.currency
-            and keyed.issued_on >= invoice_rates.valid_from
-            and (invoice_rates.valid_to is null or keyed.issued_on < invoice_rates.valid_to)
+        on {{ rate_on('invoice_rates', 'keyed.issued_on', currency='keyed.currency') }}
     left join currency_rates as reporting_rates
-        on
-            reporting_rates.currency = '{{ var("reporting_currency") }}'
-            and keyed.issued_on >= reporting_rates.valid_from
-            and (reporting_rates.valid_to is null or keyed.issued_on < reporting_rates.valid_to)
+        on {{ rate_on('reporting_rates', 'keyed.issued_on') }}
 ),
 
 resolved as (
@@ -84,11 +78,7 @@ resolved as (
         converted.issued_on,
         coalesce(converted.due_on, converted.issued_on) as due_on,
         converted.due_on is null as is_due_date_missing,
-        coalesce(counterparty_customers.customer_id, inn_customers.customer_id) as customer_id,
-        case
-            when counterparty_customers.customer_id is not null then 'onec_counterparty'
-            when inn_customers.customer_id is not null then 'inn'
-        end as customer_match,
+        {{ onec_customer_columns() }},
         converted.counterparty_key,
         converted.counterparty_name,
         {{ party_name_key('converted.counterparty_name') }} as counterparty_name_key,
@@ -114,14 +104,7 @@ resolved as (
         converted._line,
         converted._load_id
     from converted
-    left join customer_keys as counterparty_customers
-        on
-            counterparty_customers.source_system = 'onec_counterparty'
-            and converted.counterparty_key = counterparty_customers.source_key
-    left join customer_keys as inn_customers
-        on
-            inn_customers.source_system = 'inn'
-            and converted.counterparty_inn = inn_customers.source_key
+    {{ onec_customer_joins('customer_keys', 'converted.counterparty_key', 'converted.counterparty_inn') }}
     left join manager_keys
         on
             manager_keys.source_system = 'responsible_name'

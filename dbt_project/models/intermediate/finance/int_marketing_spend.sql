@@ -70,10 +70,7 @@ mapped_lines as (
             marketing_lines.channel_key = matched_channels.channel_key
             and matched_channels.match_rank = 1
     left join currency_rates as reporting_rates
-        on
-            reporting_rates.currency = '{{ var("reporting_currency") }}'
-            and marketing_lines.spent_on >= reporting_rates.valid_from
-            and (reporting_rates.valid_to is null or marketing_lines.spent_on < reporting_rates.valid_to)
+        on {{ rate_on('reporting_rates', 'marketing_lines.spent_on') }}
 ),
 
 spend as (

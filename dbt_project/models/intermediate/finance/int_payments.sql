@@ -36,15 +36,7 @@ incoming as (
         coalesce(bank_payments.received_on, bank_payments.doc_date) as paid_on,
         {{ onec_counterparty_key('bank_payments.payer_inn', 'bank_payments.payer_name') }} as payer_key
     from bank_payments
-    where (
-        bank_payments.recipient_account = bank_payments.statement_account
-        or (bank_payments.statement_account is null and bank_payments.received_on is not null)
-    )
-    and (
-        bank_payments.payer_inn is null
-        or bank_payments.recipient_inn is null
-        or bank_payments.payer_inn <> bank_payments.recipient_inn
-    )
+    where {{ is_received_payment('bank_payments') }}
 ),
 
 final as (
@@ -65,11 +57,7 @@ final as (
         {{ party_name_key('incoming.payer_name') }} as payer_name_key,
         incoming.payer_account,
         incoming.payer_key,
-        coalesce(payer_customers.customer_id, inn_customers.customer_id) as customer_id,
-        case
-            when payer_customers.customer_id is not null then 'onec_counterparty'
-            when inn_customers.customer_id is not null then 'inn'
-        end as customer_match,
+        {{ onec_customer_columns() }},
         incoming.recipient_account,
         incoming.amount as amount_rub,
         cast(round(incoming.amount / reporting_rates.rate_to_rub, 2) as decimal(18, 2)) as amount,
@@ -80,19 +68,9 @@ final as (
         incoming._line,
         incoming._load_id
     from incoming
-    left join customer_keys as payer_customers
-        on
-            payer_customers.source_system = 'onec_counterparty'
-            and incoming.payer_key = payer_customers.source_key
-    left join customer_keys as inn_customers
-        on
-            inn_customers.source_system = 'inn'
-            and incoming.payer_inn = inn_customers.source_key
+    {{ onec_customer_joins('customer_keys', 'incoming.payer_key', 'incoming.payer_inn') }}
     left join currency_rates as reporting_rates
-        on
-            reporting_rates.currency = '{{ var("reporting_currency") }}'
-            and incoming.paid_on >= reporting_rates.valid_from
-            and (reporting_rates.valid_to is null or incoming.paid_on < reporting_rates.valid_to)
+        on {{ rate_on('reporting_rates', 'incoming.paid_on') }}
 )
 
 select * from final

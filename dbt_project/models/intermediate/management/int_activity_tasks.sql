@@ -29,40 +29,28 @@ non_call_tasks as (
         and task_id is not null
 ),
 
--- the task's candidate keys in the order they are tried; one join and one grouping
--- rather than four joins, whose four hash tables a large build had to hold at once
+-- the task's candidate keys in the order they are tried (priority 1, 2, …); one join and
+-- one grouping rather than four joins, whose four hash tables a large build had to hold
+-- at once. Per candidate: int_customer_keys source_system, the key, the task's reference.
+{%- set candidate_keys = [
+    ('salesforce_contact', 'who_id', 'who_id'),
+    ('salesforce_lead', 'who_id', 'who_id'),
+    ('deal', "'sf:' || what_id", 'what_id'),
+    ('salesforce_account', 'what_id', 'what_id'),
+] %}
 task_keys as (
-    select
-        task_id,
-        1 as priority,
-        'salesforce_contact' as source_system,
-        who_id as source_key
-    from non_call_tasks
-    where who_id is not null
-    union all
-    select
-        task_id,
-        2 as priority,
-        'salesforce_lead' as source_system,
-        who_id as source_key
-    from non_call_tasks
-    where who_id is not null
-    union all
-    select
-        task_id,
-        3 as priority,
-        'deal' as source_system,
-        'sf:' || what_id as source_key
-    from non_call_tasks
-    where what_id is not null
-    union all
-    select
-        task_id,
-        4 as priority,
-        'salesforce_account' as source_system,
-        what_id as source_key
-    from non_call_tasks
-    where what_id is not null
+    {%- for source_system, source_key, reference in candidate_keys %}
+        select
+            task_id,
+            {{ loop.index }} as priority,
+            '{{ source_system }}' as source_system,
+            {{ source_key }} as source_key
+        from non_call_tasks
+        where {{ reference }} is not null
+        {%- if not loop.last %}
+            union all
+        {%- endif %}
+    {%- endfor %}
 ),
 
 task_customers as (

@@ -126,50 +126,36 @@ sequenced as (
     from deal_touches
 ),
 
+{#- per attribution model: the credit of a touch and the touches credited (none = all) -#}
+{%- set model_credits = {
+    'first_touch': {'credit': '1.0', 'touches': 'touch_number = 1'},
+    'last_touch': {'credit': '1.0', 'touches': 'touch_number = touch_count'},
+    'linear': {'credit': '1.0 / touch_count', 'touches': none},
+} %}
+
 credited as (
-    select
-        deal_id,
-        'first_touch' as attribution_model,
-        touch_id,
-        touch_at,
-        channel,
-        touch_count,
-        1.0 as credit
-    from sequenced
-    where touch_number = 1
-
-    union all
-
-    select
-        deal_id,
-        'last_touch' as attribution_model,
-        touch_id,
-        touch_at,
-        channel,
-        touch_count,
-        1.0 as credit
-    from sequenced
-    where touch_number = touch_count
-
-    union all
-
-    select
-        deal_id,
-        'linear' as attribution_model,
-        touch_id,
-        touch_at,
-        channel,
-        touch_count,
-        1.0 / touch_count as credit
-    from sequenced
+    {%- for attribution_model in attribution_models() %}
+        {%- set rule = model_credits[attribution_model] %}
+        select
+            deal_id,
+            '{{ attribution_model }}' as attribution_model,
+            touch_id,
+            touch_at,
+            channel,
+            touch_count,
+            {{ rule.credit }} as credit
+        from sequenced
+        {%- if rule.touches is not none %}
+            where {{ rule.touches }}
+        {%- endif %}
+        {%- if not loop.last %}
+            union all
+        {%- endif %}
+    {%- endfor %}
 ),
 
 models as (
-    select 'first_touch' as attribution_model
-    union all
-    select 'last_touch' as attribution_model
-    union all
-    select 'linear' as attribution_model
+    {{ attribution_model_rows() }}
 ),
 
 untouched as (

@@ -30,11 +30,7 @@
     counterparties, keyed by INN) is grouped to one row per record and value, with the
     greatest load id among its rows (`group_by`).
 -#}
-{%- set bank_payer_is_customer -%}
-    payer_inn_is_valid
-    and (recipient_account = statement_account or (statement_account is null and received_on is not null))
-    and (recipient_inn is null or payer_inn <> recipient_inn)
-{%- endset -%}
+{%- set bank_payer_is_customer = 'payer_inn_is_valid and ' ~ is_received_payment() -%}
 {%- set customer_key_sources = [
     {'system': 'salesforce', 'table': 'salesforce__account', 'relation': 'accounts', 'record_id': 'account_id',
      'rule': 'inn', 'value': 'inn', 'where': 'inn_is_valid'},

@@ -139,13 +139,7 @@ salesforce_deals as (
 -- Bitrix ----------------------------------------------------------------------------
 
 bitrix_ranked as (
-    select
-        deal_snapshots.*,
-        row_number() over (
-            partition by deal_snapshots.deal_id
-            order by deal_snapshots.snapshot_date desc
-        ) as recency_rank
-    from deal_snapshots
+    {{ with_recency_rank('deal_snapshots', 'deal_id', 'snapshot_date') }}
 ),
 
 bitrix_amounts as (
@@ -327,17 +321,11 @@ enriched as (
         on keyed.currency = deal_rate.iso_code
     cross join reporting_rate
     left join dated_rates as deal_dated_rate
-        on
-            deal_dated_rate.currency = {{ normalize_currency('keyed.currency') }}
-            and deal_dated_rate.valid_from <= cast(keyed.created_at as date)
-            and (deal_dated_rate.valid_to is null or cast(keyed.created_at as date) < deal_dated_rate.valid_to)
+        on {{ rate_on(
+            'deal_dated_rate', 'cast(keyed.created_at as date)', currency=normalize_currency('keyed.currency')
+        ) }}
     left join dated_rates as reporting_dated_rate
-        on
-            reporting_dated_rate.currency = '{{ var("reporting_currency") }}'
-            and reporting_dated_rate.valid_from <= cast(keyed.created_at as date)
-            and (
-                reporting_dated_rate.valid_to is null or cast(keyed.created_at as date) < reporting_dated_rate.valid_to
-            )
+        on {{ rate_on('reporting_dated_rate', 'cast(keyed.created_at as date)') }}
     left join channels as lead_channels
         on
             lead_channels.source_type = 'lead_source'

@@ -43,24 +43,13 @@ cogs as (
 ),
 
 models as (
-    select 'first_touch' as attribution_model
-    union all
-    select 'last_touch' as attribution_model
-    union all
-    select 'linear' as attribution_model
+    {{ attribution_model_rows() }}
 ),
 
 -- Not attributed ------------------------------------------------------------------------
 
 monthly_spend as (
-    select
-        spend.month,
-        spend.channel,
-        sum(spend.spend) as spend
-    from spend
-    group by
-        spend.month,
-        spend.channel
+    {{ monthly_channel_spend('spend') }}
 ),
 
 monthly_leads as (

@@ -84,14 +84,7 @@ acquired_counts as (
 ),
 
 monthly_spend as (
-    select
-        spend.month,
-        spend.channel,
-        sum(spend.spend) as spend
-    from spend
-    group by
-        spend.month,
-        spend.channel
+    {{ monthly_channel_spend('spend') }}
 ),
 
 acquisition_costs as (
