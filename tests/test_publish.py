@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -82,3 +83,25 @@ def test_lock_is_released_when_the_holder_is_killed(tmp_path: Path) -> None:
     proc.wait()
     with run_lock(served):
         pass
+
+
+def test_a_version_published_while_the_clock_goes_back_still_sorts_last(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Version names come from the clock; a clock that stands still or steps back (NTP, a
+    second boundary) must not make a newer version sort before an older one."""
+    import pipelines.lib.publish as pub
+
+    served, b = tmp_path / "warehouse.duckdb", tmp_path / "warehouse.duckdb.build"
+    clock = iter([2_000_000_000_999_999_000, 2_000_000_000_000_001_000, 2_000_000_000_000_001_000])
+    monkeypatch.setattr(pub.time, "time_ns", lambda: next(clock))
+    for value in (1, 2, 3):
+        build(b, value)
+        publish(b, served, keep=3)
+    names = [v.name for v in list_versions(served)]
+    assert len(names) == 3 and len(set(names)) == 3
+    assert os.path.samefile(list_versions(served)[-1], served)
+    rollback(served)
+    assert served_value(served) == 2
+    rollback(served)
+    assert served_value(served) == 1

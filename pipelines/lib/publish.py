@@ -52,11 +52,26 @@ def publish(build: Path, served: Path, keep: int = 3) -> list[tuple[str, int]]:
     os.replace(masked_build, masked)
     d = versions_dir(served)
     d.mkdir(exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%S") + f"{time.time() % 1:.6f}"[1:]
-    os.link(served, d / f"{stamp}.duckdb")
+    os.link(served, d / f"{_next_stamp(list_versions(served))}.duckdb")
     for old in list_versions(served)[:-keep]:
         old.unlink()
     return [(str(n), int(s)) for n, s in marts]
+
+
+def _next_stamp(kept: list[Path]) -> str:
+    """A version name that sorts after every kept one.
+
+    Taken from one clock reading (seconds and microseconds of the same instant: two
+    readings can straddle a second and sort a newer version first), and moved past the
+    newest kept name if the clock stands still or went back.
+    """
+    now = time.time_ns() // 1000
+    stamp = (
+        time.strftime("%Y%m%dT%H%M%S", time.localtime(now // 1_000_000)) + f".{now % 1_000_000:06d}"
+    )
+    newest = kept[-1].stem if kept else ""
+    # A name extended by one character sorts right after it.
+    return stamp if stamp > newest else newest + "1"
 
 
 def rollback(served: Path) -> Path:
