@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 MIN_KEY_LENGTH = 32
-MIN_DISTINCT_CHARACTERS = 8
+MIN_DISTINCT_CHARACTERS = 6  # 32 random hex digits use fewer than 6 once in ~5e9 keys (7: ~4e-8)
 MIN_BITS_PER_CHARACTER = 2.5
 REPEAT_LENGTH = 8  # a run of this many characters appearing twice is a pattern
 
