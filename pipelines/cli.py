@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from pipelines.lib.settings import Settings, load_settings
+from pipelines.lib.settings import DBT_ENGINES, Settings, load_settings
 
 PATH_FLAGS = (("landing", "LANDING"), ("warehouse", "WAREHOUSE"), ("data", "DATA"),
               ("config", "CONFIG"))  # fmt: skip
@@ -32,7 +32,11 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         value = getattr(args, flag, None)
         if value:
             paths[key.lower()] = str(Path(value).resolve())
-    return load_settings(overrides={"paths": paths})
+    overrides: dict[str, dict[str, str]] = {"paths": paths}
+    engine = getattr(args, "engine", None)
+    if engine in DBT_ENGINES:  # `--engine spark` is a dbt build of its own (cmd_run)
+        overrides["dbt"] = {"engine": engine}
+    return load_settings(overrides=overrides)
 
 
 def _config_problem(settings: Settings) -> str | None:
@@ -138,10 +142,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         from pipelines.lib.spark import run_spark
 
         return run_spark(settings, ["--full-refresh"] if args.full_refresh else [])
-    if args.engine == "spark-thrift":
-        from pipelines.lib.spark import run_spark_thrift
+    if settings.dbt_engine == "spark-thrift":
+        from pipelines.lib.spark import thrift_problem
 
-        return run_spark_thrift(settings, full_refresh=args.full_refresh or None)
+        problem = thrift_problem(settings)
+        if problem:
+            print(f"crmwh run: {problem}", file=sys.stderr)
+            return 1
     from pipelines.run import run_pipeline
 
     return run_pipeline(
@@ -170,6 +177,13 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     if problem:
         print(f"crmwh backfill: {problem}", file=sys.stderr)
         return 2
+    if settings.dbt_engine == "spark-thrift":
+        from pipelines.lib.spark import thrift_problem
+
+        problem = thrift_problem(settings)
+        if problem:
+            print(f"crmwh backfill: {problem}", file=sys.stderr)
+            return 1
     start, end = dt.date.fromisoformat(args.start), dt.date.fromisoformat(args.end)
     try:
         plan = plan_backfill(settings, start, end)
@@ -309,10 +323,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", action="store_true", help="wait for a running run instead of refusing")
     p.add_argument("--full-refresh", action="store_true",
                    help="rebuild the incremental dbt models from scratch")  # fmt: skip
-    p.add_argument("--engine", choices=["duckdb", "spark", "spark-thrift"], default="duckdb",
-                   help="spark: build the marts on Spark in this process from the ingested raw "
-                        "layer; spark-thrift: on a Spark Thrift server (settings.yml spark:, "
-                        "`crmwh spark start`); both need the extra `spark`")  # fmt: skip
+    p.add_argument("--engine", choices=[*DBT_ENGINES, "spark"],
+                   help="where dbt builds (default: settings.yml dbt.engine): duckdb; "
+                        "spark-thrift, the same job with dbt on a Spark Thrift server "
+                        "(settings.yml spark:, `crmwh spark start`); spark, dbt alone on Spark "
+                        "in this process over the ingested raw layer. Spark needs the extra "
+                        "`spark`")  # fmt: skip
     add_config_flag(p)
     p.set_defaults(func=cmd_run)
 
@@ -335,6 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="raw/quarantine/manifest folder (default: data/)")
     p.add_argument("-v", "--verbose", action="store_true")
     p.add_argument("--wait", action="store_true", help="wait for a running run instead of refusing")
+    p.add_argument("--engine", choices=DBT_ENGINES,
+                   help="where dbt builds (default: settings.yml dbt.engine)")  # fmt: skip
     add_config_flag(p)
     p.set_defaults(func=cmd_backfill)
 

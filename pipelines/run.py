@@ -241,14 +241,21 @@ def _summary(
             print(f"  {line}")
     from pipelines.lib.diagnose import unparsed_value_lines
 
-    unparsed = unparsed_value_lines(s.warehouse_path) if success else []
+    thrift = s.dbt_engine == "spark-thrift"
+    unparsed = unparsed_value_lines(s.warehouse_path) if success and not thrift else []
     if unparsed:
         print(
             "\n== values that did not convert (null where used; intermediate.int_unparsed_values) =="
         )
         for line in unparsed:
             print(f"  {line}")
-    if success and s.warehouse_path.exists():
+    if success and thrift:
+        from pipelines.lib.spark import ThriftTarget
+
+        target = ThriftTarget.from_settings(s)
+        print(f"\n== built on the Spark Thrift server {target.host}:{target.port} "
+              "(schema marts; the published marts and rows are in the Dagster run) ==")  # fmt: skip
+    elif success and s.warehouse_path.exists():
         con = duckdb.connect(str(s.warehouse_path), read_only=True)
         marts = con.execute(
             "select table_name, estimated_size from duckdb_tables() where schema_name = 'marts' "
@@ -259,6 +266,8 @@ def _summary(
         for name, n in marts:
             print(f"  marts.{name:36s} {n:>12,} rows")
     status = "published" if success else "FAILED, served warehouse left unchanged"
+    if thrift and not success:
+        status = "FAILED (dbt on the Spark Thrift server; its tables are as dbt left them)"
     print(f"\n{status} in {seconds:.1f}s (run {run_id})")
     if not success:
         return 1

@@ -28,7 +28,7 @@ import duckdb
 import pytest
 
 from pipelines.lib.dbt import dbt_env, dbt_executable
-from pipelines.lib.settings import load_settings
+from pipelines.lib.settings import Settings, load_settings
 from pipelines.lib.spark import check_requirements
 from pipelines.lib.spark_service import ServiceConfig, service_dir, start, stop
 from tests.conftest import CRMWH, ROOT, Built
@@ -52,6 +52,7 @@ class Engines:
     spark_marts: dict[str, Path]
     seconds: dict[str, float]
     logs: dict[str, str]
+    settings: Settings  # those of the builds (their state folder: the Dagster instance)
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +103,8 @@ def engines(
            "--vars", json.dumps(settings.dbt_vars()), *MODELS_ONLY]  # fmt: skip
     # Spark: the same project, target `spark`, over the same raw Parquet files, in this
     # process's JVM; and target `spark_thrift` on the cluster's Thrift server (the code
-    # behind `crmwh run --engine spark-thrift`)
+    # behind `crmwh run --engine spark-thrift`: the Dagster job, whose ingest finds nothing
+    # new and whose dbt step builds on the server)
     spark_cmd = [sys.executable, "-m", "pipelines.lib.spark", *MODELS_ONLY]
     # (its data tests too: the build fails on an error, as a run does)
     thrift_cmd = [*CRMWH, "run", "--engine", "spark-thrift"]
@@ -151,7 +153,7 @@ def engines(
         "spark-thrift": service_dir(load_settings(environ={
             **os.environ, "CRMWH_PATHS__STATE": str(cluster_state)})) / "warehouse" / "marts.db",
     }  # fmt: skip
-    return Engines(duck, marts, seconds, logs)
+    return Engines(duck, marts, seconds, logs, settings)
 
 
 def _normalise(value: object) -> object:
@@ -200,6 +202,28 @@ def test_spark_builds_every_mart(engines: Engines, engine: str):
     recorded = sorted(p.name for p in state.iterdir() if p.is_dir())
     assert recorded == ["model_name=fct_call", "model_name=mart_receivables_aging"], recorded
     assert all(list((state / name).glob("*.parquet")) for name in recorded)
+
+
+def test_the_thrift_build_is_a_dagster_run_that_records_the_served_marts(engines: Engines):
+    """`crmwh run --engine spark-thrift` ran the job (ingest, raw checks, dbt, publish) and
+    its publish step recorded the server's mart tables and rows in the Dagster instance."""
+    from dagster import AssetKey, DagsterInstance
+
+    from pipelines.run import dagster_home
+
+    log = engines.logs["spark-thrift"]
+    assert "run over export-date partitions" in log, log[-3000:]
+    assert "built on the Spark Thrift server 127.0.0.1:" in log, log[-3000:]
+    with DagsterInstance.from_config(str(dagster_home(engines.settings))) as instance:
+        event = instance.get_latest_materialization_event(AssetKey(["warehouse", "published"]))
+        assert event is not None
+        meta = event.asset_materialization.metadata
+        assert meta["mart_tables"].value == len(EXPECTED_MARTS)
+        rows = meta["rows"].value
+        assert sorted(rows) == EXPECTED_MARTS
+        assert rows["fct_payment"] > 0 and rows["mart_receivables_aging"] > 0
+        run = instance.get_run_by_id(event.run_id)
+        assert run is not None and run.is_success
 
 
 @pytest.mark.parametrize("engine", SPARK_ENGINES)

@@ -21,6 +21,8 @@ def build_publish_asset(settings: Settings, dbt_models: AssetsDefinition) -> Ass
         kinds={"duckdb"},
     )
     def published_warehouse(context: AssetExecutionContext) -> MaterializeResult:
+        if settings.dbt_engine == "spark-thrift":
+            return _served_by_thrift(context, settings)
         served = settings.warehouse_path
         keep = int(settings.section("publish").get("keep_versions", 3))
         marts = publish(build_path(settings), served, keep=keep)
@@ -30,3 +32,21 @@ def build_publish_asset(settings: Settings, dbt_models: AssetsDefinition) -> Ass
         )
 
     return published_warehouse
+
+
+def _served_by_thrift(context: AssetExecutionContext, settings: Settings) -> MaterializeResult:
+    """dbt built the marts as tables of the Thrift server, which serves them as they are:
+    there is no file to swap. Records which tables schema `marts` holds there, and rows."""
+    from pipelines.lib.spark import ThriftTarget
+    from pipelines.lib.spark_service import thrift_query
+
+    target = ThriftTarget.from_settings(settings)
+    tables = [r[1] for r in thrift_query(target, "show tables in marts")]
+    rows = {}
+    for table in sorted(tables):
+        rows[table] = int(thrift_query(target, f"select count(*) from marts.`{table}`")[0][0])
+    where = f"{target.host}:{target.port}"
+    context.log.info(f"the Spark Thrift server {where} serves {len(rows)} mart tables")
+    return MaterializeResult(
+        metadata={"thrift_server": where, "mart_tables": len(rows), "rows": rows}
+    )

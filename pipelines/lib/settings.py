@@ -53,6 +53,10 @@ def _apply_env(raw: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any
     return raw
 
 
+#: where the job builds the dbt project (settings.yml `dbt.engine`)
+DBT_ENGINES = ("duckdb", "spark-thrift")
+
+
 @dataclass(frozen=True)
 class Settings:
     """The resolved settings. Paths are absolute.
@@ -143,6 +147,19 @@ class Settings:
                 f"settings: dashboards.language {value!r} is not one of {', '.join(LANGUAGES)}"
             )
         return language
+
+    @property
+    def dbt_engine(self) -> str:
+        """settings.yml `dbt.engine`: where the job builds the dbt project — `duckdb` (the
+        build file, published as the served warehouse) or `spark-thrift` (the tables of the
+        Spark Thrift server of `spark:`)."""
+        value = str(self.section("dbt").get("engine") or "duckdb")
+        engine = value.strip().lower()
+        if engine not in DBT_ENGINES:
+            raise ValueError(
+                f"settings: dbt.engine {value!r} is not one of {', '.join(DBT_ENGINES)}"
+            )
+        return engine
 
     def section(self, name: str) -> dict[str, Any]:
         return dict(self.raw.get(name) or {})

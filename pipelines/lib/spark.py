@@ -20,10 +20,12 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines.lib.dbt import build_path, dbt_build_args, dbt_env, dbt_vars_arg
+from pipelines.lib.dbt import build_path, dbt_env, dbt_vars_arg
 from pipelines.lib.settings import Settings
 
 SUPPORTED_JAVA = (17, 21)
@@ -155,37 +157,38 @@ def thrift_env(settings: Settings, target: ThriftTarget) -> dict[str, str]:
     return env
 
 
-def run_spark_thrift(
-    settings: Settings, full_refresh: bool | None = None, extra_args: list[str] | None = None
-) -> int:
-    """`dbt build --target spark_thrift` over a running Spark Thrift server, as a DuckDB run
-    builds (data tests; unit tests and full refresh per settings.yml `dbt:`); dbt's exit
-    code (1: the server does not answer, 3: another build over it is running)."""
+def thrift_problem(settings: Settings) -> str | None:
+    """Why dbt cannot build over the Thrift server of `settings` now (None when it can)."""
+    if not (_installed("pyhive") and _installed("dbt.adapters.spark")):
+        return "dbt-spark[PyHive] is not installed: run `uv sync --extra spark`"
     from pipelines.lib.spark_service import thrift_select_one
 
-    name = "crmwh run --engine spark-thrift"
-    if not (_installed("pyhive") and _installed("dbt.adapters.spark")):
-        print(f"{name}: dbt-spark[PyHive] is not installed: run `uv sync --extra spark`",
-              file=sys.stderr)  # fmt: skip
-        return 1
     target = ThriftTarget.from_settings(settings)
     if not thrift_select_one(target.port, target.user, host=target.host):
-        print(f"{name}: no Spark Thrift server answers `select 1` at {target.host}:"
-              f"{target.port} (settings.yml spark.thrift_host / thrift_port): start the local "
-              "one with `crmwh spark start`", file=sys.stderr)  # fmt: skip
-        return 1
+        return (
+            f"no Spark Thrift server answers `select 1` at {target.host}:{target.port} "
+            "(settings.yml spark.thrift_host / thrift_port): start the local one with "
+            "`crmwh spark start`"
+        )
+    return None
+
+
+def thrift_dbt_args(settings: Settings) -> list[str]:
+    """dbt's flags that point a build at the Thrift server (profile target, artifacts)."""
+    home = thrift_dir(settings).resolve()
+    return ["--target", "spark_thrift", "--log-path", str(home / "logs")]
+
+
+@contextmanager
+def thrift_build_lock(settings: Settings) -> Iterator[None]:
+    """One build at a time over a server from this state folder: two would replace each
+    other's tables. Raises `RunLockedError` when another holds it."""
+    from pipelines.run import run_lock
+
     home = thrift_dir(settings)
     home.mkdir(parents=True, exist_ok=True)
-    project = settings.dbt_project_dir
-    cmd = [sys.executable, "-m", "pipelines.lib.spark_dbt",
-           *dbt_build_args(settings, full_refresh), "--target", "spark_thrift",
-           "--project-dir", str(project), "--profiles-dir", str(project),
-           "--target-path", str(home / "target"), "--log-path", str(home / "logs"),
-           *(extra_args or [])]  # fmt: skip
-    print(f"building on the Spark Thrift server {target.host}:{target.port} "
-          f"from {target.raw_location}/raw")  # fmt: skip
-    # one build at a time over a server: two would replace each other's tables
-    return _build_locked("spark-thrift", cmd, thrift_env(settings, target), home, home / "build")
+    with run_lock(home / "build"):
+        yield
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,8 +22,12 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipelines.lib.settings import Settings
+
+if TYPE_CHECKING:
+    from pipelines.lib.spark import ThriftTarget
 
 THRIFT_CLASS = "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2"
 MASTER_CLASS = "org.apache.spark.deploy.master.Master"
@@ -181,6 +185,19 @@ def thrift_select_one(port: int, user: str, host: str = HOST) -> bool:
         return cursor.fetchall() == [(1,)]
     except Exception:
         return False
+    finally:
+        conn.close()
+
+
+def thrift_query(target: ThriftTarget, sql: str) -> list[tuple]:
+    """Rows of `sql` on the Thrift server of `target` (a `ThriftTarget`: host, port, user)."""
+    from pyhive import hive
+
+    conn = hive.connect(host=target.host, port=target.port, username=target.user)
+    try:
+        cursor = conn.cursor()
+        cursor.execute(sql)
+        return cursor.fetchall()
     finally:
         conn.close()
 

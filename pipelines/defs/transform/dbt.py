@@ -10,7 +10,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import duckdb
-from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, Config
+from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, Config, Failure
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 from pydantic import Field
 
@@ -85,13 +85,42 @@ def build_dbt_assets(settings: Settings) -> AssetsDefinition:
     def dbt_models(
         context: AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig
     ) -> Iterator[object]:
-        prepare_build_file(settings)
         args = dbt_build_args(settings, full_refresh=config.full_refresh or None)
+        if settings.dbt_engine == "spark-thrift":
+            yield from _build_on_thrift(context, dbt, settings, args)
+            return
+        prepare_build_file(settings)
         with scoped_environ(dbt_env(settings, build_path(settings))):
             invocation = dbt.cli(args, context=context)
         yield from invocation.stream()
 
     return dbt_models
+
+
+def _build_on_thrift(
+    context: AssetExecutionContext, dbt: DbtCliResource, settings: Settings, args: list[str]
+) -> Iterator[object]:
+    """The same `dbt build` over the Spark Thrift server of settings.yml `spark:`: its
+    tables are what it serves; no build file, nothing for the publish step to swap."""
+    from pipelines.lib.spark import (
+        ThriftTarget,
+        thrift_build_lock,
+        thrift_dbt_args,
+        thrift_env,
+        thrift_problem,
+    )
+
+    problem = thrift_problem(settings)
+    if problem:
+        raise Failure(description=problem)
+    target = ThriftTarget.from_settings(settings)
+    context.log.info(
+        f"dbt builds on the Spark Thrift server {target.host}:{target.port} "
+        f"from {target.raw_location}/raw"
+    )
+    with thrift_build_lock(settings), scoped_environ(thrift_env(settings, target)):
+        invocation = dbt.cli([*args, *thrift_dbt_args(settings)], context=context)
+        yield from invocation.stream()
 
 
 def dbt_resource(settings: Settings) -> DbtCliResource:
