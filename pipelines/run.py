@@ -186,6 +186,17 @@ def _summary(
         for p in dbt_problems(s, run_id)
         if not (p.startswith("dbt warn: test.") and p.split(".")[2] in warned)
     ]
+    thrift = s.dbt_engine == "spark-thrift"
+    if thrift and not success and failures:
+        from pipelines.lib.spark import thrift_problem
+
+        gone = thrift_problem(s)
+        if gone:  # one cause, not one line per dbt node that could not connect
+            cause = gone.replace("no Spark Thrift server answers", "the server no longer answers")
+            failures = [
+                f"{cause}; the {len(failures)} dbt errors and failed checks of this run "
+                "follow from it (each is in the Dagster run)"
+            ]
     con = duckdb.connect()
     from pipelines.lib.mappings import load_entities
     from pipelines.lib.warehouse import create_raw_views
@@ -241,7 +252,6 @@ def _summary(
             print(f"  {line}")
     from pipelines.lib.diagnose import unparsed_value_lines
 
-    thrift = s.dbt_engine == "spark-thrift"
     unparsed = unparsed_value_lines(s.warehouse_path) if success and not thrift else []
     if unparsed:
         print(

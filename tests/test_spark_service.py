@@ -130,3 +130,54 @@ def test_cluster_starts_answers_and_stops(tmp_path: Path):
     up, text = status(settings, config)
     assert not up
     assert "does not answer" in text
+
+
+def test_a_thrift_server_that_dies_mid_run_fails_the_run_naming_it(tmp_path: Path):
+    """`crmwh run --engine spark-thrift` whose server is killed (-9) while dbt builds: the
+    run ends (no hang on retries) with exit 1 and one line naming the server that stopped
+    answering, instead of a line per dbt node that could not connect."""
+    import signal
+    import subprocess
+    import time
+
+    from tests.conftest import CRMWH, ROOT
+
+    assert not check_requirements()
+    env = {
+        **os.environ,
+        **{f"CRMWH_PATHS__{k.upper()}": str(tmp_path / k) for k in ("state", "data", "landing")},
+        "CRMWH_PATHS__WAREHOUSE": str(tmp_path / "warehouse.duckdb"),
+    }
+    (tmp_path / "landing").mkdir()  # no files: the job goes straight to dbt
+    settings = load_settings(environ=env)
+    config = cluster_on_free_ports(cores=1, memory="1g")
+    env["CRMWH_SPARK__THRIFT_PORT"] = str(config.thrift_port)
+    log = tmp_path / "run.log"
+    try:
+        start(settings, config)
+        with log.open("w") as out:
+            run = subprocess.Popen([*CRMWH, "run", "--engine", "spark-thrift"], cwd=ROOT,
+                                   env=env, stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+        deadline = time.monotonic() + 600
+        while log.read_text(errors="replace").count(" START ") < 3:  # dbt is building
+            assert run.poll() is None, log.read_text(errors="replace")[-5000:]
+            assert time.monotonic() < deadline, "dbt did not start within 10 minutes"
+            time.sleep(1)
+        pid_file = next((service_dir(settings) / "pids").glob("*HiveThriftServer2*.pid"))
+        os.kill(int(pid_file.read_text().strip()), signal.SIGKILL)
+        killed = time.monotonic()
+        code = run.wait(timeout=900)
+        after_kill = time.monotonic() - killed
+    finally:
+        if "run" in locals() and run.poll() is None:
+            run.kill()
+        stop(settings, config)
+    text = log.read_text(errors="replace")
+    summary = text[text.rindex("== failed ==") :] if "== failed ==" in text else text[-5000:]
+    print(f"\nthe run ended {after_kill:.0f}s after its Thrift server was killed")
+    assert code == 1, summary
+    port = config.thrift_port
+    assert f"the server no longer answers `select 1` at 127.0.0.1:{port}" in summary, summary
+    assert "dbt errors and failed checks of this run follow from it" in summary
+    assert len(summary.strip().splitlines()) <= 4, summary  # one cause, not one line a node
+    assert "FAILED" in summary

@@ -12,6 +12,7 @@ from typing import Any
 import duckdb
 from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, Config, Failure
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt.errors import DagsterDbtCliRuntimeError
 from pydantic import Field
 
 from pipelines.lib.child_env import scoped_environ
@@ -120,7 +121,13 @@ def _build_on_thrift(
     )
     with thrift_build_lock(settings), scoped_environ(thrift_env(settings, target)):
         invocation = dbt.cli([*args, *thrift_dbt_args(settings)], context=context)
-        yield from invocation.stream()
+        try:
+            yield from invocation.stream()
+        except DagsterDbtCliRuntimeError as exc:
+            gone = thrift_problem(settings)
+            if gone:  # say why every node after it failed, not only that they did
+                raise Failure(description=f"the Thrift server stopped answering: {gone}") from exc
+            raise
 
 
 def dbt_resource(settings: Settings) -> DbtCliResource:
