@@ -234,3 +234,30 @@
             or stored.amount is distinct from cast(invoices.amount as decimal(18, 2))
     )
 {%- endmacro %}
+
+{#-
+    On an incremental build, says in dbt's log how much of the manifest the model has still
+    to process and where its window starts: "fct_call: incremental, 2 of 31 loads new,
+    recomputing from 2026-10-26". Renders to nothing; one query, on every engine.
+-#}
+{% macro incremental_report(window_start) -%}
+    {%- if execute and is_incremental() -%}
+        {%- set name = this.identifier -%}
+        {%- set query -%}
+            select
+                (select count(distinct load_id) from {{ ref('stg_ingestion__load_manifest') }}) as loads,
+                (select count(distinct load_id) from ({{ incremental_new_loads(name) }}) as new_loads) as new_loads,
+                {{ window_start }} as window_start
+        {%- endset -%}
+        {%- set row = run_query(query).rows[0] -%}
+        {%- set start = row[2] | string -%}
+        {%- if start.startswith('9999') -%}
+            {%- set what = 'nothing new to recompute' -%}
+        {%- elif start.startswith('0001') -%}
+            {%- set what = 'recomputing everything (a load it had processed is gone from the manifest)' -%}
+        {%- else -%}
+            {%- set what = 'recomputing from ' ~ start -%}
+        {%- endif -%}
+        {%- do log(name ~ ': incremental, ' ~ row[1] ~ ' of ' ~ row[0] ~ ' loads new, ' ~ what, info=true) -%}
+    {%- endif -%}
+{%- endmacro %}

@@ -84,6 +84,7 @@ final as (
 
 select * from final
 {%- if is_incremental() %}
+{{- incremental_report(receivables_window_start()) }}
 -- incremental: the window of late or new files, days after the last stored one, and
 -- (DuckDB) every invoice not stored any more
 where final.as_of_date >= {{ receivables_window_start() }}

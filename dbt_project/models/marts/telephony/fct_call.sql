@@ -144,6 +144,7 @@ final as (
 
 select * from final
 {%- if is_incremental() %}
+{{- incremental_report(call_window_start()) }}
 -- incremental: the window of late or new files, and (DuckDB) every call not stored any more
 where final.call_date >= {{ call_window_start() }}
     {%- if target.type == 'duckdb' %}
