@@ -163,6 +163,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings_from_args(args), port=args.port, dagster_port=args.dagster_port,
         dagster=not args.no_dagster, dagster_write=args.dagster_write, reports=args.reports,
         pg_port=args.pg_port, redis_port=args.redis_port, print_procfile=args.print_procfile,
+        engine=args.engine,
     )  # fmt: skip
 
 
@@ -385,6 +386,10 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument("--pg-port", type=int, default=5433, help="PostgreSQL port (--reports)")
     p.add_argument("--redis-port", type=int, default=6380, help="Redis port (--reports)")
+    p.add_argument("--engine", choices=["duckdb", "spark-thrift"],
+                   help="what the dashboards read (default: settings.yml dbt.engine): duckdb, "
+                        "the published warehouse file; spark-thrift, the marts of the Spark "
+                        "Thrift server of settings.yml spark: (Admin only)")  # fmt: skip
     p.add_argument(
         "--print-procfile", action="store_true",
         help="print the processes serve runs (a Procfile, also written to <state>/Procfile "

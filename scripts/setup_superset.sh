@@ -64,7 +64,7 @@ else
 fi
 
 [[ -x "$venv/bin/superset" ]] || { echo "setup_superset: $venv/bin/superset missing after install" >&2; exit 1; }
-"$venv/bin/python" -c 'import superset, duckdb, duckdb_engine, gunicorn, psycopg2' \
+"$venv/bin/python" -c 'import superset, duckdb, duckdb_engine, gunicorn, psycopg2, pyhive.sqlalchemy_hive' \
     || { echo "setup_superset: import check failed" >&2; exit 1; }
 echo "$want" >"$stamp"
 echo "setup_superset: done in $(( $(date +%s) - start ))s ($venv)"

@@ -225,6 +225,9 @@ SUPERSET_WEBSERVER_TIMEOUT = 120
 # but Admin connected to the masked warehouse whatever database they pick (access_guard.py).
 _access_guard = _load_sibling("access_guard")
 DB_CONNECTION_MUTATOR = _access_guard.connection_mutator
+# A Spark Thrift server as the database (`crmwh serve --engine spark-thrift`): PyHive's
+# dialect would cut metric expressions with two dots (spark_dialect.py).
+_load_sibling("spark_dialect").patch()
 LOG_LEVEL = os.environ.get("CRMWH_SUPERSET_LOG_LEVEL", "WARNING")
 
 # Scheduled reports (`crmwh serve --reports`): PostgreSQL metadata, Redis, Celery and

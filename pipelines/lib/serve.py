@@ -188,10 +188,14 @@ def serve(
     pg_port: int = 5433,
     redis_port: int = 6380,
     print_procfile: bool = False,
+    engine: str | None = None,
 ) -> int:
     """Serve the warehouse of `settings` until SIGINT/SIGTERM; the exit code of `crmwh serve`
     (0 when stopped by a signal, non-zero when a process stopped on its own or a step
-    failed). ``print_procfile``: print the process list and start nothing."""
+    failed). ``print_procfile``: print the process list and start nothing. ``engine``
+    (default: settings.yml ``dbt.engine``): ``spark-thrift`` serves the marts of the Spark
+    Thrift server of settings.yml ``spark:`` (`serve_spark_uri`) instead of the warehouse
+    file, for Admin only."""
     from pipelines.lib import superset
 
     admin = os.environ.get("SUPERSET_ADMIN_USERNAME", "").strip() or "admin"
@@ -211,7 +215,12 @@ def serve(
         return 0
 
     warehouse = settings.warehouse_path
-    if not warehouse.exists():
+    try:
+        spark_uri = serve_spark_uri(settings, engine)
+    except (ValueError, OSError) as exc:
+        print(f"crmwh serve: {exc}", file=sys.stderr)
+        return 1 if isinstance(exc, OSError) else 2
+    if spark_uri is None and not warehouse.exists():
         print(f"{warehouse} does not exist yet: run `crmwh run` first", file=sys.stderr)
         return 2
     superset.ensure_installed()
@@ -243,6 +252,7 @@ def serve(
                 settings.state_dir,
                 language=settings.dashboards_language,
                 currency=settings.reporting_currency,
+                spark_uri=spark_uri,
             )
         listed = services(settings, **flags)
         state = Path(settings.state_dir)
@@ -252,6 +262,8 @@ def serve(
         def ready() -> None:
             base = f"http://127.0.0.1:{port}"
             print(f"Superset:  {base}/  user {creds.username}")
+            if spark_uri is not None:
+                print(f"           dashboards read {spark_uri} (Admin only)")
             if creds.generated:
                 print(f"           password {creds.password}  (stored in {creds.password_file})")
             else:
@@ -284,6 +296,32 @@ def serve(
     finally:
         if stack is not None:
             stack.stop()
+
+
+def serve_spark_uri(settings: Settings, engine: str | None = None) -> str | None:
+    """The Superset URI of the Spark Thrift server to serve (`superset.thrift_uri` of
+    settings.yml ``spark:`` host, port and user) when ``engine`` (default: settings.yml
+    ``dbt.engine``) is ``spark-thrift``, None for ``duckdb``. Raises ValueError for another
+    engine and OSError when nothing listens at the server's address."""
+    import socket
+
+    from pipelines.lib import superset
+    from pipelines.lib.spark import ThriftTarget
+
+    chosen = str(engine or settings.section("dbt").get("engine") or "duckdb").strip().lower()
+    if chosen == "duckdb":
+        return None
+    if chosen != "spark-thrift":
+        raise ValueError(f"engine {chosen!r} is not one of duckdb, spark-thrift")
+    target = ThriftTarget.from_settings(settings)
+    try:
+        socket.create_connection((target.host, target.port), timeout=5).close()
+    except OSError as exc:
+        raise OSError(
+            f"no Spark Thrift server listens at {target.host}:{target.port} (settings.yml "
+            f"spark.thrift_host / thrift_port; `crmwh spark start` starts a local one): {exc}"
+        ) from None
+    return superset.thrift_uri(target.host, target.port, target.user)
 
 
 class _Stopped(Exception):

@@ -14,8 +14,10 @@
 // (durations) may show two decimals or more.
 //
 // Prints one JSON object on the last line of stdout: {dashboards: [{title, slug, charts,
-// chartRequests, failedRequests, errorsInPage, formatProblems, checkedValues, screenshot}],
-// errors: [...]}; exits 1 when any chart failed, 2 on a setup problem.
+// chartRequests, failedRequests, errorsInPage, formatProblems, checkedValues, renderSeconds,
+// screenshot}], errors: [...]}; renderSeconds: from opening the dashboard until every chart
+// has drawn.
+// Exits 1 when any chart failed, 2 on a setup problem.
 import { readFileSync } from "node:fs";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -156,6 +158,7 @@ async function main() {
         requests: [],
         formatProblems: [],
         checkedValues: 0,
+        renderSeconds: null,
         screenshot: null,
       };
       const names = new Map();
@@ -201,8 +204,9 @@ async function main() {
       // tall enough that every chart is in view (dashboards render charts lazily); never
       // resized while the dashboard is open (a resize makes it re-render every chart)
       await page.setViewportSize({ width: 1600, height: VIEWPORT_HEIGHT });
+      const opened = Date.now();
       await page.goto(`${base}/superset/dashboard/${d.slug || d.id}/`, { waitUntil: "domcontentloaded" });
-      const deadline = Date.now() + timeoutMs;
+      const deadline = opened + timeoutMs;
       // wait until every chart holder has rendered (no spinner) and the data calls settled
       for (;;) {
         const holders = await page.locator(".dashboard-component-chart-holder").count();
@@ -217,6 +221,7 @@ async function main() {
         }
         await page.waitForTimeout(500);
       }
+      entry.renderSeconds = (Date.now() - opened) / 1000;
       await page.waitForTimeout(1500); // let ECharts finish its animation for the screenshot
       const texts = new Set();
       for (const text of await page.locator(ERROR_SELECTORS.join(", ")).allInnerTexts()) {

@@ -15,7 +15,8 @@ so SQL Lab can neither write to it nor read files from the server's disk.
 
 The modules, each importing only those listed before it: ``layout`` (file locations and
 `SupersetError`), ``install`` (the virtual environment, state folder and CLI calls), ``users``
-(the admin login, users and roles), ``bundle`` (building the dashboards bundle), ``validation``
+(the admin login, users and roles), ``spark_sql`` (the datasets' SQL for a Spark Thrift
+server), ``bundle`` (building the dashboards bundle), ``validation``
 (checks of the bundle and of ``dashboards/security.yaml``) and ``server`` (``prepare``,
 ``start``, ``stop``). Everything other modules use is imported from this package.
 """
@@ -29,6 +30,7 @@ from pipelines.lib.superset.bundle import (
     _virtual_tables,
     build_bundle_zip,
     dataset_tables,
+    thrift_uri,
     warehouse_uri,
 )
 from pipelines.lib.superset.install import (
@@ -119,6 +121,7 @@ __all__ = [
     "start",
     "stop",
     "superset_state_dir",
+    "thrift_uri",
     "validate_bundle",
     "validate_security",
     "venv_dir",

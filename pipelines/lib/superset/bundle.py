@@ -1,6 +1,7 @@
 """The dashboards bundle: the YAML under ``dashboards/bundle`` zipped for import, with the
-warehouse and its masked copy registered read-only (DuckDB external access disabled) and the Data
-Docs address filled in; the tables a dataset reads (`dataset_tables`, also for a virtual
+warehouse and its masked copy registered read-only (DuckDB external access disabled), or a
+Spark Thrift server's schema ``marts`` in their place (the datasets' SQL transpiled to Spark
+SQL, `spark_sql`), and the Data Docs address filled in; the tables a dataset reads (`dataset_tables`, also for a virtual
 dataset's SQL); and the bundle's checksum that the prepare stamp records.
 """
 
@@ -15,6 +16,7 @@ import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import yaml
 
@@ -22,6 +24,7 @@ from dashboards.server.formats import DEFAULT_CURRENCY, DEFAULT_LANGUAGE, curren
 from dashboards.spec.i18n import localize
 from pipelines.lib.masked import masked_path
 from pipelines.lib.superset.layout import BUNDLE_DIR, SupersetError
+from pipelines.lib.superset.spark_sql import spark_dataset
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,12 @@ def _load_yaml_files(root: Path) -> dict[str, Any]:
 def warehouse_uri(warehouse: Path) -> str:
     """SQLAlchemy URI of the warehouse: ``duckdb:///`` + the absolute path."""
     return f"duckdb:///{Path(warehouse).resolve()}"
+
+
+def thrift_uri(host: str, port: int, user: str, schema: str = MART_SCHEMA) -> str:
+    """SQLAlchemy URI of a Spark Thrift server's schema for Superset: PyHive's ``hive://``
+    dialect (Superset's Spark SQL / Hive engine specs), SASL PLAIN as ``user``."""
+    return f"hive://{quote(user, safe='')}@{host}:{int(port)}/{schema}"
 
 
 #: DuckDB options forced on the registered warehouse whatever the YAML says: read-only
@@ -69,6 +78,7 @@ def build_bundle_zip(
     data_docs_url: str = DEFAULT_DATA_DOCS_URL,
     language: str = DEFAULT_LANGUAGE,
     currency: str = DEFAULT_CURRENCY,
+    spark_uri: str | None = None,
 ) -> Path:
     """Zip the YAML bundle for import, pointing its database at ``warehouse``.
 
@@ -79,6 +89,12 @@ def build_bundle_zip(
     labels and descriptions are written in ``language`` (``dashboards.spec.i18n``); a
     text its catalogue lacks stays in English and is logged, never a reason to stop. The
     text blocks name the reporting currency ``currency`` by its symbol.
+
+    ``spark_uri`` (`thrift_uri`): the dashboards read a Spark Thrift server instead of
+    ``warehouse``: the warehouse database is registered with that URI (no DuckDB connect
+    arguments), the masked copy is left out (it is a DuckDB file; SQL Lab of roles other
+    than Admin refuses a database that is not DuckDB, ``access_guard.py``), and every
+    dataset's SQL, metric and calculated column is transpiled to Spark SQL (`spark_dataset`).
     """
     if not re.fullmatch(r"(https?://|/)[^\s()<>\[\]]*", data_docs_url):
         raise SupersetError(
@@ -95,21 +111,32 @@ def build_bundle_zip(
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for rel, doc in docs.items():
+            masked = (
+                rel.startswith("databases/") and doc.get("database_name") == MASKED_DATABASE_NAME
+            )
+            if spark_uri is not None and masked:
+                continue
             if rel.startswith("databases/"):
                 doc = dict(doc)
-                masked = doc.get("database_name") == MASKED_DATABASE_NAME
-                doc["sqlalchemy_uri"] = warehouse_uri(
-                    masked_path(warehouse) if masked else warehouse
-                )
                 extra = dict(doc.get("extra") or {})
                 engine_params = dict(extra.get("engine_params") or {})
-                engine_params["connect_args"] = json.loads(json.dumps(READ_ONLY_CONNECT_ARGS))
+                if spark_uri is not None:
+                    doc["sqlalchemy_uri"] = spark_uri
+                    engine_params.pop("connect_args", None)
+                else:
+                    doc["sqlalchemy_uri"] = warehouse_uri(
+                        masked_path(warehouse) if masked else warehouse
+                    )
+                    connect_args = json.loads(json.dumps(READ_ONLY_CONNECT_ARGS))
+                    engine_params["connect_args"] = connect_args
                 extra["engine_params"] = engine_params
                 doc["extra"] = extra
                 doc["allow_dml"] = False
                 doc["allow_file_upload"] = False
             elif rel == "metadata.yaml":
                 doc = {**doc, "type": "assets"}
+            elif rel.startswith("datasets/") and spark_uri is not None:
+                doc = spark_dataset(doc)
             text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
             if rel.startswith("dashboards/"):
                 text = text.replace(DATA_DOCS_PLACEHOLDER, data_docs_url)

@@ -60,6 +60,7 @@ def _stamp(
     data_docs_url: str = DEFAULT_DATA_DOCS_URL,
     language: str = DEFAULT_LANGUAGE,
     currency: str = DEFAULT_CURRENCY,
+    spark_uri: str | None = None,
 ) -> dict[str, str]:
     """What a prepared state depends on; a change to any of it means prepare again."""
     return {
@@ -72,7 +73,7 @@ def _stamp(
             + SECURITY_FILE.read_bytes()
         ),
         "bundle": _bundle_hash(),
-        "warehouse": warehouse_uri(warehouse),
+        "warehouse": spark_uri or warehouse_uri(warehouse),
         "admin": username,
         "data_docs": data_docs_url,
         "metadata": _metadata_key(),
@@ -96,6 +97,7 @@ def prepare(
     data_docs_url: str = DEFAULT_DATA_DOCS_URL,
     language: str = DEFAULT_LANGUAGE,
     currency: str = DEFAULT_CURRENCY,
+    spark_uri: str | None = None,
 ) -> SupersetCredentials:
     """Get Superset ready to serve ``warehouse``: metadata DB, admin, database, dashboards.
 
@@ -108,11 +110,17 @@ def prepare(
     dashboards' titles, labels and descriptions; ``currency`` (``company.reporting_currency``):
     the symbol their text names. Returns the admin credentials for the CLI
     to show.
+
+    ``spark_uri`` (`thrift_uri`): the dashboards read that Spark Thrift server's marts
+    instead of ``warehouse`` (`build_bundle_zip`), for Admin only: there is no masked copy,
+    and the roles and row level security of ``dashboards/security.yaml`` are not applied
+    (those an earlier DuckDB prepare of this state applied stay as they were).
     """
     warehouse = Path(warehouse).resolve()
-    if not warehouse.exists():
-        raise FileNotFoundError(f"{warehouse} does not exist: build the warehouse first")
-    ensure_masked(warehouse)
+    if spark_uri is None:
+        if not warehouse.exists():
+            raise FileNotFoundError(f"{warehouse} does not exist: build the warehouse first")
+        ensure_masked(warehouse)
     problems = validate_bundle(BUNDLE_DIR) + validate_security(SECURITY_FILE, BUNDLE_DIR)
     if problems:
         raise SupersetError("dashboards bundle is invalid:\n  " + "\n  ".join(problems))
@@ -140,14 +148,16 @@ def prepare(
         data_docs_url=data_docs_url,
         language=language,
         currency=currency,
+        spark_uri=spark_uri,
     )
     # one Superset process for both (loading Superset costs seconds)
+    security = [str(SECURITY_FILE)] if spark_uri is None else []
     _run_superset(
-        ["python", str(IMPORT_SCRIPT), str(zip_path), creds.username, str(SECURITY_FILE)],
+        ["python", str(IMPORT_SCRIPT), str(zip_path), creds.username, *security],
         sdir,
-        what="dashboards bundle import, roles and row level security",
+        what="dashboards bundle import" + (", roles and row level security" if security else ""),
     )
-    stamp = _stamp(warehouse, creds.username, data_docs_url, language, currency)
+    stamp = _stamp(warehouse, creds.username, data_docs_url, language, currency, spark_uri)
     _write_private(sdir / "prepared.json", json.dumps(stamp) + "\n")
     return creds
 
@@ -235,6 +245,7 @@ def start(
     data_docs_dir: Path | None = None,
     language: str = DEFAULT_LANGUAGE,
     currency: str = DEFAULT_CURRENCY,
+    spark_uri: str | None = None,
 ) -> subprocess.Popen:
     """Start the Superset web server on 127.0.0.1:``port``; return once ``/health`` is OK.
 
@@ -249,12 +260,13 @@ def start(
     another warehouse, bundle or Superset build. The process leads its own session:
     ``stop`` (or ``os.killpg``) ends the whole group. ``data_docs_dir``: the GX Data Docs
     site it serves at ``/crmwh/data-docs/`` to the roles that may read it. Its
-    environment holds no secret (``_superset_env``).
+    environment holds no secret (``_superset_env``). ``spark_uri``: serve a Spark Thrift
+    server's marts instead of ``warehouse`` (`prepare`).
     """
     warehouse = Path(warehouse).resolve()
     sdir = superset_state_dir(state_dir)
     creds_user = os.environ.get("SUPERSET_ADMIN_USERNAME", "").strip() or "admin"
-    stamp = _stamp(warehouse, creds_user, data_docs_url, language, currency)
+    stamp = _stamp(warehouse, creds_user, data_docs_url, language, currency, spark_uri)
     if _read_stamp(sdir) != stamp or not _venv_current(venv_dir()):
         prepare(
             warehouse,
@@ -262,8 +274,10 @@ def start(
             data_docs_url=data_docs_url,
             language=language,
             currency=currency,
+            spark_uri=spark_uri,
         )
-    ensure_masked(warehouse)
+    if spark_uri is None:
+        ensure_masked(warehouse)
     ensure_port_free(port)
     log_path = sdir / "server.log"
     with open(log_path, "ab") as log:  # the child keeps its own copy of the descriptor
