@@ -78,13 +78,11 @@ def format_checks(language: str, currency: str = "RUB") -> dict[str, Any]:
     }
 
 
-def _render(served: Served, language: str, tmp: Path) -> dict[str, Any]:
-    """Import the bundle in ``language`` and render every dashboard in a browser session
-    switched to it; the script's report."""
-    from pipelines.lib import superset
-
-    superset.prepare(served.warehouse, served.state, language=language)
-    shots = SCREENSHOTS / language
+def browse(
+    base: str, username: str, password: str, language: str, shots: Path, tmp: Path
+) -> dict[str, Any]:
+    """Render every dashboard of the Superset at ``base`` in a browser session switched to
+    ``language``, screenshots into ``shots`` (emptied first); the script's report."""
     shots.mkdir(parents=True, exist_ok=True)
     for old in shots.glob("*.png"):
         old.unlink()
@@ -92,9 +90,9 @@ def _render(served: Served, language: str, tmp: Path) -> dict[str, Any]:
     checks.write_text(json.dumps(format_checks(language), ensure_ascii=False), encoding="utf-8")
     env = dict(
         os.environ,
-        SUPERSET_URL=served.base,
-        SUPERSET_USER=served.creds.username,
-        SUPERSET_PASSWORD=served.creds.password,
+        SUPERSET_URL=base,
+        SUPERSET_USER=username,
+        SUPERSET_PASSWORD=password,
         SCREENSHOT_DIR=str(shots),
         CHROMIUM=str(CHROMIUM),
         LANGUAGE=language,
@@ -113,6 +111,18 @@ def _render(served: Served, language: str, tmp: Path) -> dict[str, Any]:
     report = json.loads(lines[-1])
     report["returncode"], report["stderr"], report["shots"] = done.returncode, done.stderr, shots
     return report
+
+
+def _render(served: Served, language: str, tmp: Path) -> dict[str, Any]:
+    """Import the bundle in ``language`` and render every dashboard in a browser session
+    switched to it; the script's report."""
+    from pipelines.lib import superset
+
+    superset.prepare(served.warehouse, served.state, language=language)
+    creds = served.creds
+    return browse(
+        served.base, creds.username, creds.password, language, SCREENSHOTS / language, tmp
+    )
 
 
 def test_browser_renders_every_dashboard_in_both_languages(served: Served, tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from crmwh_tools.bench import free_port
 from pipelines.lib.dbt import dbt_env, dbt_executable
 from pipelines.lib.settings import Settings, load_settings
 from pipelines.lib.spark import check_requirements
@@ -275,3 +276,152 @@ def test_spark_marts_equal_duckdb_marts_row_by_row(engines: Engines, engine: str
     con.close()
     assert compared_rows > 500, compared_rows
     assert not differences, "\n".join(differences)
+
+
+# --------------------------------------------------------------------------- Superset
+# `crmwh serve --engine spark-thrift`: the dashboards over the cluster's Thrift server, on
+# the marts the `engines` fixture built there (nothing is built twice).
+
+#: metrics whose value over all rows picks among ties (`arg_max`, arbitrary on both
+#: engines): compared per the columns their charts group by
+TIE_GROUPS = {("manager_scorecard", "receivables_overdue"): "manager_name, team"}
+
+
+def _value(v: object) -> object:
+    """PyHive returns dates and timestamps as text, DuckDB as objects: both as text; numbers
+    as floats."""
+    if isinstance(v, Decimal):
+        return float(v)
+    if isinstance(v, dt.datetime):
+        v = _normalise(v)
+        return v.isoformat(sep=" ").removesuffix(".000000")  # type: ignore[union-attr]
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    if isinstance(v, str) and len(v) >= 19 and v[4] == "-" and v[10] == " ":
+        try:
+            return dt.datetime.fromisoformat(v).isoformat(sep=" ").removesuffix(".000000")
+        except ValueError:
+            return v
+    return v
+
+
+def _close(a: object, b: object) -> bool:
+    a, b = _value(a), _value(b)
+    if isinstance(a, float | int) and isinstance(b, float | int):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-6)
+    return a == b
+
+
+def _dataset_queries(name: str, duck: dict, spark: dict) -> list[tuple[str, str, str]]:
+    """(what, DuckDB query, Spark query) of a dataset: its rows, each metric, each
+    calculated column."""
+    import sqlglot
+
+    # Superset reads a `hive://` database's SQL in sqlglot's Hive dialect and writes it back
+    def superset_sql(sql: str) -> str:
+        return sqlglot.transpile(sql, read="hive", write="hive")[0]
+
+    def source(doc: dict, rewrite) -> str:  # noqa: ANN001
+        return f"({rewrite(doc['sql'])}) as t" if doc.get("sql") else f"marts.{name}"
+
+    d_src, s_src = source(duck, lambda s: s), source(spark, superset_sql)
+    out = [("rows", f"select * from {d_src}", f"select * from {s_src}")]
+    for dm, sm in zip(duck.get("metrics") or [], spark.get("metrics") or [], strict=True):
+        group = TIE_GROUPS.get((name, dm["metric_name"]))
+        by = f", {group} from {{}} group by {group}" if group else " from {}"
+        out.append((f"metric {dm['metric_name']}",
+                    f"select {dm['expression']}{by.format(d_src)}",
+                    f"select {superset_sql(sm['expression'])}{by.format(s_src)}"))  # fmt: skip
+    for dc, sc in zip(duck.get("columns") or [], spark.get("columns") or [], strict=True):
+        if dc.get("expression"):
+            out.append((f"column {dc['column_name']}",
+                         f"select {dc['expression']} from {d_src}",
+                         f"select {superset_sql(sc['expression'])} from {s_src}"))  # fmt: skip
+    return out
+
+
+def test_dashboard_datasets_on_the_thrift_server_equal_duckdb(
+    engines: Engines, thrift_cluster: tuple[Path, ServiceConfig]
+) -> None:
+    """Every dataset of the dashboards, as the Spark bundle writes it (and Superset reads it
+    back), on the Thrift server gives DuckDB's rows, metric values and calculated columns."""
+    import yaml
+    from pyhive import hive
+
+    from pipelines.lib.superset import BUNDLE_DIR
+    from pipelines.lib.superset.spark_sql import spark_dataset
+
+    _, cluster = thrift_cluster
+    con = duckdb.connect(str(engines.duckdb_file), read_only=True)
+    con.execute("set TimeZone = 'UTC'")
+    conn = hive.connect(host="127.0.0.1", port=cluster.thrift_port, username=cluster.user)
+    cursor = conn.cursor()
+    t0 = time.perf_counter()
+    differences, compared = [], 0
+    try:
+        for path in sorted((BUNDLE_DIR / "datasets").rglob("*.yaml")):
+            duck = yaml.safe_load(path.read_text(encoding="utf-8"))
+            queries = _dataset_queries(path.stem, duck, spark_dataset(duck))
+            for what, duck_sql, spark_sql in queries:
+                cursor.execute(spark_sql)
+                spark_rows = sorted(
+                    (tuple(map(_value, r)) for r in cursor.fetchall()), key=_sort_key
+                )
+                duck_rows = sorted(
+                    (tuple(map(_value, r)) for r in con.execute(duck_sql).fetchall()),
+                    key=_sort_key,
+                )  # fmt: skip
+                compared += 1
+                same = len(spark_rows) == len(duck_rows) and all(
+                    len(a) == len(b) and all(map(_close, a, b))
+                    for a, b in zip(duck_rows, spark_rows, strict=True)
+                )
+                if not same:
+                    first = next(
+                        ((a, b) for a, b in zip(duck_rows, spark_rows, strict=False) if a != b),
+                        (None, None),
+                    )
+                    differences.append(f"{path.stem} {what}: {len(duck_rows)} rows on DuckDB, "
+                                       f"{len(spark_rows)} on Spark; first difference {first}")  # fmt: skip
+    finally:
+        conn.close()
+        con.close()
+    print(f"\n{compared} dataset queries compared in {time.perf_counter() - t0:.1f}s")
+    assert compared > 100, compared
+    assert not differences, "\n".join(differences)
+
+
+def test_superset_renders_the_dashboards_from_the_thrift_server(
+    engines: Engines, thrift_cluster: tuple[Path, ServiceConfig], tmp_path: Path
+) -> None:
+    """Superset prepared and started as `crmwh serve --engine spark-thrift` does, on the
+    cluster's Thrift server: the five dashboards render in Chromium with no chart error."""
+    from pipelines.lib import superset
+    from tests.superset_api import DASHBOARD_SLUGS
+    from tests.test_browser import _missing_tools, browse
+
+    missing = _missing_tools()
+    assert not missing, f"browser test needs {missing}: run scripts/setup_browser.sh"
+    _, cluster = thrift_cluster
+    uri = superset.thrift_uri("127.0.0.1", cluster.thrift_port, cluster.user)
+    state = tmp_path / "state"
+    t0 = time.perf_counter()
+    creds = superset.prepare(tmp_path / "no.duckdb", state, language="en", spark_uri=uri)
+    port = free_port()
+    proc = superset.start(tmp_path / "no.duckdb", state, port, language="en", spark_uri=uri)
+    t1 = time.perf_counter()
+    try:
+        report = browse(f"http://127.0.0.1:{port}", creds.username, creds.password, "en",
+                        tmp_path / "shots", tmp_path)  # fmt: skip
+    finally:
+        superset.stop(proc)
+    t2 = time.perf_counter()
+    dashboards = report["dashboards"]
+    print(f"\nsuperset over spark-thrift: prepare and start {t1 - t0:.1f}s, five dashboards "
+          f"{t2 - t1:.1f}s: " + ", ".join(f"{d['slug']} {d['charts']} charts "
+                                         f"{d['renderSeconds']:.1f}s" for d in dashboards))  # fmt: skip
+    assert {d["slug"] for d in dashboards} == DASHBOARD_SLUGS
+    assert all(d["charts"] > 0 and d["chartRequests"] >= d["charts"] for d in dashboards)
+    assert sum(d["charts"] for d in dashboards) >= 50
+    assert report["errors"] == [], report["errors"]
+    assert report["returncode"] == 0, report["stderr"][-3000:]

@@ -56,6 +56,11 @@ def test_rewrites_where_sqlglot_would_change_the_meaning_on_spark() -> None:
     assert to_spark("round(epoch(cast(now() as timestamp) - max(t)) / 3600.0, 1)") == (
         "ROUND((UNIX_TIMESTAMP(CAST(NOW() AS TIMESTAMP_NTZ)) - UNIX_TIMESTAMP(MAX(t))) / 3600.0, 1)"
     )
+    # 1.0 is a decimal on Spark, and quotients of decimals are rounded to 6 places
+    assert to_spark("sum(won) * 1.0 / nullif(count(*), 0)") == (
+        "CAST(SUM(won) AS DOUBLE) / NULLIF(COUNT(*), 0)"
+    )
+    assert to_spark("a * 1.05") == "a * 1.05"
     assert to_spark("arg_max(a, b)") == "MAX_BY(a, b)"
     assert to_spark("strftime(d, '%Y-%m-%d')") == "DATE_FORMAT(d, 'yyyy-MM-dd')"
     with pytest.raises(ValueError, match="one SQL statement"):

@@ -10,6 +10,8 @@ something else on Spark:
   into a ``percentile_cont(x, 0.5)`` that Spark rejects; ``percentile`` survives that;
 - a back-reference ``\\1`` in ``regexp_replace``'s replacement becomes ``$1`` (Java's
   syntax; on Spark ``\\1`` is a literal ``1``);
+- ``x * 1.0`` (DuckDB's way to a fractional quotient) becomes ``cast(x as double)``: on
+  Spark ``1.0`` is a decimal, and a quotient of decimals is rounded to 6 places;
 - ``epoch(a - b)`` of two timestamps becomes ``unix_timestamp(a) - unix_timestamp(b)``
   (Spark's ``unix_timestamp`` takes a timestamp, not the interval of a difference).
 
@@ -44,6 +46,11 @@ def _spark_rewrites(node: exp.Expression) -> exp.Expression:
         if isinstance(replacement, exp.Literal) and replacement.is_string:
             text = _BACKREFERENCE.sub(r"$\1", replacement.this)
             node.set("replacement", exp.Literal.string(text))
+        return node
+    if isinstance(node, exp.Mul):
+        for one, other in ((node.expression, node.this), (node.this, node.expression)):
+            if isinstance(one, exp.Literal) and not one.is_string and one.this == "1.0":
+                return exp.Cast(this=other, to=exp.DataType.build("double"))
         return node
     if isinstance(node, (exp.TimeToUnix, exp.UnixSeconds)) and isinstance(node.this, exp.Sub):
         later, earlier = node.this.this, node.this.expression
