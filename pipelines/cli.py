@@ -386,7 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument("--pg-port", type=int, default=5433, help="PostgreSQL port (--reports)")
     p.add_argument("--redis-port", type=int, default=6380, help="Redis port (--reports)")
-    p.add_argument("--engine", choices=["duckdb", "spark-thrift"],
+    p.add_argument("--engine", choices=DBT_ENGINES,
                    help="what the dashboards read (default: settings.yml dbt.engine): duckdb, "
                         "the published warehouse file; spark-thrift, the marts of the Spark "
                         "Thrift server of settings.yml spark: (Admin only)")  # fmt: skip

@@ -308,7 +308,7 @@ def serve_spark_uri(settings: Settings, engine: str | None = None) -> str | None
     from pipelines.lib import superset
     from pipelines.lib.spark import ThriftTarget
 
-    chosen = str(engine or settings.section("dbt").get("engine") or "duckdb").strip().lower()
+    chosen = (engine or settings.dbt_engine).strip().lower()
     if chosen == "duckdb":
         return None
     if chosen != "spark-thrift":
