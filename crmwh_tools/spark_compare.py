@@ -19,7 +19,8 @@ CENT = Decimal("0.01")
 MICRO = Decimal("0.000001")
 
 
-def _normalise(value: object) -> object:
+def normalise(value: object) -> object:
+    """One representation per value across engines (see the module docstring)."""
     if isinstance(value, Decimal):
         return value.quantize(CENT if value.as_tuple().exponent >= -2 else MICRO)
     if isinstance(value, dt.datetime) and value.tzinfo is not None:
@@ -27,7 +28,8 @@ def _normalise(value: object) -> object:
     return value
 
 
-def _sort_key(row: tuple) -> tuple:
+def sort_key(row: tuple) -> tuple:
+    """A total order over rows of mixed types and nulls (floats to 3 places)."""
     return tuple(
         (0, "") if v is None else (1, f"{v:.3f}") if isinstance(v, float) else (1, str(v))
         for v in row
@@ -45,8 +47,8 @@ def same_value(a: object, b: object) -> bool:
 
 def sorted_rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple]:
     return sorted(
-        (tuple(_normalise(v) for v in row) for row in con.execute(sql).fetchall()),
-        key=_sort_key,
+        (tuple(normalise(v) for v in row) for row in con.execute(sql).fetchall()),
+        key=sort_key,
     )
 
 

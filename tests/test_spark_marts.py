@@ -28,6 +28,7 @@ import duckdb
 import pytest
 
 from crmwh_tools.bench import free_port
+from crmwh_tools.spark_compare import compare_marts, duckdb_marts, normalise, sort_key
 from pipelines.lib.dbt import dbt_env, dbt_executable
 from pipelines.lib.settings import Settings, load_settings
 from pipelines.lib.spark import check_requirements
@@ -42,8 +43,6 @@ MODELS_ONLY = ["--exclude-resource-type", "test", "--exclude-resource-type", "un
 # tests run on DuckDB in the other test modules, and can run on Spark through
 # `crmwh run --engine spark`), and every table of schema `marts` is compared.
 EXPECTED_MARTS = sorted(p.stem for p in (ROOT / "dbt_project/models/marts").glob("*/*.sql"))
-CENT = Decimal("0.01")
-MICRO = Decimal("0.000001")
 
 
 @dataclass
@@ -157,38 +156,6 @@ def engines(
     return Engines(duck, marts, seconds, logs, settings)
 
 
-def _normalise(value: object) -> object:
-    """One representation per value across engines: money to the cent, other decimals to
-    1e-6, timestamps naive (Spark writes UTC-adjusted instants; its session zone is UTC)."""
-    if isinstance(value, Decimal):
-        return value.quantize(CENT if value.as_tuple().exponent >= -2 else MICRO)
-    if isinstance(value, dt.datetime) and value.tzinfo is not None:
-        return value.astimezone(dt.UTC).replace(tzinfo=None)
-    return value
-
-
-def _sort_key(row: tuple) -> tuple:
-    return tuple(
-        (0, "") if v is None else (1, f"{v:.3f}") if isinstance(v, float) else (1, str(v))
-        for v in row
-    )
-
-
-def _same(a: object, b: object) -> bool:
-    if isinstance(a, float) or isinstance(b, float):
-        if a is None or b is None:
-            return False
-        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-6)
-    return a == b
-
-
-def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple]:
-    return sorted(
-        (tuple(_normalise(v) for v in row) for row in con.execute(sql).fetchall()),
-        key=_sort_key,
-    )
-
-
 SPARK_ENGINES = ["spark", "spark-thrift"]
 
 
@@ -230,50 +197,11 @@ def test_the_thrift_build_is_a_dagster_run_that_records_the_served_marts(engines
 @pytest.mark.parametrize("engine", SPARK_ENGINES)
 def test_spark_marts_equal_duckdb_marts_row_by_row(engines: Engines, engine: str):
     con = duckdb.connect(str(engines.duckdb_file), read_only=True)
-    con.execute("set TimeZone = 'UTC'")
-    tables = [r[0] for r in con.execute(
-        "select table_name from information_schema.tables where table_schema = 'marts' "
-        "and table_type = 'BASE TABLE' order by 1").fetchall()]  # fmt: skip
-    assert tables == EXPECTED_MARTS
-    differences, compared_rows = [], 0
-    for table in tables:
-        folder = engines.spark_marts[engine] / table
-        if not folder.is_dir():
-            differences.append(f"{table}: not built on Spark")
-            continue
-        duck_cols = [r[0] for r in con.execute(f"describe marts.{table}").fetchall()]
-        # a partitioned table (incremental models on Spark) keeps its partition column in
-        # the folder names (`paid_on=2025-01-03/`) and last in its schema: read it back
-        # from there and compare in DuckDB's column order
-        files = sorted(str(p) for p in folder.rglob("*.parquet"))
-        if not files:
-            spark_rows, spark_cols = [], duck_cols
-        else:
-            source = f"read_parquet({files!r}, hive_partitioning = true)"
-            spark_cols = [r[0] for r in con.execute(f"describe select * from {source}").fetchall()]
-            if sorted(spark_cols) == sorted(duck_cols):
-                listed = ", ".join(f'"{c}"' for c in duck_cols)
-                spark_rows = _rows(con, f"select {listed} from {source}")
-        if sorted(spark_cols) != sorted(duck_cols):
-            differences.append(f"{table}: columns {spark_cols} on Spark, {duck_cols} on DuckDB")
-            continue
-        duck_rows = _rows(con, f"select * from marts.{table}")
-        if len(spark_rows) != len(duck_rows):
-            differences.append(
-                f"{table}: {len(spark_rows)} rows on Spark, {len(duck_rows)} on DuckDB"
-            )
-            continue
-        for d_row, s_row in zip(duck_rows, spark_rows, strict=True):
-            bad = [
-                f"{col}: duckdb={d!r} spark={s!r}"
-                for col, d, s in zip(duck_cols, d_row, s_row, strict=True)
-                if not _same(d, s)
-            ]
-            if bad:
-                differences.append(f"{table}: first differing row: " + "; ".join(bad[:6]))
-                break
-        compared_rows += len(duck_rows)
-    con.close()
+    try:
+        assert duckdb_marts(con) == EXPECTED_MARTS
+    finally:
+        con.close()
+    differences, compared_rows = compare_marts(engines.duckdb_file, engines.spark_marts[engine])
     assert compared_rows > 500, compared_rows
     assert not differences, "\n".join(differences)
 
@@ -293,7 +221,7 @@ def _value(v: object) -> object:
     if isinstance(v, Decimal):
         return float(v)
     if isinstance(v, dt.datetime):
-        v = _normalise(v)
+        v = normalise(v)
         return v.isoformat(sep=" ").removesuffix(".000000")  # type: ignore[union-attr]
     if isinstance(v, dt.date):
         return v.isoformat()
@@ -365,11 +293,11 @@ def test_dashboard_datasets_on_the_thrift_server_equal_duckdb(
             for what, duck_sql, spark_sql in queries:
                 cursor.execute(spark_sql)
                 spark_rows = sorted(
-                    (tuple(map(_value, r)) for r in cursor.fetchall()), key=_sort_key
+                    (tuple(map(_value, r)) for r in cursor.fetchall()), key=sort_key
                 )
                 duck_rows = sorted(
                     (tuple(map(_value, r)) for r in con.execute(duck_sql).fetchall()),
-                    key=_sort_key,
+                    key=sort_key,
                 )  # fmt: skip
                 compared += 1
                 same = len(spark_rows) == len(duck_rows) and all(

@@ -266,7 +266,7 @@ def start(settings: Settings, config: ServiceConfig) -> str:
                    "--hiveconf", f"hive.server2.thrift.bind.host={HOST}",
                    "--hiveconf", f"hive.exec.scratchdir={home / 'local/hive'}",
                    "--hiveconf", f"hive.exec.local.scratchdir={home / 'local/hive-local'}",
-                   "--hiveconf", f"hive.downloaded.resources.dir={home / 'local/hive-resources'}"]))  # fmt: skip
+                   "--hiveconf", f"hive.downloaded.resources.dir={home / 'local'}/${{hive.session.id}}_resources"]))  # fmt: skip
     for name, cls, inst, args in steps:
         done = _daemon(home, *args)
         if not _running_pid(_pid_file(home, cls, inst)):
