@@ -48,16 +48,21 @@ if [[ -e "$venv" ]] && ! "$venv/bin/python" -c 'import sys; v = sys.version_info
     echo "setup_superset: $venv has no usable python 3.11; recreating it"
     rm -rf "$venv"
 fi
-if command -v uv >/dev/null 2>&1; then
+# uv: on PATH, else where `make setup` installs it (pip --user)
+uv="$(command -v uv || true)"
+[[ -z "$uv" && -x "$HOME/.local/bin/uv" ]] && uv="$HOME/.local/bin/uv"
+if [[ -n "$uv" ]]; then
     echo "setup_superset: installing $(grep -c '==' "$lock") pinned packages into $venv with uv"
-    [[ -x "$venv/bin/python" ]] || uv venv --quiet --python "$python" "$venv"
+    [[ -x "$venv/bin/python" ]] || "$uv" venv --quiet --python "$python" "$venv"
     # `sync` makes the venv exactly the lock (removes strays); bytecode is compiled up
     # front because the CLI runs with PYTHONDONTWRITEBYTECODE on some machines, which
     # would otherwise double every `superset` start-up.
-    uv pip sync --quiet --compile-bytecode --python "$venv/bin/python" "$lock"
+    "$uv" pip sync --quiet --compile-bytecode --python "$venv/bin/python" "$lock"
 else
     echo "setup_superset: installing $(grep -c '==' "$lock") pinned packages into $venv with pip"
     [[ -x "$venv/bin/python" ]] || "$python" -m venv "$venv"
+    # a venv made by uv has no pip
+    "$venv/bin/python" -m pip --version >/dev/null 2>&1 || "$venv/bin/python" -m ensurepip --quiet
     "$venv/bin/python" -m pip install --quiet --upgrade pip
     "$venv/bin/python" -m pip install --quiet --no-deps --requirement "$lock"
     "$venv/bin/python" -m compileall -q -j 0 "$venv/lib" >/dev/null || true

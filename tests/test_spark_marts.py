@@ -253,7 +253,12 @@ def _dataset_queries(name: str, duck: dict, spark: dict) -> list[tuple[str, str,
         return f"({rewrite(doc['sql'])}) as t" if doc.get("sql") else f"marts.{name}"
 
     d_src, s_src = source(duck, lambda s: s), source(spark, superset_sql)
-    out = [("rows", f"select * from {d_src}", f"select * from {s_src}")]
+    # rows by the dataset's columns, named: a table partitioned on Spark (the incremental
+    # facts) keeps its partition column last, so `select *` orders columns differently
+    cols = [c["column_name"] for c in duck.get("columns") or [] if not c.get("expression")]
+    d_cols = ", ".join(f'"{c}"' for c in cols) or "*"
+    s_cols = ", ".join(f"`{c}`" for c in cols) or "*"
+    out = [("rows", f"select {d_cols} from {d_src}", f"select {s_cols} from {s_src}")]
     for dm, sm in zip(duck.get("metrics") or [], spark.get("metrics") or [], strict=True):
         group = TIE_GROUPS.get((name, dm["metric_name"]))
         by = f", {group} from {{}} group by {group}" if group else " from {}"

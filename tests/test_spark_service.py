@@ -9,10 +9,12 @@ and no port is open.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from pipelines.lib.settings import load_settings
@@ -149,6 +151,11 @@ def test_a_thrift_server_that_dies_mid_run_fails_the_run_naming_it(tmp_path: Pat
         "CRMWH_PATHS__WAREHOUSE": str(tmp_path / "warehouse.duckdb"),
     }
     (tmp_path / "landing").mkdir()  # no files: the job goes straight to dbt
+    served = tmp_path / "warehouse.duckdb"  # a served DuckDB warehouse the run must not touch
+    con = duckdb.connect(str(served))
+    con.execute("create schema marts; create table marts.t as select 42 as v")
+    con.close()
+    before = hashlib.sha256(served.read_bytes()).hexdigest()
     settings = load_settings(environ=env)
     config = cluster_on_free_ports(cores=1, memory="1g")
     env["CRMWH_SPARK__THRIFT_PORT"] = str(config.thrift_port)
@@ -181,3 +188,4 @@ def test_a_thrift_server_that_dies_mid_run_fails_the_run_naming_it(tmp_path: Pat
     assert "dbt errors and failed checks of this run follow from it" in summary
     assert len(summary.strip().splitlines()) <= 4, summary  # one cause, not one line a node
     assert "FAILED" in summary
+    assert hashlib.sha256(served.read_bytes()).hexdigest() == before
