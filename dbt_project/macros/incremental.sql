@@ -159,12 +159,14 @@
         ) as changed
     )
     {%- elif partition_expr %}
+    {#- by name: a partitioned table keeps its partition column last, the model does not -#}
+    {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='quoted') | join(', ') %}
     select * from {{ fresh }}
     where {{ partition_expr }} in (
         select {{ partition_expr }} from (
-            (select * from {{ fresh }} except select * from {{ this }})
+            (select {{ columns }} from {{ fresh }} except select {{ columns }} from {{ this }})
             union all
-            (select * from {{ this }} except select * from {{ fresh }})
+            (select {{ columns }} from {{ this }} except select {{ columns }} from {{ fresh }})
         ) as changed
     )
     {%- else %}
