@@ -87,6 +87,7 @@ from typing import Any
 import duckdb
 
 from pipelines.lib.settings import PROJECT_ROOT, load_settings
+from pipelines.lib.superset.api import api_request
 
 SCALES = ("small", "medium", "large")
 MARKER = ".bench-complete.json"
@@ -813,18 +814,6 @@ def measure_checks(paths: Paths, repeat: int = 1) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- dashboards
-
-
-def api_request(url: str, method: str, body: Any = None, token: str = "") -> urllib.request.Request:
-    """A request to Superset's REST API: ``body`` (if any) sent as JSON, the JWT ``token``
-    (if any) as the bearer. The test suite's API client builds its requests here too."""
-    req = urllib.request.Request(url, method=method)
-    if body is not None:
-        req.data = json.dumps(body).encode()
-        req.add_header("Content-Type", "application/json")
-    if token:
-        req.add_header("Authorization", f"Bearer {token}")
-    return req
 
 
 class _Api:

@@ -6,8 +6,6 @@ itself (``served``) is in conftest.py so that one server serves the whole sessio
 
 from __future__ import annotations
 
-import http.cookiejar
-import json
 import subprocess
 import urllib.error
 import urllib.parse
@@ -16,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from crmwh_tools.bench import api_request
 from pipelines.lib import superset
+from pipelines.lib.superset.api import SupersetApi
 
 DASHBOARD_SLUGS = {"executive", "marketing", "sales-funnel", "finance", "data-quality"}
 
@@ -26,59 +24,9 @@ def rison_eq(column: str, value: str) -> str:
     return urllib.parse.quote(f"(filters:!((col:{column},opr:eq,value:'{value}')),page_size:100)")
 
 
-class Api:
-    """Superset's REST API as one user: JWT login, a cookie jar for the CSRF session."""
-
-    def __init__(self, base: str) -> None:
-        self.base = base
-        self.token = ""
-        self.csrf = ""
-        self.cookies = http.cookiejar.CookieJar()
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.cookies))
-        self.last_headers: Any = None
-
-    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        req = api_request(self.base + path, method, body, self.token)
-        if self.csrf and method != "GET":
-            req.add_header("X-CSRFToken", self.csrf)
-            req.add_header("Referer", self.base + "/")
-        try:
-            with self.opener.open(req, timeout=120) as resp:
-                self.last_headers = resp.headers
-                raw = resp.read()
-                try:
-                    return resp.status, json.loads(raw or b"null")
-                except ValueError:
-                    return resp.status, raw.decode("utf-8", "replace")
-        except urllib.error.HTTPError as exc:
-            self.last_headers = exc.headers
-            raw = exc.read()
-            try:
-                return exc.code, json.loads(raw)
-            except ValueError:
-                return exc.code, raw.decode("utf-8", "replace")
-
-    def login(self, username: str, password: str) -> None:
-        status, body = self.call(
-            "POST",
-            "/api/v1/security/login",
-            {"username": username, "password": password, "provider": "db", "refresh": False},
-        )
-        assert status == 200, body
-        self.token = body["access_token"]
-        status, body = self.call("GET", "/api/v1/security/csrf_token/")
-        assert status == 200, body
-        self.csrf = body["result"]
-
-    def dashboards(self) -> list[dict[str, Any]]:
-        status, body = self.call("GET", "/api/v1/dashboard/?q=(page_size:100)")
-        assert status == 200, body
-        return body["result"]
-
-    def charts_of(self, dashboard_id: int | str) -> list[dict[str, Any]]:
-        status, body = self.call("GET", f"/api/v1/dashboard/{dashboard_id}/charts")
-        assert status == 200, body
-        return body["result"]
+class Api(SupersetApi):
+    """Superset's REST API as one user (`pipelines.lib.superset.api.SupersetApi`: JWT
+    login, a cookie jar for the CSRF session), with the lookups the tests need."""
 
     def dataset_id(self, table_name: str) -> int:
         status, body = self.call("GET", f"/api/v1/dataset/?q={rison_eq('table_name', table_name)}")

@@ -11,6 +11,7 @@ is tests/test_browser.py.
 from __future__ import annotations
 
 import json
+import os
 import re
 import runpy
 import shutil
@@ -577,6 +578,110 @@ def test_analyst_reads_contacts_only_masked(
 # --------------------------------------------------------------------------- refresh
 
 
+CACHE_SCRIPT = """
+import os, runpy, sys
+from werkzeug.utils import import_string
+config = runpy.run_path(sys.argv[1])
+data_cache = config["DATA_CACHE_CONFIG"]
+cls = import_string(data_cache["CACHE_TYPE"])  # as flask-caching resolves it
+from crmwh_published_cache import served_version
+c = cls(default_timeout=data_cache["CACHE_DEFAULT_TIMEOUT"])
+c.set("k", 1)
+assert c.get("k") == 1 and c.has("k")
+assert c.add("k", 2) is False and c.get("k") == 1  # add keeps a live entry
+assert c.get_many("k", "x") == [1, None]
+served = os.environ["CRMWH_SERVED_FILES"].split(os.pathsep)[0]
+before = served_version()
+with open(served + ".new", "wb") as f:
+    f.write(b"the next version")
+os.replace(served + ".new", served)  # a publish
+assert served_version() != before
+assert c.get("k") is None and not c.has("k") and c.get_many("k") == [None]
+c.set("k", 3)
+assert c.get("k") == 3
+print(cls.__name__, data_cache["CACHE_DEFAULT_TIMEOUT"])
+"""
+
+
+def test_chart_cache_keys_follow_the_published_version(tmp_path: Path) -> None:
+    """Superset's chart-data cache as superset_config configures it (in Superset's venv):
+    an entry is read back within a version; once a new file replaces the served one (a
+    publish), no entry of the older version is read, and the new version caches again."""
+    superset._ensure_secret_key(tmp_path)
+    served = tmp_path / "warehouse.duckdb"
+    served.write_bytes(b"the first version")
+    env = {
+        "PATH": os.environ["PATH"],
+        "CRMWH_SUPERSET_STATE": str(tmp_path),
+        # the masked copy does not exist: a missing file is part of the version too
+        "CRMWH_SERVED_FILES": os.pathsep.join([str(served), str(tmp_path / "masked.duckdb")]),
+    }
+    out = subprocess.run(
+        [str(superset.venv_dir() / "bin" / "python"), "-c", CACHE_SCRIPT, str(superset.CONFIG_FILE)],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().splitlines()[-1] == f"PublishedVersionCache {24 * 3600}"
+
+
+def test_serve_warms_every_chart_for_each_published_version(served: Served, tmp_path: Path) -> None:
+    """`crmwh serve`'s cache warmer (`watch_and_warm`, on the served server): at start every
+    chart of every dashboard is computed into Superset's cache, so each answers from it;
+    a publish (a new file `os.replace`d over the served one) makes a new version, which
+    the warmer computes again, so the charts answer from the cache for it too."""
+    from pipelines.lib.masked import masked_path
+    from pipelines.lib.superset.api import SupersetApi
+    from pipelines.lib.superset.warm import watch_and_warm
+
+    api = served.admin()
+    pairs = sum(len(api.charts_of(d["id"])) for d in api.dashboards())
+    charts = _all_charts(api)
+    lines: list[str] = []
+    stopping = threading.Event()
+
+    def login() -> SupersetApi:
+        client = SupersetApi(served.base)
+        client.login(served.creds.username, served.creds.password)
+        return client
+
+    def wait_for(n: int) -> str:
+        deadline = time.monotonic() + 600
+        while len(lines) < n and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(lines) >= n, lines
+        return lines[n - 1]
+
+    def uncached() -> list[str]:
+        out = []
+        for chart in charts:
+            status, body = api.call("GET", f"/api/v1/chart/{chart['id']}/data/")
+            assert status == 200, (chart["slice_name"], body)
+            if not all(r["is_cached"] for r in body["result"]):
+                out.append(chart["slice_name"])
+        return out
+
+    paths = [served.warehouse, masked_path(served.warehouse)]
+    warmer = threading.Thread(target=watch_and_warm, args=(paths, login, stopping),
+                              kwargs={"interval": 0.5, "say": lines.append}, daemon=True)  # fmt: skip
+    warmer.start()
+    try:
+        first = wait_for(1)
+        assert first.startswith(f"Cache:     {pairs} charts of the dashboards cached"), first
+        assert "failed" not in first, first
+        assert uncached() == []
+        copy = tmp_path / "published.duckdb"  # the same tables, a new file: a new version
+        shutil.copy2(served.warehouse, copy)
+        os.replace(copy, served.warehouse)
+        second = wait_for(2)
+        assert second.startswith(f"Cache:     {pairs} charts"), second
+        assert uncached() == []
+    finally:
+        stopping.set()
+        warmer.join(timeout=60)
+    print(f"\n{first.strip()}; after a publish: {second.split(':', 1)[1].strip()}")
+    assert len(lines) == 2, lines  # one warm-up per version, none while nothing changed
+
+
 def _land_a_new_export(landing: Path) -> Path:
     """A later Bitrix deals export: the latest one minus its last deal (a new file, new
     checksum, so the run ingests it, rebuilds and publishes)."""
@@ -590,9 +695,20 @@ def _land_a_new_export(landing: Path) -> Path:
 def test_zero_chart_errors_while_a_refresh_publishes(served: Served, tmp_path: Path) -> None:
     """`crmwh run` over a landing folder with a new export builds a new warehouse and swaps
     it over the served file while 3 clients fetch chart data (several charts, uncached) in
-    a loop: not one chart request may fail, and the swap happens while they query."""
+    a loop: not one chart request may fail, and the swap happens while they query. A chart
+    answered from Superset's cache before the publish answers with the new version's value
+    after it (the cache is keyed by the published version), and from the cache again."""
     api = served.admin()
     charts = _all_charts(api)
+    as_of = next(c for c in charts if c["slice_name"] in served_texts({"Data as of"}))
+
+    def as_of_value() -> tuple[Any, bool]:
+        status, body = api.call("GET", f"/api/v1/chart/{as_of['id']}/data/")  # cache allowed
+        assert status == 200, body
+        return body["result"][0]["data"], body["result"][0]["is_cached"]
+
+    old, _ = as_of_value()
+    assert as_of_value() == (old, True), "the chart-data cache does not answer"
     picked = [
         c
         for c in charts
@@ -671,6 +787,9 @@ def test_zero_chart_errors_while_a_refresh_publishes(served: Served, tmp_path: P
     )
     assert before > 0 and after >= len(picked), (before, after)
     assert errors == [], errors[:10]
+    new, _ = as_of_value()
+    assert new != old, f"the cached value of the old version was served after the publish: {old}"
+    assert as_of_value() == (new, True)
     # the new export was ingested by that run (recorded in the manifest by checksum)
     manifest = "".join(
         p.read_text("utf-8", "replace") for p in (data / "manifest").rglob("*") if p.is_file()

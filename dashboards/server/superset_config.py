@@ -12,6 +12,7 @@ with a key that anybody could guess.
 from __future__ import annotations
 
 import os
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -208,10 +209,21 @@ CRMWH_LOGIN_FAILURE_LIMITS = dict(_web_security.DEFAULT_LOGIN_LIMITS)
 # roles may open them (Finance is the one non-admin role that sees raw contacts).
 CRMWH_DATA_DOCS_ROLES = {"Admin", "Finance"}
 
-# Small local instance: no Celery, in-process caches. Chart results are cached for five
-# minutes, so a newly published warehouse shows on dashboards within that time.
+# Small local instance: no Celery, in-process caches. Chart results are kept for a day
+# under keys prefixed by the published warehouse version (published_cache.py): a publish
+# makes every older entry unreadable at once, and `crmwh serve` warms the dashboards'
+# charts for the new version. Datasets whose SQL reads the clock set their own
+# cache_timeout (dashboards/spec). With no served file (a Spark Thrift server's marts),
+# nothing marks a new version: results are kept five minutes, Superset's default.
+_published_cache = _load_sibling("published_cache")
+sys.modules["crmwh_published_cache"] = _published_cache
+_VERSIONED = bool(os.environ.get(_published_cache.SERVED_FILES_ENV))
 CACHE_CONFIG = {"CACHE_TYPE": "SimpleCache", "CACHE_DEFAULT_TIMEOUT": 300}
-DATA_CACHE_CONFIG = {"CACHE_TYPE": "SimpleCache", "CACHE_DEFAULT_TIMEOUT": 300}
+DATA_CACHE_CONFIG = {
+    "CACHE_TYPE": "crmwh_published_cache.PublishedVersionCache",
+    "CACHE_DEFAULT_TIMEOUT": 24 * 3600 if _VERSIONED else 300,
+    "CACHE_THRESHOLD": 2000,
+}
 ROW_LIMIT = 50000
 # Query limits, enforced by a watchdog that interrupts the DuckDB query (access_guard.py):
 # SQL Lab queries stop after SQLLAB_TIMEOUT seconds (CRMWH_SQLLAB_TIMEOUT in the server's

@@ -24,6 +24,10 @@ import yaml
 NAMESPACE = uuid.UUID("0b6f4a8e-3c2d-4d8e-9a51-6c1f3e0d2b7a")
 DATABASE_UUID = "5a0ab41e-e961-4292-a7ff-f69ced54c507"
 NO_FILTER = "No filter"
+#: SQL that reads the clock: a dataset using it is cached this long (seconds), not for the
+#: server's default day, since its values change without a publish
+READS_CLOCK = re.compile(r"\b(now\s*\(|current_date|current_timestamp|today\s*\()", re.I)
+CLOCK_CACHE_TIMEOUT = 300
 
 # --------------------------------------------------------------------------- units
 # How a measure is written, by what it measures: one format per unit, so a metric reads
@@ -124,6 +128,12 @@ class Dataset:
     def has(self, name: str) -> bool:
         return any(c.name == name for c in self.columns)
 
+    def reads_clock(self) -> bool:
+        """Its SQL, a metric or a calculated column reads the current time."""
+        texts = [self.sql or ""] + [m.expression for m in self.metrics]
+        texts += [c.expression or "" for c in self.columns]
+        return any(READS_CLOCK.search(text) for text in texts)
+
     def to_yaml(self) -> dict[str, Any]:
         return {
             "table_name": self.table_name,
@@ -131,7 +141,7 @@ class Dataset:
             "description": self.description,
             "default_endpoint": None,
             "offset": 0,
-            "cache_timeout": None,
+            "cache_timeout": CLOCK_CACHE_TIMEOUT if self.reads_clock() else None,
             "catalog": None,
             "schema": "marts",
             "sql": self.sql,

@@ -135,9 +135,11 @@ def services(
     dagster: bool = True,
     dagster_write: bool = False,
     reports_env: Mapping[str, str] | None = None,
+    spark: bool = False,
 ) -> list[Service]:
     """The process list of `crmwh serve` with these flags; ``reports_env``: the reports
-    mode's variables (`reports.reports_env`), None without ``--reports``.
+    mode's variables (`reports.reports_env`), None without ``--reports``; ``spark``: the
+    dashboards read a Spark Thrift server (no served file keys the chart cache).
 
     Every Superset process (web server, Celery worker and beat) gets Superset's
     environment plus ``reports_env``; Redis and the Dagster UI get neither."""
@@ -154,6 +156,7 @@ def services(
             docs_dir(settings.data_dir),
             language=settings.dashboards_language,
             currency=settings.reporting_currency,
+            warehouse=None if spark else settings.warehouse_path,
         ),
         **extra,
     }
@@ -254,7 +257,7 @@ def serve(
                 currency=settings.reporting_currency,
                 spark_uri=spark_uri,
             )
-        listed = services(settings, **flags)
+        listed = services(settings, **flags, spark=spark_uri is not None)
         state = Path(settings.state_dir)
         state.mkdir(parents=True, exist_ok=True)
         (state / "Procfile").write_text(procfile(listed), encoding="utf-8")
@@ -278,6 +281,8 @@ def serve(
             print("Press Ctrl+C to stop.", flush=True)
 
         def after_health(stopping: threading.Event) -> None:
+            if spark_uri is None:  # chart results cached for each published version
+                _start_cache_warmer(warehouse, f"http://127.0.0.1:{port}", creds, stopping)
             if stack is None:
                 return
             rdir = stack.rdir
@@ -296,6 +301,32 @@ def serve(
     finally:
         if stack is not None:
             stack.stop()
+
+
+def _start_cache_warmer(
+    warehouse: Path, base_url: str, creds: Any, stopping: threading.Event
+) -> threading.Thread:
+    """A thread that warms Superset's chart cache now and after every publish of
+    ``warehouse`` (`pipelines.lib.superset.warm`), until ``stopping`` is set."""
+    from pipelines.lib.masked import masked_path
+    from pipelines.lib.superset.api import SupersetApi
+    from pipelines.lib.superset.warm import watch_and_warm
+
+    def login() -> SupersetApi:
+        api = SupersetApi(base_url, timeout=300)
+        api.login(creds.username, creds.password)
+        return api
+
+    def say(line: str) -> None:
+        print(line, flush=True)
+
+    paths = [warehouse, masked_path(warehouse)]
+    thread = threading.Thread(
+        target=watch_and_warm, args=(paths, login, stopping), kwargs={"say": say},
+        name="crmwh-serve-cache", daemon=True,
+    )  # fmt: skip
+    thread.start()
+    return thread
 
 
 def serve_spark_uri(settings: Settings, engine: str | None = None) -> str | None:

@@ -14,7 +14,8 @@
 // (durations) may show two decimals or more.
 //
 // Prints one JSON object on the last line of stdout: {dashboards: [{title, slug, charts,
-// chartRequests, failedRequests, errorsInPage, formatProblems, checkedValues, renderSeconds,
+// chartRequests, cachedRequests (answered from Superset's cache), failedRequests, errorsInPage,
+// formatProblems, checkedValues, renderSeconds,
 // screenshot}], errors: [...]}; renderSeconds: from opening the dashboard until every chart
 // has drawn.
 // Exits 1 when any chart failed, 2 on a setup problem.
@@ -152,6 +153,8 @@ async function main() {
         slug: d.slug,
         charts: 0,
         chartRequests: 0,
+        // of those, answered from Superset's cache (every query of the response)
+        cachedRequests: 0,
         failedRequests: [],
         errorsInPage: [],
         // what each chart's data request filtered on: dashboard filters must reach charts
@@ -187,7 +190,9 @@ async function main() {
         } catch {
           body = null;
         }
-        const failed = (body?.result ?? []).filter((q) => q.error || q.status === "failed");
+        const results = body?.result ?? [];
+        if (results.length && results.every((q) => q.is_cached)) entry.cachedRequests += 1;
+        const failed = results.filter((q) => q.error || q.status === "failed");
         if (r.status() !== 200 || failed.length) {
           entry.failedRequests.push({
             status: r.status(),

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from dashboards.server.formats import DEFAULT_CURRENCY, DEFAULT_LANGUAGE
 from dashboards.spec.i18n import CATALOGUE_DIR
-from pipelines.lib.masked import ensure_masked
+from pipelines.lib.masked import ensure_masked, masked_path
 from pipelines.lib.superset.bundle import (
     DEFAULT_DATA_DOCS_URL,
     _bundle_hash,
@@ -52,6 +52,9 @@ from pipelines.lib.superset.layout import (
 )
 from pipelines.lib.superset.users import SupersetCredentials, _admin_credentials, _ensure_admin
 from pipelines.lib.superset.validation import validate_bundle, validate_security
+
+#: the served warehouse files, read by dashboards/server/published_cache.py (Superset's venv)
+SERVED_FILES_ENV = "CRMWH_SERVED_FILES"
 
 
 def _stamp(
@@ -216,14 +219,20 @@ def server_env(
     *,
     language: str = DEFAULT_LANGUAGE,
     currency: str = DEFAULT_CURRENCY,
+    warehouse: Path | None = None,
 ) -> dict[str, str]:
     """The web server's environment (no secret, ``_superset_env``); ``data_docs_dir``:
     the GX Data Docs site it serves at ``/crmwh/data-docs/`` to the roles that may read it;
     ``language`` and ``currency``: the interface's default language and the number locale
-    (thousands marks, the reporting currency's symbol) ``superset_config`` builds."""
+    (thousands marks, the reporting currency's symbol) ``superset_config`` builds;
+    ``warehouse``: the served file, whose version (with its masked copy's) prefixes every
+    chart-data cache key (``dashboards/server/published_cache.py``)."""
     env = _superset_env(superset_state_dir(state_dir))
     env["CRMWH_DASHBOARDS_LANGUAGE"] = language
     env["CRMWH_REPORTING_CURRENCY"] = currency
+    if warehouse is not None:
+        served = Path(warehouse).resolve()
+        env[SERVED_FILES_ENV] = os.pathsep.join(map(str, (served, masked_path(served))))
     if data_docs_dir is not None:
         env["CRMWH_DATA_DOCS_DIR"] = str(Path(data_docs_dir).resolve())
     return env
@@ -283,7 +292,13 @@ def start(
     with open(log_path, "ab") as log:  # the child keeps its own copy of the descriptor
         proc = subprocess.Popen(
             server_command(port, threads),
-            env=server_env(state_dir, data_docs_dir, language=language, currency=currency),
+            env=server_env(
+                state_dir,
+                data_docs_dir,
+                language=language,
+                currency=currency,
+                warehouse=None if spark_uri else warehouse,
+            ),  # fmt: skip
             cwd=sdir,
             stdin=subprocess.DEVNULL,
             stdout=log,
