@@ -100,10 +100,13 @@ def ingest_file(
         previous = json.loads(mpath.read_text(encoding="utf-8"))
         result.status = "duplicate"
         result.duplicate_of = previous.get("source_file")
-        if previous.get("source_file") != shown:
-            key = hashlib.sha1(shown.encode()).hexdigest()[:12]
+        key = hashlib.sha1(shown.encode()).hexdigest()[:12]
+        delivery = deliveries_dir(data_dir) / f"{entity.table}__{result.file_key[:16]}__{key}.json"
+        # recorded once, by the run that first saw it: a rerun of the same files (or a
+        # backfill over its dates) changes nothing
+        if previous.get("source_file") != shown and not delivery.exists():
             _atomic_write_text(
-                deliveries_dir(data_dir) / f"{entity.table}__{result.file_key[:16]}__{key}.json",
+                delivery,
                 json.dumps({
                     "load_id": load_id, "seen_at": result.loaded_at,
                     "source_system": entity.system, "source_file": shown,
