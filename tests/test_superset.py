@@ -624,64 +624,6 @@ def test_chart_cache_keys_follow_the_published_version(tmp_path: Path) -> None:
     assert out.stdout.strip().splitlines()[-1] == f"PublishedVersionCache {24 * 3600}"
 
 
-def test_serve_warms_every_chart_for_each_published_version(served: Served, tmp_path: Path) -> None:
-    """`crmwh serve`'s cache warmer (`watch_and_warm`, on the served server): at start every
-    chart of every dashboard is computed into Superset's cache, so each answers from it;
-    a publish (a new file `os.replace`d over the served one) makes a new version, which
-    the warmer computes again, so the charts answer from the cache for it too."""
-    from pipelines.lib.masked import masked_path
-    from pipelines.lib.superset.api import SupersetApi
-    from pipelines.lib.superset.warm import watch_and_warm
-
-    api = served.admin()
-    pairs = sum(len(api.charts_of(d["id"])) for d in api.dashboards())
-    charts = _all_charts(api)
-    lines: list[str] = []
-    stopping = threading.Event()
-
-    def login() -> SupersetApi:
-        client = SupersetApi(served.base)
-        client.login(served.creds.username, served.creds.password)
-        return client
-
-    def wait_for(n: int) -> str:
-        deadline = time.monotonic() + 600
-        while len(lines) < n and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert len(lines) >= n, lines
-        return lines[n - 1]
-
-    def uncached() -> list[str]:
-        out = []
-        for chart in charts:
-            status, body = api.call("GET", f"/api/v1/chart/{chart['id']}/data/")
-            assert status == 200, (chart["slice_name"], body)
-            if not all(r["is_cached"] for r in body["result"]):
-                out.append(chart["slice_name"])
-        return out
-
-    paths = [served.warehouse, masked_path(served.warehouse)]
-    warmer = threading.Thread(target=watch_and_warm, args=(paths, login, stopping),
-                              kwargs={"interval": 0.5, "say": lines.append}, daemon=True)  # fmt: skip
-    warmer.start()
-    try:
-        first = wait_for(1)
-        assert first.startswith(f"Cache:     {pairs} charts of the dashboards cached"), first
-        assert "failed" not in first, first
-        assert uncached() == []
-        copy = tmp_path / "published.duckdb"  # the same tables, a new file: a new version
-        shutil.copy2(served.warehouse, copy)
-        os.replace(copy, served.warehouse)
-        second = wait_for(2)
-        assert second.startswith(f"Cache:     {pairs} charts"), second
-        assert uncached() == []
-    finally:
-        stopping.set()
-        warmer.join(timeout=60)
-    print(f"\n{first.strip()}; after a publish: {second.split(':', 1)[1].strip()}")
-    assert len(lines) == 2, lines  # one warm-up per version, none while nothing changed
-
-
 def _land_a_new_export(landing: Path) -> Path:
     """A later Bitrix deals export: the latest one minus its last deal (a new file, new
     checksum, so the run ingests it, rebuilds and publishes)."""

@@ -4,10 +4,9 @@ A publish `os.replace`s the served DuckDB file (and its masked copy) with a new 
 the files' identity — inode, modification time and size — names the version being served.
 Every key of this cache is prefixed with that identity, read (two `stat` calls) on every
 access: once a new version is served, no entry cached for an older one can be read again,
-whatever its timeout; those entries just age out. That lets chart results be kept for a
-day (a daily refresh's interval) instead of minutes, and makes the warm-up that
-`crmwh serve` runs after each publish (`pipelines.lib.superset.warm`) the first open's
-answer.
+whatever its timeout, and the first access that sees a new version empties the cache
+(memory holds one version's results). That lets chart results be kept for a day (a daily
+refresh's interval) instead of minutes without ever serving an older version.
 
 Superset loads this module through ``superset_config`` (``CACHE_TYPE`` names its class);
 the served files come from ``CRMWH_SERVED_FILES`` (paths joined by ``os.pathsep``), which
@@ -54,6 +53,7 @@ class PublishedVersionCache(BaseCache):
         self.ignore_errors = ignore_errors
         self._memory = _MemoryCache(threshold=threshold, default_timeout=default_timeout)
         self._paths = [p for p in os.environ.get(SERVED_FILES_ENV, "").split(os.pathsep) if p]
+        self._version = served_version(self._paths)
 
     @classmethod
     def factory(cls, app: Any, config: dict, args: list, kwargs: dict) -> PublishedVersionCache:
@@ -63,7 +63,11 @@ class PublishedVersionCache(BaseCache):
         return cls(*args, **kwargs)
 
     def _versioned(self, key: str) -> str:
-        return f"{served_version(self._paths)}/{key}"
+        version = served_version(self._paths)
+        if version != self._version:  # a publish: older entries can never be read again
+            self._memory.clear()
+            self._version = version
+        return f"{version}/{key}"
 
     def get(self, key: str) -> Any:
         return self._memory.get(self._versioned(key))

@@ -211,10 +211,10 @@ CRMWH_DATA_DOCS_ROLES = {"Admin", "Finance"}
 
 # Small local instance: no Celery, in-process caches. Chart results are kept for a day
 # under keys prefixed by the published warehouse version (published_cache.py): a publish
-# makes every older entry unreadable at once, and `crmwh serve` warms the dashboards'
-# charts for the new version. Datasets whose SQL reads the clock set their own
-# cache_timeout (dashboards/spec). With no served file (a Spark Thrift server's marts),
-# nothing marks a new version: results are kept five minutes, Superset's default.
+# makes every older entry unreadable at once (and drops them from memory). Datasets whose
+# SQL reads the clock set their own cache_timeout (dashboards/spec). With no served file
+# (a Spark Thrift server's marts), nothing marks a new version: results are kept five
+# minutes, Superset's default.
 _published_cache = _load_sibling("published_cache")
 sys.modules["crmwh_published_cache"] = _published_cache
 _VERSIONED = bool(os.environ.get(_published_cache.SERVED_FILES_ENV))
@@ -222,7 +222,7 @@ CACHE_CONFIG = {"CACHE_TYPE": "SimpleCache", "CACHE_DEFAULT_TIMEOUT": 300}
 DATA_CACHE_CONFIG = {
     "CACHE_TYPE": "crmwh_published_cache.PublishedVersionCache",
     "CACHE_DEFAULT_TIMEOUT": 24 * 3600 if _VERSIONED else 300,
-    "CACHE_THRESHOLD": 2000,
+    "CACHE_THRESHOLD": 1000,
 }
 ROW_LIMIT = 50000
 # Query limits, enforced by a watchdog that interrupts the DuckDB query (access_guard.py):

@@ -281,8 +281,6 @@ def serve(
             print("Press Ctrl+C to stop.", flush=True)
 
         def after_health(stopping: threading.Event) -> None:
-            if spark_uri is None:  # chart results cached for each published version
-                _start_cache_warmer(warehouse, f"http://127.0.0.1:{port}", creds, stopping)
             if stack is None:
                 return
             rdir = stack.rdir
@@ -301,32 +299,6 @@ def serve(
     finally:
         if stack is not None:
             stack.stop()
-
-
-def _start_cache_warmer(
-    warehouse: Path, base_url: str, creds: Any, stopping: threading.Event
-) -> threading.Thread:
-    """A thread that warms Superset's chart cache now and after every publish of
-    ``warehouse`` (`pipelines.lib.superset.warm`), until ``stopping`` is set."""
-    from pipelines.lib.masked import masked_path
-    from pipelines.lib.superset.api import SupersetApi
-    from pipelines.lib.superset.warm import watch_and_warm
-
-    def login() -> SupersetApi:
-        api = SupersetApi(base_url, timeout=300)
-        api.login(creds.username, creds.password)
-        return api
-
-    def say(line: str) -> None:
-        print(line, flush=True)
-
-    paths = [warehouse, masked_path(warehouse)]
-    thread = threading.Thread(
-        target=watch_and_warm, args=(paths, login, stopping), kwargs={"say": say},
-        name="crmwh-serve-cache", daemon=True,
-    )  # fmt: skip
-    thread.start()
-    return thread
 
 
 def serve_spark_uri(settings: Settings, engine: str | None = None) -> str | None:

@@ -1,6 +1,5 @@
 """A small client for Superset's REST API: JWT login, the CSRF token for writes, JSON in and
-out. Used by `crmwh serve`'s cache warm-up (`warm.py`); the benchmark and the test suite's
-client build on it."""
+out. The benchmark and the test suite's client build on it."""
 
 from __future__ import annotations
 
