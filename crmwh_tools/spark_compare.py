@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
 
@@ -58,14 +59,17 @@ def duckdb_marts(con: duckdb.DuckDBPyConnection) -> list[str]:
         "and table_type = 'BASE TABLE' order by 1").fetchall()]  # fmt: skip
 
 
-def compare_marts(duckdb_file: Path, spark_marts: Path) -> tuple[list[str], int]:
-    """Every table of schema `marts` of `duckdb_file` against its Parquet folder under
-    `spark_marts`: (the differences, one line per differing table; rows compared)."""
+def compare_marts(
+    duckdb_file: Path, spark_marts: Path, tables: Iterable[str] | None = None
+) -> tuple[list[str], int]:
+    """Every table of schema `marts` of `duckdb_file` (or those of `tables`) against its
+    Parquet folder under `spark_marts`: (the differences, one line per differing table;
+    rows compared)."""
     con = duckdb.connect(str(duckdb_file), read_only=True)
     con.execute("set TimeZone = 'UTC'")
     differences, compared_rows = [], 0
     try:
-        for table in duckdb_marts(con):
+        for table in duckdb_marts(con) if tables is None else sorted(tables):
             folder = spark_marts / table
             if not folder.is_dir():
                 differences.append(f"{table}: not built on Spark")

@@ -11,6 +11,7 @@ with a key that anybody could guess.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from datetime import timedelta
@@ -215,9 +216,15 @@ CRMWH_DATA_DOCS_ROLES = {"Admin", "Finance"}
 # SQL reads the clock set their own cache_timeout (dashboards/spec). With no served file
 # (a Spark Thrift server's marts), nothing marks a new version: results are kept five
 # minutes, Superset's default.
-_published_cache = _load_sibling("published_cache")
-sys.modules["crmwh_published_cache"] = _published_cache
-_VERSIONED = bool(os.environ.get(_published_cache.SERVED_FILES_ENV))
+# (registered lazily: it imports flask-caching, which only Superset's venv has, when
+# Superset resolves CACHE_TYPE)
+_cache_spec = importlib.util.spec_from_file_location(
+    "crmwh_published_cache", Path(__file__).with_name("published_cache.py")
+)
+_cache_spec.loader = importlib.util.LazyLoader(_cache_spec.loader)
+sys.modules["crmwh_published_cache"] = importlib.util.module_from_spec(_cache_spec)
+_cache_spec.loader.exec_module(sys.modules["crmwh_published_cache"])
+_VERSIONED = bool(os.environ.get("CRMWH_SERVED_FILES"))  # published_cache.SERVED_FILES_ENV
 CACHE_CONFIG = {"CACHE_TYPE": "SimpleCache", "CACHE_DEFAULT_TIMEOUT": 300}
 DATA_CACHE_CONFIG = {
     "CACHE_TYPE": "crmwh_published_cache.PublishedVersionCache",
