@@ -79,10 +79,17 @@ def format_checks(language: str, currency: str = "RUB") -> dict[str, Any]:
 
 
 def browse(
-    base: str, username: str, password: str, language: str, shots: Path, tmp: Path
+    base: str,
+    username: str,
+    password: str,
+    language: str,
+    shots: Path,
+    tmp: Path,
+    timeout_ms: int | None = None,
 ) -> dict[str, Any]:
     """Render every dashboard of the Superset at ``base`` in a browser session switched to
-    ``language``, screenshots into ``shots`` (emptied first); the script's report."""
+    ``language``, screenshots into ``shots`` (emptied first); the script's report.
+    ``timeout_ms``: how long one dashboard may take to draw (the script's default: 120 s)."""
     shots.mkdir(parents=True, exist_ok=True)
     for old in shots.glob("*.png"):
         old.unlink()
@@ -98,6 +105,8 @@ def browse(
         LANGUAGE=language,
         FORMAT_CHECKS=str(checks),
     )
+    if timeout_ms is not None:
+        env["DASHBOARD_TIMEOUT_MS"] = str(timeout_ms)
     done = subprocess.run(
         ["node", str(BROWSER_DIR / "dashboards.mjs")],
         cwd=ROOT,

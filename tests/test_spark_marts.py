@@ -369,13 +369,24 @@ def test_superset_renders_the_dashboards_from_the_thrift_server(
     port = free_port()
     proc = superset.start(tmp_path / "no.duckdb", state, port, language="en", spark_uri=uri)
     t1 = time.perf_counter()
+    retried: list[str] = []
     try:
-        report = browse(f"http://127.0.0.1:{port}", creds.username, creds.password, "en",
-                        tmp_path / "shots", tmp_path)  # fmt: skip
+        # Spark answers a dashboard's charts one Thrift query after another: up to 5 minutes
+        # a dashboard, and one more pass when only that limit was hit (a loaded machine)
+        def render() -> dict:
+            return browse(f"http://127.0.0.1:{port}", creds.username, creds.password, "en",
+                          tmp_path / "shots", tmp_path, timeout_ms=300_000)  # fmt: skip
+
+        report = render()
+        if report["errors"] and all("timeout:" in e for e in report["errors"]):
+            retried = report["errors"]
+            report = render()
     finally:
         superset.stop(proc)
     t2 = time.perf_counter()
     dashboards = report["dashboards"]
+    if retried:
+        print(f"\nrendered again after a timeout: {retried}")
     print(f"\nsuperset over spark-thrift: prepare and start {t1 - t0:.1f}s, five dashboards "
           f"{t2 - t1:.1f}s: " + ", ".join(f"{d['slug']} {d['charts']} charts "
                                          f"{d['renderSeconds']:.1f}s" for d in dashboards))  # fmt: skip
