@@ -350,6 +350,19 @@ def test_dashboard_datasets_on_the_thrift_server_equal_duckdb(
     assert not differences, "\n".join(differences)
 
 
+def _timed_out(error: str) -> bool:
+    """A dashboard that did not finish drawing in time (the script's "timeout: …"), or a
+    chart whose data call the browser gave up on (Superset's "Timeout error … Queries are
+    set to timeout after 120 seconds")."""
+    return "timeout:" in error or "Queries are set to timeout after" in error
+
+
+def _slowest(report: dict) -> dict[str, list]:
+    """Each dashboard's three slowest chart-data calls (chart, milliseconds, outcome)."""
+    return {d["slug"]: [(r["chart"], r["ms"], r["outcome"]) for r in d.get("slowestRequests", [])[:3]]
+            for d in report["dashboards"]}  # fmt: skip
+
+
 def test_superset_renders_the_dashboards_from_the_thrift_server(
     engines: Engines, thrift_cluster: tuple[Path, ServiceConfig], tmp_path: Path
 ) -> None:
@@ -371,15 +384,22 @@ def test_superset_renders_the_dashboards_from_the_thrift_server(
     t1 = time.perf_counter()
     retried: list[str] = []
     try:
-        # Spark answers a dashboard's charts one Thrift query after another: up to 5 minutes
-        # a dashboard, and one more pass when only that limit was hit (a loaded machine)
+        # Up to 5 minutes a dashboard, and one more pass (its answered charts come from the
+        # cache) when the only errors were timeouts: a chart-data call the browser gave up on
+        # after 120 s. In one CI run one call of 13 never reached the Thrift server (its log
+        # was idle for those 2 minutes) and could not be reproduced in three passes after;
+        # the server's access log and the slowest calls are printed to find it next time.
         def render() -> dict:
             return browse(f"http://127.0.0.1:{port}", creds.username, creds.password, "en",
                           tmp_path / "shots", tmp_path, timeout_ms=300_000)  # fmt: skip
 
         report = render()
-        if report["errors"] and all("timeout:" in e for e in report["errors"]):
-            retried = report["errors"]
+        if report["errors"] and all(_timed_out(e) for e in report["errors"]):
+            log = (state / "superset" / "server.log").read_text(errors="replace").splitlines()
+            slow = [line for line in log if line.endswith("ms") and
+                    int(line.rsplit(" ", 1)[-1][:-2] or 0) > 30_000]  # fmt: skip
+            retried = [*report["errors"], f"slowest calls {_slowest(report)}",
+                       f"requests over 30 s in the server's log: {slow}"]  # fmt: skip
             report = render()
     finally:
         superset.stop(proc)
@@ -387,6 +407,7 @@ def test_superset_renders_the_dashboards_from_the_thrift_server(
     dashboards = report["dashboards"]
     if retried:
         print(f"\nrendered again after a timeout: {retried}")
+    print(f"\nslowest chart-data calls: {_slowest(report)}")
     print(f"\nsuperset over spark-thrift: prepare and start {t1 - t0:.1f}s, five dashboards "
           f"{t2 - t1:.1f}s: " + ", ".join(f"{d['slug']} {d['charts']} charts "
                                          f"{d['renderSeconds']:.1f}s" for d in dashboards))  # fmt: skip

@@ -15,9 +15,10 @@
 //
 // Prints one JSON object on the last line of stdout: {dashboards: [{title, slug, charts,
 // chartRequests, cachedRequests (answered from Superset's cache), failedRequests, errorsInPage,
-// formatProblems, checkedValues, renderSeconds,
+// formatProblems, checkedValues, renderSeconds, slowestRequests,
 // screenshot}], errors: [...]}; renderSeconds: from opening the dashboard until every chart
-// has drawn.
+// has drawn; slowestRequests: the five slowest chart-data calls {chart, ms, outcome}, those
+// that never answered (the browser gave up) included.
 // Exits 1 when any chart failed, 2 on a setup problem.
 import { readFileSync } from "node:fs";
 import { mkdirSync } from "node:fs";
@@ -159,14 +160,22 @@ async function main() {
         errorsInPage: [],
         // what each chart's data request filtered on: dashboard filters must reach charts
         requests: [],
+        // every chart-data call: {chart, ms, outcome} (outcome: the HTTP status, or why it failed)
+        timings: [],
         formatProblems: [],
         checkedValues: 0,
         renderSeconds: null,
         screenshot: null,
       };
       const names = new Map();
+      const sent = new Map(); // request -> [chart, time sent]
+      const chartOf = (r) => {
+        const sliceId = Number(/slice_id%22%3A(\d+)/.exec(r.url())?.[1] ?? NaN);
+        return Number.isNaN(sliceId) ? "filter values" : (names.get(sliceId) ?? String(sliceId));
+      };
       const onRequest = (r) => {
         if (!r.url().includes("/api/v1/chart/data") || r.method() !== "POST") return;
+        sent.set(r, [chartOf(r), Date.now()]);
         const sliceId = Number(/slice_id%22%3A(\d+)/.exec(r.url())?.[1] ?? NaN);
         if (Number.isNaN(sliceId)) return; // a filter's own value query
         let body = {};
@@ -181,8 +190,17 @@ async function main() {
           filters: filters.map((f) => `${f.col} ${f.op}${f.val === undefined ? "" : " " + JSON.stringify(f.val)}`),
         });
       };
+      const timed = (r, outcome) => {
+        const [chart, at] = sent.get(r) ?? [chartOf(r), NaN];
+        sent.delete(r);
+        entry.timings.push({ chart, ms: Date.now() - at, outcome });
+      };
+      const onFailed = (r) => {
+        if (r.url().includes("/api/v1/chart/data")) timed(r, r.failure()?.errorText ?? "failed");
+      };
       const onResponse = async (r) => {
         if (!r.url().includes("/api/v1/chart/data")) return;
+        timed(r.request(), r.status());
         entry.chartRequests += 1;
         let body = null;
         try {
@@ -202,6 +220,7 @@ async function main() {
       };
       page.on("request", onRequest);
       page.on("response", onResponse);
+      page.on("requestfailed", onFailed);
       const chartsResp = await page.request.get(`${base}/api/v1/dashboard/${d.id}/charts`);
       const chartList = (await chartsResp.json()).result;
       for (const c of chartList) names.set(c.id, c.slice_name);
@@ -269,6 +288,11 @@ async function main() {
       entry.screenshot = file;
       page.off("request", onRequest);
       page.off("response", onResponse);
+      page.off("requestfailed", onFailed);
+      // a call still unanswered when the page is left: how long it had waited
+      for (const r of [...sent.keys()]) timed(r, "unanswered");
+      entry.slowestRequests = [...entry.timings].sort((a, b) => b.ms - a.ms).slice(0, 5);
+      delete entry.timings;
       result.dashboards.push(entry);
       if (entry.failedRequests.length || entry.errorsInPage.length || entry.formatProblems.length) {
         result.errors.push(

@@ -196,9 +196,15 @@ def wait_healthy(base_url: str, proc: subprocess.Popen | None = None, timeout: f
     raise SupersetError(f"Superset did not answer {base_url}/health within {timeout:.0f}s")
 
 
+#: gunicorn's access log line: time, method, path (no query string), status, milliseconds
+ACCESS_LOG_FORMAT = "%(t)s %(m)s %(U)s %(s)s %(M)sms"
+
+
 def server_command(port: int, threads: int = 4) -> list[str]:
     """The web server's command line: gunicorn (one worker, ``threads`` threads) on
-    127.0.0.1:``port`` rather than ``superset run``, which is Flask's development server."""
+    127.0.0.1:``port`` rather than ``superset run``, which is Flask's development server.
+    Every request is logged (server.log) with its status and milliseconds: the path only,
+    never the query string (filters, values). Nothing is written outside the state folder."""
     return [
         str(venv_dir() / "bin" / "gunicorn"),
         "--bind", f"127.0.0.1:{port}",
@@ -209,6 +215,11 @@ def server_command(port: int, threads: int = 4) -> list[str]:
         "--graceful-timeout", "10",
         "--limit-request-line", "0",
         "--limit-request-field_size", "0",
+        "--access-logfile", "-",
+        # no control socket: gunicorn's default path is one per user (~/.gunicorn), which
+        # every server of that user would take over from the others
+        "--no-control-socket",
+        "--access-logformat", ACCESS_LOG_FORMAT,
         "superset.app:create_app()",
     ]  # fmt: skip
 
