@@ -17,7 +17,8 @@ the increments, the service's marts (read back from the cluster's warehouse fold
 compared row by row with a DuckDB build from scratch (dbt alone) over the same raw layer,
 and the lines the incremental models log ("fct_call: incremental, 1 of 2 loads new, ...")
 are kept. Writes
-`<out>/results-spark-<scale>-w<workers>.{json,md}`. Runs only on a machine with the
+`<out>/results-spark-<scale>-w<workers>[-t<threads>].{json,md}` (threads: settings.yml
+`spark.threads`, dbt nodes at a time on the server; files without it: one). Runs only on a machine with the
 `spark` extra and Java 17/21; it is a measurement, not a test.
 """
 
@@ -49,6 +50,7 @@ from crmwh_tools.bench import (
     write_next_day,
 )
 from crmwh_tools.spark_compare import compare_marts
+from pipelines.lib.spark import ThriftTarget
 
 ROOT = Path(__file__).resolve().parents[1]
 JVM_ROLES = {
@@ -174,6 +176,7 @@ def run_bench(
     home = service_dir(settings)
     results: dict[str, Any] = {
         "scale": scale, "workers": workers, "worker_cores": config.worker_cores,
+        "dbt_threads": ThriftTarget.from_settings(settings).threads,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                     "loadavg_before": _loadavg()},
         "engines": list(engines),
@@ -260,7 +263,7 @@ def markdown(r: dict[str, Any]) -> str:
     runs = r["runs"]
     lines = [
         f"# Spark columns of the bench: {r['scale']}, {r['workers']} worker(s) × "
-        f"{r['worker_cores']} core(s)",
+        f"{r['worker_cores']} core(s), dbt {r.get('dbt_threads', 1)} node(s) at a time",
         "",
         f"Machine: {r['machine']['cpus']} CPUs, load before {r['machine']['loadavg_before']}, "
         f"after {r['machine']['loadavg_after']}. Cluster start: "
@@ -343,7 +346,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
-    stem = args.out / f"results-spark-{args.scale}-w{args.workers}"
+    threads = results.get("dbt_threads", 1)
+    suffix = f"-t{threads}" if threads > 1 else ""  # the first results: one node at a time
+    stem = args.out / f"results-spark-{args.scale}-w{args.workers}{suffix}"
     args.out.mkdir(parents=True, exist_ok=True)
     stem.with_suffix(".json").write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
     text = markdown(results)

@@ -38,19 +38,24 @@ def test_target_comes_from_settings(tmp_path: Path):
         CRMWH_SPARK__THRIFT_PORT="10001",
         CRMWH_SPARK__THRIFT_USER="dbt",
         CRMWH_SPARK__RAW_LOCATION="s3a://bucket/crm/data/",
+        CRMWH_SPARK__THREADS="8",
     )
     settings = load_settings(environ=env)
     target = ThriftTarget.from_settings(settings)
-    assert target == ThriftTarget("spark-thrift.internal", 10001, "dbt", "s3a://bucket/crm/data")
+    assert target == ThriftTarget(
+        "spark-thrift.internal", 10001, "dbt", "s3a://bucket/crm/data", threads=8
+    )
     # what dbt's profile reads (dbt_project/profiles.yml, target spark_thrift)
     dbt_env = thrift_env(settings, target)
     assert dbt_env["CRMWH_SPARK_THRIFT_HOST"] == "spark-thrift.internal"
     assert dbt_env["CRMWH_SPARK_THRIFT_PORT"] == "10001"
     assert dbt_env["CRMWH_DBT_DATA"] == "s3a://bucket/crm/data"
+    assert dbt_env["CRMWH_SPARK_THRIFT_THREADS"] == "8"
     profile = yaml.safe_load((ROOT / "dbt_project" / "profiles.yml").read_text())
     output = profile["crm_warehouse"]["outputs"]["spark_thrift"]
     assert output["method"] == "thrift"
-    for key, variable in (("host", "HOST"), ("port", "PORT"), ("user", "USER")):
+    for key, variable in (("host", "HOST"), ("port", "PORT"), ("user", "USER"),
+                          ("threads", "THREADS")):  # fmt: skip
         assert f"CRMWH_SPARK_THRIFT_{variable}" in str(output[key]), output
 
 

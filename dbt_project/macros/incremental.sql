@@ -125,9 +125,16 @@
     insert into {{ incremental_state_relation() }} (model_name, load_id)
     select distinct '{{ name }}', manifest.load_id from {{ ref('stg_ingestion__load_manifest') }} as manifest;
     {%- else %}
-    {#- one statement (Spark's cursor runs one at a time): the model's partition replaced -#}
-    insert overwrite table {{ incremental_state_relation() }} partition (model_name = '{{ name }}')
-    select distinct manifest.load_id from {{ ref('stg_ingestion__load_manifest') }} as manifest
+    {#- the model's partition replaced, in one statement (Spark's cursor runs one at a time).
+        A dynamic-partition overwrite: it writes under a staging folder of its own, where a
+        static one (`partition (model_name = '…')`) writes under the table's `_temporary`
+        folder, which the first of two models' hooks running at once (dbt threads over a
+        Thrift server) would delete under the other. Dynamic mode is set in the session
+        first: in static mode this statement would replace every model's partition. -#}
+    {%- if execute %}{% do run_query("set spark.sql.sources.partitionOverwriteMode = dynamic") %}{% endif %}
+    insert overwrite table {{ incremental_state_relation() }} partition (model_name)
+    select distinct manifest.load_id, '{{ name }}' as model_name
+    from {{ ref('stg_ingestion__load_manifest') }} as manifest
     {%- endif %}
 {%- endmacro %}
 

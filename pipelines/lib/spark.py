@@ -127,6 +127,7 @@ class ThriftTarget:
     port: int
     user: str
     raw_location: str  # the raw layer's data folder as the executors read it
+    threads: int = 1  # dbt nodes at a time, each in its own server session
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ThriftTarget:
@@ -137,6 +138,7 @@ class ThriftTarget:
             port=int(spark.get("thrift_port") or 10000),
             user=str(spark.get("thrift_user") or "crmwh"),
             raw_location=location or str(settings.data_dir.resolve()),
+            threads=max(1, int(spark.get("threads") or 1)),
         )
 
 
@@ -152,6 +154,7 @@ def thrift_env(settings: Settings, target: ThriftTarget) -> dict[str, str]:
         CRMWH_SPARK_THRIFT_HOST=target.host,
         CRMWH_SPARK_THRIFT_PORT=str(target.port),
         CRMWH_SPARK_THRIFT_USER=target.user,
+        CRMWH_SPARK_THRIFT_THREADS=str(target.threads),
         CRMWH_DBT_DATA=target.raw_location,
     )
     return env

@@ -117,6 +117,10 @@ def _write_conf(home: Path, config: ServiceConfig) -> None:
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.shuffle.partitions": "4",
         "spark.sql.adaptive.enabled": "true",
+        # an INSERT OVERWRITE writes under its own staging folder, so that two of dbt's
+        # sessions replacing partitions of one table at once (the incremental models'
+        # state table) never share, and delete, each other's `_temporary` folder
+        "spark.sql.sources.partitionOverwriteMode": "dynamic",
         "spark.sql.warehouse.dir": str(home / "warehouse"),
         "spark.hadoop.javax.jdo.option.ConnectionURL": (
             f"jdbc:derby:;databaseName={home / 'metastore_db'};create=true"
