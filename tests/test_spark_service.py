@@ -3,8 +3,8 @@
 Master, one worker and the Thrift server start under a temporary state folder on free
 ports of 127.0.0.1; the Thrift server answers a query through PyHive (the client dbt-spark's
 `thrift` method uses); a port already taken is refused with its name; start and stop are
-harmless when repeated; after stop no process of the cluster (executors included) is left
-and no port is open.
+harmless when repeated; a run whose server is killed fails naming it; after stop no process
+of the cluster (executors included) is left and no port is open. One cluster start for all.
 """
 
 from __future__ import annotations
@@ -72,18 +72,42 @@ def processes_under(folder: Path) -> list[int]:
     return found
 
 
-def test_cluster_starts_answers_and_stops(tmp_path: Path):
+def test_cluster_starts_answers_survives_a_dying_server_and_stops(tmp_path: Path):
+    """One cluster, started as `crmwh spark start` does: a taken port refused first; the
+    Thrift server answers through PyHive with the type ids the contract check maps; then
+    `crmwh run --engine spark-thrift` whose server is killed (-9) while dbt builds ends (no
+    hang on retries) with exit 1 and one line naming the server that stopped answering,
+    instead of a line per dbt node that could not connect; `stop` stops what is left and
+    no process or port of the cluster remains."""
+    import signal
+    import subprocess
+    import time
+
+    from pyhive import hive
+
+    from tests.conftest import CRMWH, ROOT
+
     problems = check_requirements()
     assert not problems, "Spark cannot run here (the test setup installs it): " + "; ".join(
         problems
     )
-    from pyhive import hive
-
-    settings = load_settings(environ={**os.environ, "CRMWH_PATHS__STATE": str(tmp_path)})
+    env = {
+        **os.environ,
+        **{f"CRMWH_PATHS__{k.upper()}": str(tmp_path / k) for k in ("state", "data", "landing")},
+        "CRMWH_PATHS__WAREHOUSE": str(tmp_path / "warehouse.duckdb"),
+    }
+    (tmp_path / "landing").mkdir()  # no files: the job goes straight to dbt
+    served = tmp_path / "warehouse.duckdb"  # a served DuckDB warehouse the run must not touch
+    con = duckdb.connect(str(served))
+    con.execute("create schema marts; create table marts.t as select 42 as v")
+    con.close()
+    before = hashlib.sha256(served.read_bytes()).hexdigest()
+    settings = load_settings(environ=env)
     config = cluster_on_free_ports(cores=1, memory="1g")
     master, master_ui, worker_ui, thrift = (
         config.master_port, config.master_ui_port, config.worker_ui_port, config.thrift_port
     )  # fmt: skip
+    env["CRMWH_SPARK__THRIFT_PORT"] = str(thrift)
     home = service_dir(settings)
 
     # a port already taken: refused before anything starts, naming it
@@ -94,6 +118,7 @@ def test_cluster_starts_answers_and_stops(tmp_path: Path):
             start(settings, config)
     assert processes_under(home) == []
 
+    log = tmp_path / "run.log"
     try:
         assert start(settings, config).startswith("started")
         assert start(settings, config).startswith("already running")  # twice: harmless
@@ -123,45 +148,8 @@ def test_cluster_starts_answers_and_stops(tmp_path: Path):
         assert list((home / "pids").glob("*.pid"))
         assert list((home / "logs").glob("*.out"))
         assert processes_under(home)
-    finally:
-        stopped = stop(settings, config)
-    assert stopped == ["Thrift server", "worker 1", "master"]
-    assert stop(settings, config) == []  # twice: harmless
-    assert processes_under(home) == []
-    assert [p for p in (master, master_ui, worker_ui, thrift) if port_open(p)] == []
-    up, text = status(settings, config)
-    assert not up
-    assert "does not answer" in text
 
-
-def test_a_thrift_server_that_dies_mid_run_fails_the_run_naming_it(tmp_path: Path):
-    """`crmwh run --engine spark-thrift` whose server is killed (-9) while dbt builds: the
-    run ends (no hang on retries) with exit 1 and one line naming the server that stopped
-    answering, instead of a line per dbt node that could not connect."""
-    import signal
-    import subprocess
-    import time
-
-    from tests.conftest import CRMWH, ROOT
-
-    assert not check_requirements()
-    env = {
-        **os.environ,
-        **{f"CRMWH_PATHS__{k.upper()}": str(tmp_path / k) for k in ("state", "data", "landing")},
-        "CRMWH_PATHS__WAREHOUSE": str(tmp_path / "warehouse.duckdb"),
-    }
-    (tmp_path / "landing").mkdir()  # no files: the job goes straight to dbt
-    served = tmp_path / "warehouse.duckdb"  # a served DuckDB warehouse the run must not touch
-    con = duckdb.connect(str(served))
-    con.execute("create schema marts; create table marts.t as select 42 as v")
-    con.close()
-    before = hashlib.sha256(served.read_bytes()).hexdigest()
-    settings = load_settings(environ=env)
-    config = cluster_on_free_ports(cores=1, memory="1g")
-    env["CRMWH_SPARK__THRIFT_PORT"] = str(config.thrift_port)
-    log = tmp_path / "run.log"
-    try:
-        start(settings, config)
+        # the run whose server dies
         with log.open("w") as out:
             run = subprocess.Popen([*CRMWH, "run", "--engine", "spark-thrift"], cwd=ROOT,
                                    env=env, stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
@@ -170,7 +158,7 @@ def test_a_thrift_server_that_dies_mid_run_fails_the_run_naming_it(tmp_path: Pat
             assert run.poll() is None, log.read_text(errors="replace")[-5000:]
             assert time.monotonic() < deadline, "dbt did not start within 10 minutes"
             time.sleep(1)
-        pid_file = next((service_dir(settings) / "pids").glob("*HiveThriftServer2*.pid"))
+        pid_file = next((home / "pids").glob("*HiveThriftServer2*.pid"))
         os.kill(int(pid_file.read_text().strip()), signal.SIGKILL)
         killed = time.monotonic()
         code = run.wait(timeout=900)
@@ -178,13 +166,21 @@ def test_a_thrift_server_that_dies_mid_run_fails_the_run_naming_it(tmp_path: Pat
     finally:
         if "run" in locals() and run.poll() is None:
             run.kill()
-        stop(settings, config)
+        stopped = stop(settings, config)
+    # the killed server left its pid file: stop finds it gone and stops the rest
+    assert stopped == ["worker 1", "master"], stopped
+    assert stop(settings, config) == []  # twice: harmless
+    assert processes_under(home) == []
+    assert [p for p in (master, master_ui, worker_ui, thrift) if port_open(p)] == []
+    up, text = status(settings, config)
+    assert not up
+    assert "does not answer" in text
+
     text = log.read_text(errors="replace")
     summary = text[text.rindex("== failed ==") :] if "== failed ==" in text else text[-5000:]
     print(f"\nthe run ended {after_kill:.0f}s after its Thrift server was killed")
     assert code == 1, summary
-    port = config.thrift_port
-    assert f"the server no longer answers `select 1` at 127.0.0.1:{port}" in summary, summary
+    assert f"the server no longer answers `select 1` at 127.0.0.1:{thrift}" in summary, summary
     assert "dbt errors and failed checks of this run follow from it" in summary
     assert len(summary.strip().splitlines()) <= 4, summary  # one cause, not one line a node
     assert "FAILED" in summary
