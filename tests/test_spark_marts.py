@@ -357,6 +357,34 @@ def _timed_out(error: str) -> bool:
     return "timeout:" in error or "Queries are set to timeout after" in error
 
 
+def _dump_stacks(gunicorn_pid: int, cluster_state: Path, out: Path) -> str:
+    """Every thread's stack of Superset's gunicorn worker (SIGUSR2: into its server.log) and
+    of the Thrift server (jstack, into ``out``), taken while a chart-data call hangs; what
+    was written where. Never raises: this only gathers evidence."""
+    import signal
+
+    done = []
+    try:
+        workers = subprocess.run(["pgrep", "-P", str(gunicorn_pid)], capture_output=True,
+                                 text=True, timeout=10).stdout.split()  # fmt: skip
+        for pid in workers:
+            os.kill(int(pid), signal.SIGUSR2)
+        done.append(f"Python stacks of gunicorn worker(s) {workers} in server.log")
+    except (OSError, subprocess.SubprocessError, ValueError) as exc:
+        done.append(f"no Python stacks: {exc}")
+    try:
+        settings = load_settings(environ={**os.environ, "CRMWH_PATHS__STATE": str(cluster_state)})
+        pid_file = next((service_dir(settings) / "pids").glob("*HiveThriftServer2*.pid"))
+        jstack = shutil.which("jstack") or "jstack"
+        dump = subprocess.run([jstack, pid_file.read_text().strip()], capture_output=True,
+                              text=True, timeout=60)  # fmt: skip
+        (out / "thrift-server.jstack").write_text(dump.stdout + dump.stderr)
+        done.append(f"Thrift server threads in {out / 'thrift-server.jstack'}")
+    except (OSError, StopIteration, subprocess.SubprocessError) as exc:
+        done.append(f"no Thrift server threads: {exc}")
+    return "; ".join(done)
+
+
 def _slowest(report: dict) -> dict[str, list]:
     """Each dashboard's three slowest chart-data calls (chart, milliseconds, outcome)."""
     return {d["slug"]: [(r["chart"], r["ms"], r["outcome"]) for r in d.get("slowestRequests", [])[:3]]
@@ -395,11 +423,12 @@ def test_superset_renders_the_dashboards_from_the_thrift_server(
 
         report = render()
         if report["errors"] and all(_timed_out(e) for e in report["errors"]):
+            dumps = _dump_stacks(proc.pid, thrift_cluster[0], tmp_path)
             log = (state / "superset" / "server.log").read_text(errors="replace").splitlines()
             slow = [line for line in log if line.endswith("ms") and
                     int(line.rsplit(" ", 1)[-1][:-2] or 0) > 30_000]  # fmt: skip
             retried = [*report["errors"], f"slowest calls {_slowest(report)}",
-                       f"requests over 30 s in the server's log: {slow}"]  # fmt: skip
+                       f"requests over 30 s in the server's log: {slow}", dumps]  # fmt: skip
             report = render()
     finally:
         superset.stop(proc)

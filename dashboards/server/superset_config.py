@@ -260,3 +260,12 @@ if os.environ.get("CRMWH_SUPERSET_REPORTS") == "1":
     _overlay = _ilu.module_from_spec(_spec)
     _spec.loader.exec_module(_overlay)
     _overlay.apply(globals())
+
+# `kill -USR2 <gunicorn worker pid>` writes every thread's Python stack to the server's log
+# (state/superset/server.log) and the worker goes on: what a request that never answers is
+# waiting on. gunicorn's workers leave SIGUSR2 unused; the handler is set after theirs.
+import faulthandler  # noqa: E402
+import signal  # noqa: E402
+
+if hasattr(signal, "SIGUSR2"):
+    faulthandler.register(signal.SIGUSR2, all_threads=True)
