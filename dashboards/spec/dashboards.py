@@ -436,7 +436,7 @@ OVERDUE_BY_CUSTOMER = table(
     description="Overdue open amount per customer and manager on the chosen as-of date.",
     groupby=["customer_name", "manager_name"],
     metrics=["overdue_amount", "open_amount", "max_days_overdue"],
-    where=[Where("days_overdue", ">", 0)],
+    where=[Where("is_overdue", "IS TRUE")],
     row_limit=500,
 )
 OVERDUE_BY_MANAGER = category_bar(
@@ -447,7 +447,7 @@ OVERDUE_BY_MANAGER = category_bar(
     x="manager_name",
     metrics=["overdue_amount"],
     groupby=["bucket_label"],
-    where=[Where("days_overdue", ">", 0)],
+    where=[Where("is_overdue", "IS TRUE")],
     stack=True,
     sort_by_x=False,
 )

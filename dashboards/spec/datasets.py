@@ -306,77 +306,32 @@ STUCK_DEALS = Dataset(
     key="stuck_deals",
     table_name="stuck_deals",
     description=(
-        "Stuck deals (docs/metrics.md): open deals whose age in the current stage exceeds the "
-        "90th percentile of completed visits of that pipeline's stage that ended in the "
-        "trailing 180 days (counted back from the latest stage change in the data). "
-        "Customer phone masked."
+        "Stuck deals (marts.mart_stuck_deals, docs/metrics.md): open deals whose age in the "
+        "current stage exceeds the 90th percentile of completed visits of that pipeline's "
+        "stage that ended in the trailing 180 days (counted back from the latest stage "
+        "change in the data). Customer phone masked."
     ),
     main_dttm_col="entered_at",
     rls_column="manager_id",
-    sql=f"""with
-
-visits as (
-    select
-        v.deal_id,
-        v.stage,
-        v.stage_order,
-        v.entered_at,
-        v.exited_at,
-        v.days_in_stage,
-        v.is_open,
-        d.pipeline,
-        d.channel,
-        d.status,
-        d.amount,
-        d.customer_id,
-        d.manager_id
-    from marts.fct_stage_visit as v
-    inner join marts.fct_deal as d on d.deal_id = v.deal_id
-),
-
-as_of as (
-    select max(coalesce(exited_at, entered_at)) as as_of_at
-    from visits
-),
-
-thresholds as (
-    select
-        visits.pipeline,
-        visits.stage,
-        quantile_cont(visits.days_in_stage, 0.9) as p90_days_in_stage,
-        count(*) as completed_visits
-    from visits
-    cross join as_of
-    where visits.exited_at is not null
-        and visits.exited_at >= as_of.as_of_at - interval 180 day
-    group by visits.pipeline, visits.stage
-)
-
-select
-    visits.deal_id,
-    visits.pipeline,
-    visits.stage,
-    visits.stage_order,
-    visits.entered_at,
-    visits.days_in_stage as age_days,
-    thresholds.p90_days_in_stage,
-    thresholds.completed_visits,
-    visits.amount,
-    visits.channel,
-    visits.customer_id,
+    sql=f"""select
+    s.deal_id,
+    s.pipeline,
+    s.stage,
+    s.stage_order,
+    s.entered_at,
+    s.age_days,
+    s.p90_days_in_stage,
+    s.completed_visits,
+    s.amount,
+    s.channel,
+    s.customer_id,
     coalesce(c.name, 'unknown') as customer_name,
     {mask_phone("c.primary_phone")} as customer_phone_masked,
-{MANAGER_SELECT.format(alias="visits")}
+{MANAGER_SELECT.format(alias="s")}
     1 as one
-from visits
-inner join thresholds
-    on thresholds.pipeline = visits.pipeline
-    and thresholds.stage = visits.stage
-left join marts.dim_customer as c on c.customer_id = visits.customer_id
-{MANAGER_JOIN.format(alias="visits")}
-where visits.is_open
-    and visits.status = 'open'
-    and visits.days_in_stage > thresholds.p90_days_in_stage
+from marts.mart_stuck_deals as s
+left join marts.dim_customer as c on c.customer_id = s.customer_id
+{MANAGER_JOIN.format(alias="s")}
 """,
     columns=[
         Column("deal_id", "VARCHAR", "Deal"),
@@ -632,59 +587,51 @@ BUCKET_LABEL = (
     "when '90+' then '4 over 90 days' else bucket end"
 )
 
+AGING_COLUMNS = [
+    Column("as_of_date", "DATE", "As of", is_dttm=True),
+    Column("as_of", "VARCHAR", "As of date"),
+    Column("is_latest_snapshot", "BOOLEAN", "Latest snapshot"),
+    Column("is_month_end", "BOOLEAN", "Month end"),
+    Column("customer_id", "VARCHAR", "Customer id"),
+    Column("customer_name", "VARCHAR", "Customer"),
+    *_manager_columns(),
+    Column("bucket", "VARCHAR", "Bucket"),
+    Column("bucket_label", "VARCHAR", "Aging bucket", expression=BUCKET_LABEL),
+    Column("is_overdue", "BOOLEAN", "Overdue"),
+    Column("open_invoices", "BIGINT", "Open invoices"),
+    Column("open_amount", "DECIMAL(18,2)", "Open amount"),
+    Column("overdue_amount", "DECIMAL(18,2)", "Overdue amount"),
+    Column("max_days_overdue", "INTEGER", "Max days overdue"),
+]
+
 AGING = Dataset(
     key="receivables_aging",
     table_name="receivables_aging",
     description=(
-        "Receivables aging per as-of date × open invoice (marts.mart_receivables_aging) "
-        "with customer name, manager and team. Pick one as-of date (`as_of`): summing "
-        "several snapshots double-counts; `is_latest_snapshot` marks the latest one."
+        "Receivables aging per as-of date × customer × manager × bucket "
+        "(marts.mart_receivables_aging_by_customer, the sum of "
+        "marts.mart_receivables_aging's open invoices). Pick one as-of date (`as_of`): "
+        "summing several snapshots double-counts; `is_latest_snapshot` marks the latest one."
     ),
     main_dttm_col="as_of_date",
     rls_column="manager_id",
-    sql=f"""select
-    a.as_of_date,
-    strftime(a.as_of_date, '%Y-%m-%d') as as_of,
-    a.as_of_date = max(a.as_of_date) over () as is_latest_snapshot,
-    a.as_of_date = last_day(a.as_of_date) as is_month_end,
-    a.invoice_id,
-    a.customer_id,
-    coalesce(c.name, 'unknown') as customer_name,
-{MANAGER_SELECT.format(alias="a")}
-    a.days_overdue,
-    a.bucket,
-    a.open_amount
-from marts.mart_receivables_aging as a
-left join marts.dim_customer as c on c.customer_id = a.customer_id
-{MANAGER_JOIN.format(alias="a")}
-""",
-    columns=[
-        Column("as_of_date", "DATE", "As of", is_dttm=True),
-        Column("as_of", "VARCHAR", "As of date"),
-        Column("is_latest_snapshot", "BOOLEAN", "Latest snapshot"),
-        Column("is_month_end", "BOOLEAN", "Month end"),
-        Column("invoice_id", "VARCHAR", "Invoice"),
-        Column("customer_id", "VARCHAR", "Customer id"),
-        Column("customer_name", "VARCHAR", "Customer"),
-        *_manager_columns(),
-        Column("days_overdue", "INTEGER", "Days overdue"),
-        Column("bucket", "VARCHAR", "Bucket"),
-        Column("bucket_label", "VARCHAR", "Aging bucket", expression=BUCKET_LABEL),
-        Column("open_amount", "DECIMAL(18,2)", "Open amount"),
-    ],
+    sql="select\n"
+    + ",\n".join(f"    a.{c.name}" for c in AGING_COLUMNS if c.expression is None)
+    + "\nfrom marts.mart_receivables_aging_by_customer as a\n",
+    columns=AGING_COLUMNS,
     metrics=[
         Metric(
             "open_amount", "SUM(open_amount)", "Open amount", MONEY, definition("open_amount_aging")
         ),
         Metric(
             "overdue_amount",
-            "SUM(CASE WHEN days_overdue > 0 THEN open_amount ELSE 0 END)",
+            "SUM(overdue_amount)",
             "Overdue amount",
             MONEY,
             definition("overdue_amount_aging"),
         ),
-        defined("open_invoices", "COUNT(DISTINCT invoice_id)", "Open invoices", COUNT),
-        defined("max_days_overdue", "MAX(days_overdue)", "Max days overdue", DAYS),
+        defined("open_invoices", "SUM(open_invoices)", "Open invoices", COUNT),
+        defined("max_days_overdue", "MAX(max_days_overdue)", "Max days overdue", DAYS),
     ],
 )
 
