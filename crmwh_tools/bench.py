@@ -854,6 +854,43 @@ def free_port(ports: range | None = None) -> int:
     raise RuntimeError(f"no free port in {ports}")
 
 
+def chart_sql(api: _Api, chart_id: int) -> list[str]:
+    """The SQL Superset runs for a chart's saved query (``type=query``: nothing is run)."""
+    status, body = api.call("GET", f"/api/v1/chart/{chart_id}/data/?type=query")
+    if status != 200 or not isinstance(body, dict):
+        return []
+    return [r["query"] for r in body.get("result") or [] if r.get("query")]
+
+
+def scan_profile(warehouse: Path, sqls: list[str]) -> dict[str, Any]:
+    """What a chart's queries read in DuckDB's profile, run once more over the served
+    warehouse (read-only): rows and row groups scanned, of the row groups the scanned
+    tables hold, and DuckDB's own time without Superset."""
+    out: dict[str, Any] = {"queries": len(sqls), "rows_scanned": 0, "row_groups_scanned": 0,
+                           "row_groups_to_scan": 0, "duckdb_ms": 0.0}  # fmt: skip
+    if not sqls:
+        return {**out, "error": "no SQL from Superset"}
+    with tempfile.TemporaryDirectory() as tmp:
+        profile = Path(tmp) / "profile.json"
+        con = duckdb.connect(str(warehouse), read_only=True)
+        try:
+            con.execute(f"set enable_profiling = 'json'; set profiling_output = '{profile}'")
+            for sql in sqls:
+                try:
+                    con.execute(sql).fetchall()
+                except duckdb.Error as exc:
+                    return {**out, "error": str(exc).splitlines()[0][:200]}
+                query = json.loads(profile.read_text()).get("query") or {}
+                out["rows_scanned"] += int(query.get("total_rows_scanned") or 0)
+                out["row_groups_scanned"] += int(query.get("total_row_groups_scanned") or 0)
+                out["row_groups_to_scan"] += int(query.get("total_row_groups_to_scan") or 0)
+                out["duckdb_ms"] += float(query.get("total_time") or 0) * 1000
+        finally:
+            con.close()
+    out["duckdb_ms"] = round(out["duckdb_ms"], 1)
+    return out
+
+
 def measure_dashboards(
     warehouse: Path, state_dir: Path, clients: int = 8, rounds: int = 1, seed: int = 0
 ) -> dict[str, Any]:
@@ -902,6 +939,9 @@ def measure_dashboards(
         for cid, name in charts.items():  # one sequential pass: warms the server
             _, ms = fetch(cid)
             cold[name] = round(ms, 1)
+        scanned = {
+            name: scan_profile(warehouse, chart_sql(api, cid)) for cid, name in charts.items()
+        }
 
         def load(force: bool, n_rounds: int) -> dict[str, Any]:
             """`clients` threads, each through every chart `n_rounds` times, shuffled."""
@@ -951,9 +991,33 @@ def measure_dashboards(
         "charts": len(charts),
         "server": "gunicorn, 1 worker x 4 threads (superset.start defaults)",
         "cold": cold,
+        "scanned": scanned,
         "cached": {k: v for k, v in cached.items() if k != "per_chart_p95"},
         "superset_start_seconds": _r(startup_s, 1),
     }
+
+
+def measure_dashboards_of(
+    code: Path, warehouse: Path, state_dir: Path, **kw: int
+) -> dict[str, Any]:
+    """`measure_dashboards` run by the snapshot `code` in a child process, so that Superset
+    serves the snapshot's dashboards (the ones the warehouse was built for), not the
+    working tree's, which may have changed since the benchmark began."""
+    with tempfile.TemporaryDirectory() as tmp:
+        result = Path(tmp) / "chart.json"
+        script = (
+            "import json, sys; from pathlib import Path; "
+            "from crmwh_tools.bench import measure_dashboards; "
+            "a = json.loads(sys.argv[1]); "
+            "r = measure_dashboards(Path(a['warehouse']), Path(a['state']), **a['kw']); "
+            "Path(a['out']).write_text(json.dumps(r))"
+        )
+        args = {"warehouse": str(warehouse), "state": str(state_dir), "kw": kw, "out": str(result)}
+        done = subprocess.run([sys.executable, "-c", script, json.dumps(args)], cwd=code,
+                              capture_output=True, text=True)  # fmt: skip
+        if done.returncode != 0 or not result.exists():
+            raise RuntimeError(f"dashboards: {done.stderr.strip()[-2000:]}")
+        return json.loads(result.read_text())
 
 
 # --------------------------------------------------------------------------- report
@@ -1050,9 +1114,40 @@ def markdown(results: dict[str, Any]) -> str:
         f"| GX engine only (one context) / SQL | {_fmt_x(r.get('gx_engine_over_sql'))} | | |",
         f"| CPU full / floor (less noisy) | {_fmt_x(r.get('full_over_floor_cpu'))} | | |",
     ]
+    lines += _chart_table(ch)
     if results.get("notes"):
         lines += ["", "Notes:", ""] + [f"- {n}" for n in results["notes"]]
     return "\n".join(lines) + "\n"
+
+
+def _chart_table(ch: dict[str, Any]) -> list[str]:
+    """Per chart, slowest p95 first: its times through Superset and what its SQL scanned."""
+    p95 = ch.get("per_chart_p95") or {}
+    if not p95:
+        return []
+    cold, scanned = ch.get("cold") or {}, ch.get("scanned") or {}
+    out = [
+        "",
+        f"Per chart ({len(p95)}), slowest first: p95 under {ch.get('clients', '?')} clients, "
+        "the first sequential request (cold), and what its SQL read in DuckDB alone (rows "
+        "scanned; row groups read of those its tables hold).",
+        "",
+        "| chart | p95 | cold | rows scanned | row groups | DuckDB alone |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name in sorted(p95, key=lambda k: -(p95[k] or 0)):
+        sc = scanned.get(name) or {}
+        rows = "—" if "rows_scanned" not in sc else f"{sc['rows_scanned']:,}"
+        groups = (
+            "—" if "row_groups_to_scan" not in sc
+            else f"{sc['row_groups_scanned']:,} / {sc['row_groups_to_scan']:,}"
+        )  # fmt: skip
+        alone = sc.get("error") or _fmt_ms(sc.get("duckdb_ms"))
+        out.append(
+            f"| {name} | {_fmt_ms(p95[name])} | {_fmt_ms(cold.get(name))} | {rows} | {groups} "
+            f"| {alone} |"
+        )
+    return out
 
 
 # --------------------------------------------------------------------------- driver
@@ -1152,7 +1247,8 @@ def run_bench(
     elif paths.warehouse.exists():
         log(f"[bench] dashboards: Superset, {clients} concurrent clients ...")
         try:
-            chart = measure_dashboards(
+            chart = measure_dashboards_of(
+                paths.code,
                 paths.warehouse,
                 out / "superset-state",
                 clients=clients,

@@ -67,6 +67,30 @@ def test_write_next_day_adds_one_export_day(tmp_path: Path) -> None:
     assert inv.splitlines()[1].split(";")[1] == f"{day:%d.%m.%Y}"
 
 
+def test_scan_profile_counts_what_a_query_reads(tmp_path: Path) -> None:
+    import duckdb
+
+    wh = tmp_path / "w.duckdb"
+    with duckdb.connect(str(wh)) as con:  # 3 row groups of 122,880 rows, in day order
+        con.execute("create table t as select i // 1000 as day, i as v from range(368640) r(i)")
+    one_day = bench.scan_profile(wh, ["select sum(v) from t where day = 5"])
+    every = bench.scan_profile(wh, ["select sum(v) from t", "select count(*) from t"])
+
+    assert one_day["queries"] == 1 and "error" not in one_day
+    assert (one_day["row_groups_scanned"], one_day["row_groups_to_scan"]) == (1, 3)
+    assert 0 < one_day["rows_scanned"] <= 122_880
+    assert every["rows_scanned"] == 2 * 368_640
+    assert "error" in bench.scan_profile(wh, ["select * from missing"])
+    assert bench.scan_profile(wh, [])["error"] == "no SQL from Superset"
+
+    table = "\n".join(bench._chart_table({
+        "clients": 8, "per_chart_p95": {"A": 10.0, "B": 900.0},
+        "cold": {"A": 5.0}, "scanned": {"B": one_day},
+    }))  # fmt: skip
+    assert table.index("| B | 900 ms") < table.index("| A | 10 ms | 5 ms | — |")
+    assert "| 1 / 3 |" in table
+
+
 @pytest.mark.slow
 def test_bench_small_writes_every_figure(tmp_path: Path) -> None:
     import os
