@@ -193,7 +193,10 @@ LOAD_COLUMNS = {"load_id", "_load_id", "loaded_at", "_loaded_at", "checked_at"}
 
 # Values measured up to the moment of the build (var `as_of` unset: "now"), which two runs
 # minutes apart cannot share: an open stage visit's days in stage so far.
-BUILD_MOMENT = {("fct_stage_visit", "days_in_stage"): "case when is_open then null else {} end"}
+BUILD_MOMENT = {
+    ("fct_stage_visit", "days_in_stage"): "case when is_open then null else {} end",
+    ("mart_stuck_deals", "age_days"): "null",  # every row is an open visit, aged at build time
+}
 
 
 def mart_rows(warehouse: Path) -> dict[str, list[tuple]]:
